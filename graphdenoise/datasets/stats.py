@@ -1,0 +1,85 @@
+r"""Dataset statistics in the style of the TIL paper's dataset table (Table 2 of `"Adapting Triplet
+Importance of Implicit Feedback for Personalized Recommendation"
+<https://arxiv.org/abs/2208.01709>`__: #User, #Item, #Interac, Density)."""
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Union
+
+from torch_geometric.data import HeteroData
+
+from graphdenoise.datasets.graph import INTERACTS, SPLITS, split_key
+
+
+def describe(data: HeteroData) -> Dict[str, Any]:
+    r"""Counts of a dataset in the shared layout.
+
+    Returns:
+        dict: ``users``, ``items``, ``interactions`` (train + val + test as stored, injected noise
+        included), ``train``, ``val``, ``test``, ``density`` (interactions / (users * items), a
+        fraction), and where present ``noisy`` (``is_noise`` edges), ``flipped`` (true positives
+        removed by :class:`~graphdenoise.datasets.noise.AddNoisyNegatives`) and
+        ``duplicates_collapsed``.
+    """
+    store = data[INTERACTS]
+    users, items = int(data["user"].num_nodes), int(data["item"].num_nodes)
+    out: Dict[str, Any] = {"users": users, "items": items}
+    counts = {}
+    for split in SPLITS:
+        key = split_key(split)
+        counts[split] = int(store[key].size(1)) if key in store else 0
+    total = sum(counts.values())
+    out["interactions"] = total
+    out.update(counts)
+    out["density"] = total / (users * items) if users and items else 0.0
+    if "is_noise" in store:
+        out["noisy"] = int(store.is_noise.sum())
+    if "flipped_edge_index" in store:
+        out["flipped"] = int(store.flipped_edge_index.size(1))
+    if "num_duplicates_collapsed" in data:
+        out["duplicates_collapsed"] = int(data.num_duplicates_collapsed)
+    return out
+
+
+def format_stats(datasets: Mapping[str, Union[HeteroData, Mapping[str, Any]]]) -> str:
+    r"""A plain-text table with one column per dataset (``{name: data or describe(data)}``) and the
+    rows of the TIL paper's table (#User, #Item, #Interac, Density) plus the split sizes.
+
+    Example::
+
+        >>> print(format_stats({"Gowalla": data}))
+                    Gowalla
+        #User        29,858
+        #Item        40,981
+        #Interac  1,027,370
+        #Train      719,081
+        #Valid       91,047
+        #Test       217,242
+        Density      0.084%
+    """
+    described = {
+        name: describe(value) if isinstance(value, HeteroData) else dict(value)
+        for name, value in datasets.items()
+    }
+    rows = [
+        ("#User", "users"), ("#Item", "items"), ("#Interac", "interactions"),
+        ("#Train", "train"), ("#Valid", "val"), ("#Test", "test"),
+    ]
+    if any("noisy" in d for d in described.values()):
+        rows.append(("#Noisy", "noisy"))
+    if any("flipped" in d for d in described.values()):
+        rows.append(("#Flipped", "flipped"))
+    table = [[""] + list(described)]
+    for label, key in rows:
+        table.append([label] + [f"{d[key]:,}" if key in d else "-" for d in described.values()])
+    table.append(["Density"] + [f"{100 * d['density']:.3f}%" for d in described.values()])
+    widths = [max(len(row[k]) for row in table) for k in range(len(table[0]))]
+    lines = []
+    for row in table:
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def print_stats(datasets: Mapping[str, Union[HeteroData, Mapping[str, Any]]]) -> None:
+    r"""Prints :func:`format_stats`."""
+    print(format_stats(datasets))

@@ -1,0 +1,19 @@
+"""Training methods: plain BPR and the denoising methods, by name (:data:`METHODS`)."""
+from .base import METHODS, Method, MethodConfig, StepContext, l2_term
+from .bpr import BPR
+
+__all__ = ["METHODS", "Method", "MethodConfig", "StepContext", "l2_term", "BPR"]
+from .til import TIL, TILMI, TILMIK, TILUI, TILConfig
+
+__all__ += ["TIL", "TILUI", "TILMI", "TILMIK", "TILConfig"]
+from .wbpr import WBPR, WBPRConfig
+from .aobpr import AOBPR, AOBPRConfig
+from .pris import PRIS, PRISConfig
+from .tce import TCE, TCEConfig
+from .rce import RCE, RCEConfig
+from .tce_bpr import TCEBPR, TCEBPRConfig
+from .rce_bpr import RCEBPR, RCEBPRConfig
+from .bod import BOD, BODConfig
+
+__all__ += ["WBPR", "WBPRConfig", "AOBPR", "AOBPRConfig", "PRIS", "PRISConfig", "TCE", "TCEConfig", "RCE",
+            "RCEConfig", "TCEBPR", "TCEBPRConfig", "RCEBPR", "RCEBPRConfig", "BOD", "BODConfig"]

@@ -1,0 +1,170 @@
+r"""Functional pieces of the re-weighting baselines (T-CE, R-CE and their BPR variants, BOD), after
+Wang, Feng, He, Nie and Chua, "Denoising Implicit Feedback for Recommendation", WSDM 2021,
+https://arxiv.org/abs/2006.04153 (reference code: ``WenjieWWJ/DenoisingRec`` @ 451779a,
+``T_CE/loss.py``, ``R_CE/loss.py``, ``T_CE/main.py``).
+
+* :class:`LinearDropRate` -- T-CE's drop-rate schedule, counted in ITERATIONS;
+* :func:`truncation_mask` / :func:`truncated_loss` -- leave the largest-loss samples out;
+* :func:`rce_weights` / :func:`reweighted_bce` -- R-CE's detached confidence weights;
+* :func:`bpr_confidence_weights` / :func:`reweighted_bpr_loss` -- the same on the BPR loss;
+* :func:`pointwise_logits` -- a triplet batch as pointwise samples (positives label 1, negatives 0);
+* :class:`WeightStats` -- running mean / std of weights for ``epoch_stats``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from .losses import bce_terms, weighted_bpr_loss
+
+
+@dataclass
+class LinearDropRate:
+    r"""T-CE's drop-rate schedule, in iterations (mini-batches), not epochs:
+
+    .. math::
+        \varepsilon(t) = \begin{cases} \varepsilon_{\max}^{e} \cdot t / N & t < N \\
+        \varepsilon_{\max} & t \ge N \end{cases}
+
+    with :math:`N` = ``num_gradual`` and :math:`e` = ``exponent``. With :math:`e = 1` this is the
+    paper's :math:`\min(t/N, 1)\,\varepsilon_{\max}`. The authors' code ramps with
+    ``np.linspace(0, max_rate ** exponent, N)[t]`` (i.e. over :math:`N-1` steps) and jumps to
+    :math:`\varepsilon_{\max}` at :math:`t = N` when :math:`e \ne 1`; we keep the jump but ramp over
+    :math:`N` steps, as the paper's formula does.
+
+    Args:
+        max_rate (float): :math:`\varepsilon_{\max} \in [0, 1)`. (default: :obj:`0.2`)
+        num_gradual (int): :math:`N`, iterations of the ramp. (default: :obj:`30000`)
+        exponent (float): :math:`e`. (default: :obj:`1.0`)
+    """
+
+    max_rate: float = 0.2
+    num_gradual: int = 30000
+    exponent: float = 1.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.max_rate < 1.0:
+            raise ValueError(f"max drop rate must lie in [0, 1), got {self.max_rate}")
+        if self.num_gradual < 0:
+            raise ValueError(f"num_gradual must be >= 0 iterations, got {self.num_gradual}")
+        if self.exponent <= 0:
+            raise ValueError(f"exponent must be positive, got {self.exponent}")
+
+    def __call__(self, step: int) -> float:
+        if step >= self.num_gradual:
+            return self.max_rate
+        return self.max_rate ** self.exponent * step / self.num_gradual
+
+
+def num_kept(count: int, drop_rate: float) -> int:
+    r"""Samples kept out of ``count``: ``int((1 - drop_rate) * count)``, the authors' rounding."""
+    return int((1.0 - drop_rate) * count)
+
+
+def truncation_mask(terms: Tensor, drop_rate: float, candidates: Optional[Tensor] = None,
+                    scope: str = "batch") -> Tensor:
+    r"""Boolean keep-mask that leaves out the largest ``terms`` among ``candidates``.
+
+    The number dropped is ``count - int((1 - drop_rate) * count)`` where ``count`` is the number of
+    ALL samples (``scope='batch'``, the authors' T-CE code: negatives count but are never chosen while
+    candidates remain) or the number of candidates (``scope='candidates'``, the per-positive reading).
+    The ranking uses the detached ``terms``.
+
+    Args:
+        terms (Tensor): Per-sample losses, any shape.
+        drop_rate (float): Fraction to drop, in ``[0, 1)``.
+        candidates (Tensor, optional): Boolean mask of the samples that may be dropped (the
+            positives); all when :obj:`None`.
+        scope (str): ``'batch'`` or ``'candidates'``.
+    """
+    if scope not in ("batch", "candidates"):
+        raise ValueError(f"scope must be 'batch' or 'candidates', got {scope!r}")
+    flat = terms.detach().reshape(-1)
+    cand = None if candidates is None else candidates.reshape(-1)
+    count = flat.numel() if scope == "batch" or cand is None else int(cand.sum())
+    num_drop = count - num_kept(count, drop_rate)
+    keep = torch.ones_like(flat, dtype=torch.bool)
+    if num_drop > 0:
+        key = flat if cand is None else flat.masked_fill(~cand, float("-inf"))
+        keep[key.topk(min(num_drop, flat.numel())).indices] = False
+    return keep.view(terms.shape)
+
+
+def truncated_loss(terms: Tensor, drop_rate: float, candidates: Optional[Tensor] = None,
+                   scope: str = "batch") -> Tensor:
+    r"""Mean of ``terms`` over the samples :func:`truncation_mask` keeps (T-CE's truncated loss)."""
+    return masked_mean(terms, truncation_mask(terms, drop_rate, candidates, scope))
+
+
+def masked_mean(terms: Tensor, keep: Tensor) -> Tensor:
+    """Mean of ``terms[keep]`` (a zero that keeps the graph when nothing is kept)."""
+    return terms[keep].mean() if keep.any() else terms.sum() * 0.0
+
+
+def pointwise_logits(pos: Tensor, neg: Tensor) -> Tuple[Tensor, Tensor]:
+    r"""A triplet batch as pointwise samples: ``(logits [n], labels [n])`` with the ``B`` positives
+    (label 1) first, then the ``B`` or ``B*L`` negatives (label 0)."""
+    logits = torch.cat([pos.reshape(-1), neg.reshape(-1)])
+    labels = torch.zeros_like(logits)
+    labels[: pos.numel()] = 1.0
+    return logits, labels
+
+
+def rce_weights(logits: Tensor, labels: Tensor, beta: float, reweight_negatives: bool = True) -> Tensor:
+    r"""R-CE's detached weights: :math:`\sigma(\hat y)^\beta` for positives and
+    :math:`(1-\sigma(\hat y))^\beta` for negatives (1 when ``reweight_negatives`` is False)."""
+    prob = torch.sigmoid(logits.detach())
+    pos_weight = prob.pow(beta)
+    neg_weight = (1.0 - prob).pow(beta) if reweight_negatives else torch.ones_like(prob)
+    return torch.where(labels > 0.5, pos_weight, neg_weight)
+
+
+def reweighted_bce(logits: Tensor, labels: Tensor, beta: float, reweight_negatives: bool = True) -> Tensor:
+    r"""R-CE: :math:`\frac1n \sum_k \omega_k\, \ell_{\mathrm{BCE}}(y_k, \hat y_k)` with
+    :func:`rce_weights` (detached)."""
+    weight = rce_weights(logits, labels, beta, reweight_negatives)
+    return (weight * bce_terms(logits, labels)).mean()
+
+
+def bpr_confidence_weights(pos: Tensor, neg: Tensor, beta: float) -> Tensor:
+    r"""Detached :math:`\sigma(\hat y_{ui} - \hat y_{uj})^\beta` per triplet (``[B]`` or ``[B, L]``)."""
+    if neg.dim() == pos.dim() + 1:
+        pos = pos.unsqueeze(-1)
+    return torch.sigmoid((pos - neg).detach()).pow(beta)
+
+
+def reweighted_bpr_loss(pos: Tensor, neg: Tensor, beta: float) -> Tensor:
+    r"""R-CE on BPR: :math:`\frac1B \sum \sigma(\hat y_{ui}-\hat y_{uj})^\beta\,\ell_{\mathrm{BPR}}`."""
+    return weighted_bpr_loss(pos, neg, bpr_confidence_weights(pos, neg, beta))
+
+
+class WeightStats:
+    """Running mean and standard deviation of weights (device tensors: no sync per step)."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.total = self.square = self.count = None
+
+    def update(self, weight: Tensor) -> None:
+        w = weight.detach().double().reshape(-1)
+        s, q, n = w.sum(), w.pow(2).sum(), torch.tensor(float(w.numel()), dtype=torch.float64, device=w.device)
+        if self.total is None:
+            self.total, self.square, self.count = s, q, n
+        else:
+            self.total, self.square, self.count = self.total + s, self.square + q, self.count + n
+
+    def read(self, prefix: str = "weight") -> Dict[str, float]:
+        """``{prefix_mean, prefix_std}`` since the last read (empty when nothing was seen), then reset."""
+        if self.total is None or float(self.count) == 0:
+            self.reset()
+            return {}
+        n = float(self.count)
+        mean = float(self.total) / n
+        var = max(float(self.square) / n - mean * mean, 0.0)
+        self.reset()
+        return {f"{prefix}_mean": mean, f"{prefix}_std": var ** 0.5}

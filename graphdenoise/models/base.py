@@ -1,0 +1,182 @@
+r"""The encoder interface every backbone implements.
+
+A backbone turns the training graph into user and item representations and scores (user, item)
+pairs. The denoising methods talk to this interface only, so TIL, BOD and the re-weighting baselines
+run unchanged on MF, NeuMF, LightGCN and MGCCF:
+
+* :meth:`Recommender.representations` -- representations of some (or all) users and items;
+* :meth:`Recommender.score_pairs` / :meth:`Recommender.score_matrix` -- scores from representations;
+* :meth:`Recommender.triplet` -- the scores of a batch of ``(u, i, j)`` triplets in one propagation;
+* :meth:`Recommender.embedding_tables` -- the ego embedding tables (what TIL's states and BOD read);
+* :meth:`Recommender.recommend` -- top-k items per user, training items excluded.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import HeteroData
+
+from ..datasets.graph import num_users_items, train_edges
+from ..utils import InteractionIndex
+
+
+@dataclass
+class EncoderConfig:
+    """Options shared by every backbone."""
+
+    embedding_dim: int = 64
+    """Size of the user and item embeddings (the TIL paper uses 64)."""
+
+    def __post_init__(self):
+        if self.embedding_dim <= 0:
+            raise ValueError(f"embedding_dim must be positive, got {self.embedding_dim}")
+
+
+@dataclass
+class TripletScores:
+    """Scores and representations of a batch of ``(u, i, j)`` triplets."""
+
+    pos: Tensor
+    neg: Tensor
+    user: Tensor
+    pos_item: Tensor
+    neg_item: Tensor
+
+
+class Recommender(nn.Module):
+    r"""Base class of all backbones.
+
+    Args:
+        data (HeteroData): The dataset; only its node counts and TRAINING edges are read.
+        config (EncoderConfig, optional): The backbone's options; keyword arguments override fields.
+    """
+
+    Config = EncoderConfig
+
+    def __init__(self, data: HeteroData, config: Optional[EncoderConfig] = None, **overrides):
+        super().__init__()
+        config = config if config is not None else self.Config()
+        if not isinstance(config, self.Config):
+            raise TypeError(f"{type(self).__name__} expects a {self.Config.__name__}, got {type(config).__name__}")
+        if overrides:
+            names = {f.name for f in dataclasses.fields(config)}
+            unknown = sorted(set(overrides) - names)
+            if unknown:
+                raise ValueError(f"unknown option(s) {unknown} for {type(self).__name__}; valid: {sorted(names)}")
+            config = dataclasses.replace(config, **overrides)
+        self.config = config
+        self.num_users, self.num_items = num_users_items(data)
+        self.embedding_dim = config.embedding_dim
+        self.train_index = InteractionIndex(train_edges(data), self.num_users, self.num_items)
+
+    # -- to implement ---------------------------------------------------------------------------
+    def representations(self, users: Optional[Tensor] = None, items: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """Representations of ``users`` and ``items`` (every user / item when None)."""
+        raise NotImplementedError
+
+    def embedding_tables(self) -> Tuple[Tensor, Tensor]:
+        """The ego (layer-0) user and item embedding tables, ``[num_users, d]`` and ``[num_items, d]``."""
+        raise NotImplementedError
+
+    # -- shared ---------------------------------------------------------------------------------
+    @property
+    def representation_dim(self) -> int:
+        return self.embedding_dim
+
+    def score_pairs(self, user_rep: Tensor, item_rep: Tensor) -> Tensor:
+        """Scores of aligned pairs (inner product by default), ``[B]``."""
+        return (user_rep * item_rep).sum(-1)
+
+    def score_matrix(self, user_rep: Tensor, item_rep: Tensor, out: Optional[Tensor] = None) -> Tensor:
+        """Scores of every user against every item, ``[B, N]``, written into ``out`` when given."""
+        if out is None:
+            return user_rep @ item_rep.t()
+        if _numpy_matmul_ok(user_rep, item_rep, out):
+            # OpenBLAS into a reused buffer ran 1.7-2.4x faster than torch.mm(out=) on these CPUs
+            # (PERFORMANCE-NOTES.md); only for inference on CPU float32.
+            np.matmul(user_rep.numpy(), item_rep.numpy().T, out=out.numpy())
+            return out
+        return torch.mm(user_rep, item_rep.t(), out=out)
+
+    @property
+    def full_rank_cost(self) -> int:
+        """Relative cost of scoring one (user, item) pair in :meth:`score_matrix` (1 = one dot product)."""
+        return 1
+
+    def forward(self, users: Tensor, items: Tensor) -> Tensor:
+        """Scores of the pairs ``(users[k], items[k])``."""
+        unique_users, user_pos = torch.unique(users, return_inverse=True)
+        unique_items, item_pos = torch.unique(items, return_inverse=True)
+        user_rep, item_rep = self.representations(unique_users, unique_items)
+        return self.score_pairs(user_rep[user_pos], item_rep[item_pos])
+
+    def triplet(self, users: Tensor, pos_items: Tensor, neg_items: Tensor) -> TripletScores:
+        r"""Scores of ``(u, i)`` and ``(u, j)``, propagating each distinct node of the batch once.
+
+        ``neg_items`` may have shape ``[B]`` or ``[B, L]`` (several negatives per positive).
+        """
+        unique_users, user_pos = torch.unique(users, return_inverse=True)
+        all_items = torch.cat([pos_items, neg_items.reshape(-1)])
+        unique_items, item_pos = torch.unique(all_items, return_inverse=True)
+        user_rep, item_rep = self.representations(unique_users, unique_items)
+        u = user_rep[user_pos]
+        i = item_rep[item_pos[: pos_items.numel()]]
+        j = item_rep[item_pos[pos_items.numel():]].view(*neg_items.shape, -1)
+        pos = self.score_pairs(u, i)
+        neg = self.score_pairs(u.unsqueeze(1).expand_as(j) if j.dim() == 3 else u, j)
+        return TripletScores(pos, neg, u, i, j)
+
+    def regularization(self, users: Tensor, pos_items: Tensor, neg_items: Tensor) -> Tensor:
+        r"""L2 of the ego embeddings used by a batch, :math:`\frac{1}{2B}\sum(\|p_u\|^2+\|q_i\|^2+\|q_j\|^2)`."""
+        user_table, item_table = self.embedding_tables()
+        sq = user_table[users].pow(2).sum() + item_table[pos_items].pow(2).sum() + item_table[neg_items].pow(2).sum()
+        return 0.5 * sq / max(users.numel(), 1)
+
+    @torch.no_grad()
+    def recommend(self, users: Tensor, k: int = 20, exclude_train: bool = True) -> Tensor:
+        r"""Top-``k`` item ids per user, ``[len(users), k]``, training items excluded by default."""
+        users = torch.as_tensor(users, dtype=torch.long, device=self.train_index.keys.device).view(-1)
+        if users.numel() and (users.min() < 0 or users.max() >= self.num_users):
+            raise ValueError(f"user ids must lie in [0, {self.num_users}), got range [{int(users.min())}, {int(users.max())}]")
+        if not 0 < k <= self.num_items:
+            raise ValueError(f"k must lie in [1, {self.num_items}], got {k}")
+        was_training = self.training
+        self.eval()
+        user_rep, item_rep = self.representations(users, None)
+        scores = self.score_matrix(user_rep, item_rep)
+        if exclude_train:
+            row, col = self.train_index.gather_rows(users)
+            scores[row, col] = float("-inf")
+        self.train(was_training)
+        return scores.topk(k, dim=1).indices
+
+    def _apply(self, fn, *args, **kwargs):
+        out = super()._apply(fn, *args, **kwargs)
+        probe = fn(torch.zeros(1))
+        self.train_index = self.train_index.to(probe.device)
+        self._move_graph(probe.device)
+        return out
+
+    def _move_graph(self, device) -> None:
+        """Move non-parameter graph structures (sparse operators) to ``device``."""
+
+    def extra_repr(self) -> str:
+        return f"{self.num_users} users, {self.num_items} items, embedding_dim={self.embedding_dim}"
+
+
+def _numpy_matmul_ok(a: Tensor, b: Tensor, out: Tensor) -> bool:
+    return (not torch.is_grad_enabled() and a.device.type == b.device.type == out.device.type == "cpu"
+            and a.dtype == b.dtype == out.dtype == torch.float32 and out.is_contiguous()
+            and not a.requires_grad and not b.requires_grad)
+
+
+def xavier_embedding(num: int, dim: int) -> nn.Embedding:
+    """An embedding table with Xavier-uniform initialisation (the TIL paper's setting)."""
+    emb = nn.Embedding(num, dim)
+    nn.init.xavier_uniform_(emb.weight)
+    return emb

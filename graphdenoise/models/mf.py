@@ -1,0 +1,36 @@
+r"""Matrix factorisation (Koren, Bell & Volinsky, "Matrix Factorization Techniques for Recommender
+Systems", IEEE Computer 2009): :math:`\hat y_{ui} = p_u^\top q_i`."""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+from torch import Tensor
+
+from .base import Recommender, xavier_embedding
+
+
+class MF(Recommender):
+    r"""Inner-product matrix factorisation with Xavier-initialised embeddings.
+
+    Args:
+        data (HeteroData): The dataset (node counts and training edges).
+        config (EncoderConfig, optional): ``embedding_dim`` (default: 64).
+    """
+
+    def __init__(self, data, config=None, **overrides):
+        super().__init__(data, config, **overrides)
+        self.user_embedding = xavier_embedding(self.num_users, self.embedding_dim)
+        self.item_embedding = xavier_embedding(self.num_items, self.embedding_dim)
+
+    def reset_parameters(self):
+        for emb in (self.user_embedding, self.item_embedding):
+            emb.reset_parameters()
+            emb.weight.data.copy_(xavier_embedding(*emb.weight.shape).weight.data)
+
+    def embedding_tables(self) -> Tuple[Tensor, Tensor]:
+        return self.user_embedding.weight, self.item_embedding.weight
+
+    def representations(self, users: Optional[Tensor] = None, items: Optional[Tensor] = None):
+        user_table, item_table = self.embedding_tables()
+        return (user_table if users is None else user_table[users],
+                item_table if items is None else item_table[items])

@@ -1,0 +1,93 @@
+r"""Negative samplers: classes that return ``(neg_items, log_q)``.
+
+Every sampler draws from a proposal :math:`q(j \mid u)` and, with ``reject_positives=True`` (the
+default, implicit's ``verify_negative_samples``), redraws every candidate that is a training positive
+of its user, in vectorised rounds (a sorted-key ``searchsorted`` per round, no Python loop per
+triplet). ``log_q`` is the log-probability of the proposal before rejection; importance-sampling
+methods (PRIS) need it, the others ignore it.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from ..registry import Registry
+from ..utils import InteractionIndex
+
+NEGATIVE_SAMPLERS: Registry = Registry("negative sampler")
+
+
+class NegativeSampler:
+    r"""Base class. Subclasses implement :meth:`propose` (and :meth:`log_prob` where it is known).
+
+    Args:
+        train_index (InteractionIndex): The training positives.
+        reject_positives (bool): Redraw candidates that are positives of their user.
+            (default: :obj:`True`)
+        max_rounds (int): Rejection rounds before giving up with an error. (default: 100)
+    """
+
+    def __init__(self, train_index: InteractionIndex, reject_positives: bool = True, max_rounds: int = 100):
+        self.index = train_index
+        self.num_items = train_index.num_items
+        self.reject_positives = reject_positives
+        self.max_rounds = max_rounds
+        if reject_positives:
+            full = (train_index.counts >= self.num_items).nonzero().view(-1)
+            if full.numel():
+                raise ValueError(
+                    f"user(s) {full[:5].tolist()} interacted with every item: no negative exists for them"
+                )
+
+    def propose(self, users: Tensor, generator: torch.Generator) -> Tensor:
+        raise NotImplementedError
+
+    def log_prob(self, users: Tensor, items: Tensor) -> Tensor:
+        """``log q(items | users)`` of the proposal (zeros when unknown)."""
+        return torch.zeros(items.shape, dtype=torch.float)
+
+    def update(self, model, step: int) -> None:
+        """Hook for adaptive samplers (AOBPR): called by the trainer after each optimiser step."""
+
+    def sample(self, users: Tensor, generator: torch.Generator, num_negatives: int = 1) -> Tuple[Tensor, Tensor]:
+        r"""Negatives for ``users``: shape ``[B]`` when ``num_negatives == 1``, else ``[B, L]``."""
+        flat_users = users.repeat_interleave(num_negatives) if num_negatives > 1 else users
+        items = self.propose(flat_users, generator)
+        if self.reject_positives:
+            bad = self.index.contains(flat_users, items).nonzero().view(-1)
+            rounds = 0
+            while bad.numel():
+                rounds += 1
+                if rounds > self.max_rounds:
+                    raise RuntimeError(
+                        f"{type(self).__name__}: {bad.numel()} negatives still collide with positives "
+                        f"after {self.max_rounds} rounds; the proposal puts almost all mass on positives"
+                    )
+                items[bad] = self.propose(flat_users[bad], generator)
+                bad = bad[self.index.contains(flat_users[bad], items[bad])]
+        log_q = self.log_prob(flat_users, items)
+        if num_negatives > 1:
+            return items.view(-1, num_negatives), log_q.view(-1, num_negatives)
+        return items, log_q
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(num_items={self.num_items}, reject_positives={self.reject_positives})"
+
+
+@NEGATIVE_SAMPLERS.register("uniform")
+class UniformNegatives(NegativeSampler):
+    r"""Uniform negatives, :math:`q(j \mid u) = 1/|\mathcal I|` (Rendle et al., BPR, UAI 2009)."""
+
+    def propose(self, users: Tensor, generator: torch.Generator) -> Tensor:
+        return torch.randint(self.num_items, users.shape, generator=generator, device=generator.device)
+
+    def log_prob(self, users: Tensor, items: Tensor) -> Tensor:
+        return torch.full(items.shape, -float(torch.log(torch.tensor(float(self.num_items)))))

@@ -1,0 +1,96 @@
+r"""Triplet sampling over the edges of the training graph.
+
+One epoch visits every training edge :math:`(u, i)` once, in a seeded random order, and pairs it with
+negatives from a :class:`~graphdenoise.sampling.NegativeSampler` (uniform by default). Batches are
+built by slicing a permutation of the edge ids: no Python loop per triplet.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+import torch
+from torch import Tensor
+from torch_geometric.data import HeteroData
+
+from ..datasets.graph import num_users_items, train_edges
+from ..utils import InteractionIndex
+from .negatives import NegativeSampler, UniformNegatives
+
+
+@dataclass
+class TripletBatch:
+    """A batch of ``(u, i, j)`` triplets; ``edge_ids`` index the training edges of ``(u, i)``."""
+
+    users: Tensor
+    pos_items: Tensor
+    neg_items: Tensor
+    edge_ids: Tensor
+    neg_log_q: Optional[Tensor] = None
+
+    def to(self, device) -> "TripletBatch":
+        return TripletBatch(*(None if t is None else t.to(device, non_blocking=True) for t in
+                              (self.users, self.pos_items, self.neg_items, self.edge_ids, self.neg_log_q)))
+
+    def __len__(self) -> int:
+        return self.users.numel()
+
+
+class TripletSampler:
+    r"""Yields the epoch's triplets in batches.
+
+    Args:
+        data (HeteroData): The dataset; its training edges are the positives.
+        batch_size (int): Triplets per batch (the TIL paper uses 5000). (default: 5000)
+        negative_sampler (NegativeSampler, optional): Draws the negatives. (default: uniform with
+            rejection of training positives)
+        num_negatives (int): Negatives per positive. (default: 1)
+        seed (int): Seed of the sampler's own generator. (default: 0)
+        edge_ids (Tensor, optional): Restrict the epoch to these training edges (e.g. a shard).
+        index (InteractionIndex, optional): A prebuilt index of the training edges.
+    """
+
+    def __init__(self, data: HeteroData, batch_size: int = 5000, negative_sampler: Optional[NegativeSampler] = None,
+                 num_negatives: int = 1, seed: int = 0, edge_ids: Optional[Tensor] = None,
+                 index: Optional[InteractionIndex] = None):
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if num_negatives <= 0:
+            raise ValueError(f"num_negatives must be positive, got {num_negatives}")
+        self.edge_index = train_edges(data)
+        if self.edge_index.size(1) == 0:
+            raise ValueError("the dataset has no training edges")
+        self.num_users, self.num_items = num_users_items(data)
+        self.index = index if index is not None else InteractionIndex(self.edge_index, self.num_users, self.num_items)
+        self.negative_sampler = negative_sampler or UniformNegatives(self.index)
+        self.batch_size = batch_size
+        self.num_negatives = num_negatives
+        self.edge_ids = edge_ids if edge_ids is not None else torch.arange(self.edge_index.size(1))
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return (self.edge_ids.numel() + self.batch_size - 1) // self.batch_size
+
+    def batch(self, edge_ids: Tensor) -> TripletBatch:
+        """The triplets of the given training edges, with fresh negatives."""
+        users, pos = self.edge_index[0, edge_ids], self.edge_index[1, edge_ids]
+        neg, log_q = self.negative_sampler.sample(users, self.generator, self.num_negatives)
+        return TripletBatch(users, pos, neg, edge_ids, log_q)
+
+    def random_batch(self, size: Optional[int] = None, edge_ids: Optional[Tensor] = None) -> TripletBatch:
+        """A batch of ``size`` edges drawn uniformly (with replacement) from ``edge_ids`` (default: all)."""
+        pool = self.edge_ids if edge_ids is None else edge_ids
+        pick = torch.randint(pool.numel(), (size or self.batch_size,), generator=self.generator)
+        return self.batch(pool[pick])
+
+    def __iter__(self) -> Iterator[TripletBatch]:
+        order = self.edge_ids[torch.randperm(self.edge_ids.numel(), generator=self.generator)]
+        for start in range(0, order.numel(), self.batch_size):
+            yield self.batch(order[start:start + self.batch_size])
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state(), "negative_sampler": self.negative_sampler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.negative_sampler.load_state_dict(state["negative_sampler"])

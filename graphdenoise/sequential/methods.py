@@ -1,0 +1,112 @@
+r"""The seam between :class:`~graphdenoise.sequential.trainer.SequenceTrainer` and a training method.
+
+Per epoch the trainer draws the training samples (real next items plus fresh negatives) and asks
+the method for a *plan*: a list of rounds, each a list of steps. A step names the samples of the
+recommender's batch and of the method's auxiliary batches (ATJT's noise-recognition batches). For
+each round the trainer calls :meth:`SequenceMethod.begin_round`; for each step it materialises the
+batches, calls :meth:`SequenceMethod.loss`, back-propagates once and steps the recommender's
+optimiser and the method's own optimisers (:meth:`SequenceMethod.optimizers`). So plain BCE and
+ATJT's joint loss :math:`\mathcal{L}_R + \alpha\,\mathcal{L}_D` run through one loop.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .data import SampleBatch, Samples, SequenceData
+from .models.base import SequenceModel
+
+
+@dataclass
+class Step:
+    """Sample indices (into the epoch's :class:`Samples`) of one optimisation step."""
+
+    rec: Tensor
+    """The recommender's batch."""
+    aux: List[Tensor] = field(default_factory=list)
+    """The method's auxiliary batches (ATJT: the noise recognition model's ``N - 1`` batches)."""
+
+
+@dataclass
+class Round:
+    """A pass over part of the epoch's samples (ATJT: one group trains the recommender)."""
+
+    index: int
+    steps: List[Step]
+
+
+@dataclass
+class SequenceMethodConfig:
+    """A method without options."""
+
+
+class SequenceMethod(nn.Module):
+    r"""Base class of the sequential training methods; plain pointwise BCE is :class:`BCE`.
+
+    Args:
+        config (SequenceMethodConfig, optional): The method's options; keyword arguments override fields.
+    """
+
+    Config = SequenceMethodConfig
+
+    def __init__(self, config: Optional[SequenceMethodConfig] = None, **overrides):
+        super().__init__()
+        config = config if config is not None else self.Config()
+        if not isinstance(config, self.Config):
+            raise TypeError(f"{type(self).__name__} expects a {self.Config.__name__}, got {type(config).__name__}")
+        if overrides:
+            names = {f.name for f in dataclasses.fields(config)}
+            unknown = sorted(set(overrides) - names)
+            if unknown:
+                raise ValueError(f"unknown option(s) {unknown} for method {type(self).__name__}; valid: {sorted(names)}")
+            config = dataclasses.replace(config, **overrides)
+        self.config = config
+
+    def setup(self, model: SequenceModel, data: SequenceData, seed: int, device: torch.device) -> None:
+        """Bind to the model and data before training (build auxiliary models here)."""
+
+    def plan(self, samples: Samples, batch_size: int, generator: torch.Generator) -> List[Round]:
+        """One round over every sample in shuffled batches by default."""
+        return [Round(0, [Step(b) for b in shuffled_batches(torch.arange(len(samples)), batch_size, generator)])]
+
+    def begin_round(self, index: int) -> None:
+        pass
+
+    def loss(self, model: SequenceModel, batch: SampleBatch, aux: List[SampleBatch]) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """The objective of the step and detached scalars to log."""
+        raise NotImplementedError
+
+    def optimizers(self) -> List[torch.optim.Optimizer]:
+        """The method's own optimisers, stepped after the recommender's (none by default)."""
+        return []
+
+    def end_epoch(self, data: SequenceData, samples: Samples, device: torch.device) -> Dict[str, float]:
+        """Statistics of the epoch (e.g. mean weights of clean vs noisy sequences)."""
+        return {}
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f.name}={getattr(self.config, f.name)!r}" for f in dataclasses.fields(self.config))
+        return f"{type(self).__name__}({fields})"
+
+
+class BCE(SequenceMethod):
+    r"""Plain pointwise binary cross-entropy on the CTR samples (the control of every table).
+
+    .. math::
+        \mathcal{L} = -\frac{1}{|b|}\sum_{s \in b} y_s \log \sigma(f_s) + (1 - y_s)\log(1 - \sigma(f_s))
+    """
+
+    def loss(self, model, batch, aux):
+        loss = F.binary_cross_entropy_with_logits(model.score(batch), batch.label)
+        return loss, {"loss_rec": loss.detach()}
+
+
+def shuffled_batches(index: Tensor, batch_size: int, generator: torch.Generator) -> List[Tensor]:
+    """``index`` in a random order, cut into batches of ``batch_size`` (the last may be smaller)."""
+    index = index[torch.randperm(index.numel(), generator=generator)]
+    return list(index.split(batch_size))

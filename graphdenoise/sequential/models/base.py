@@ -1,0 +1,189 @@
+r"""The interface of the sequence encoders (the sibling family of the graph :class:`Recommender`).
+
+A sequence encoder scores ``(user, history, target)`` samples with a click logit:
+
+* :meth:`SequenceModel.forward` ``(user, history, target) -> logits``; ``target`` may be ``[B]``
+  (one target per history) or ``[B, C]`` (``C`` candidates sharing a history, as in evaluation),
+  so that encoders whose history representation does not depend on the target (SASRec,
+  Wide & Deep) compute it once per history;
+* :meth:`SequenceModel.reset_parameters`;
+* :meth:`SequenceModel.recommend` -- top-k next items per user from the user's latest history,
+  once :meth:`SequenceModel.attach_history` has been called (:func:`fit_sequence` does it).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ...utils import InteractionIndex
+from ..data import PAD, SampleBatch, SequenceData
+
+
+@dataclass
+class SequenceModelConfig:
+    """Options shared by every sequence encoder."""
+
+    embedding_dim: int = 16
+    """Size of the item (and user) embeddings."""
+    dropout: float = 0.0
+    """Dropout rate of the encoder's hidden layers."""
+
+    def __post_init__(self):
+        if self.embedding_dim <= 0:
+            raise ValueError(f"embedding_dim must be positive, got {self.embedding_dim}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+
+
+class SequenceModel(nn.Module):
+    r"""Base class of the sequence encoders.
+
+    Args:
+        num_users (int): Number of users.
+        num_items (int): Number of items (embedding tables hold ``num_items + 1`` rows, row ``0``
+            being the padding index).
+        max_len (int): History length ``N``.
+        config (SequenceModelConfig, optional): Options; keyword arguments override fields.
+
+    Shapes:
+        - **input**: user ``[B]``, history ``[B, N]`` (item id + 1, ``0`` = padding), target ``[B]`` or ``[B, C]``
+        - **output**: logits of the shape of ``target``
+    """
+
+    Config = SequenceModelConfig
+
+    def __init__(self, num_users: int, num_items: int, max_len: int, config: Optional[SequenceModelConfig] = None,
+                 **overrides):
+        super().__init__()
+        config = config if config is not None else self.Config()
+        if not isinstance(config, self.Config):
+            raise TypeError(f"{type(self).__name__} expects a {self.Config.__name__}, got {type(config).__name__}")
+        if overrides:
+            names = {f.name for f in dataclasses.fields(config)}
+            unknown = sorted(set(overrides) - names)
+            if unknown:
+                raise ValueError(f"unknown option(s) {unknown} for {type(self).__name__}; valid: {sorted(names)}")
+            config = dataclasses.replace(config, **overrides)
+        self.config = config
+        self.num_users, self.num_items, self.max_len = int(num_users), int(num_items), int(max_len)
+        self.embedding_dim = config.embedding_dim
+        self.register_buffer("last_history", torch.zeros(0, self.max_len, dtype=torch.long), persistent=False)
+        self.seen: Optional[InteractionIndex] = None
+
+    @classmethod
+    def from_data(cls, data: SequenceData, config: Optional[SequenceModelConfig] = None, **overrides):
+        return cls(data.num_users, data.num_items, data.max_len, config, **overrides)
+
+    # -- to implement ---------------------------------------------------------------------------
+    def reset_parameters(self) -> None:
+        raise NotImplementedError
+
+    def forward(self, user: Tensor, history: Tensor, target: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    # -- shared ---------------------------------------------------------------------------------
+    def score(self, batch: SampleBatch) -> Tensor:
+        """Logits of a :class:`SampleBatch`."""
+        return self(batch.user, batch.history, batch.target)
+
+    def attach_history(self, data: SequenceData, exclude_seen: bool = True) -> "SequenceModel":
+        """Remember each user's latest ``max_len`` items (all splits) for :meth:`recommend`."""
+        device = self.last_history.device
+        self.last_history = data.latest_history(torch.arange(data.num_users)).to(device)
+        self.seen = data.index.to(device) if exclude_seen else None
+        return self
+
+    @torch.no_grad()
+    def recommend(self, users: Tensor, k: int = 20, chunk_size: int = 64) -> Tensor:
+        r"""Top-``k`` next items per user, ``[len(users), k]``, items the user interacted with excluded."""
+        if self.last_history.size(0) != self.num_users:
+            raise RuntimeError("call attach_history(sequence_data) before recommend()")
+        if not 0 < k <= self.num_items:
+            raise ValueError(f"k must lie in [1, {self.num_items}], got {k}")
+        device = self.last_history.device
+        users = torch.as_tensor(users, dtype=torch.long, device=device).view(-1)
+        was_training = self.training
+        self.eval()
+        out = []
+        all_items = torch.arange(self.num_items, device=device)
+        for start in range(0, users.numel(), chunk_size):
+            u = users[start:start + chunk_size]
+            scores = self(u, self.last_history[u], all_items.expand(u.numel(), -1))
+            if self.seen is not None:
+                row, col = self.seen.gather_rows(u)
+                scores[row, col] = float("-inf")
+            out.append(scores.topk(k, dim=1).indices)
+        self.train(was_training)
+        return torch.cat(out) if out else torch.empty(0, k, dtype=torch.long, device=device)
+
+    def __repr__(self) -> str:
+        extra = ", ".join(f"{f.name}={getattr(self.config, f.name)!r}" for f in dataclasses.fields(self.config))
+        return f"{type(self).__name__}({self.num_users} users, {self.num_items} items, max_len={self.max_len}, {extra})"
+
+
+def mlp(in_dim: int, hidden: Sequence[int], activation: str = "relu", dropout: float = 0.0,
+        out_dim: Optional[int] = 1) -> nn.Sequential:
+    r"""``Linear -> activation -> Dropout`` per hidden size, then a plain ``Linear`` to ``out_dim``
+    (no final layer when ``out_dim`` is :obj:`None`)."""
+    layers = []
+    for width in hidden:
+        layers += [nn.Linear(in_dim, width), _activation(activation, width)]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        in_dim = width
+    if out_dim is not None:
+        layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+def _activation(name: str, width: int) -> nn.Module:
+    if name == "relu":
+        return nn.ReLU()
+    if name == "prelu":
+        return PReLU(width)
+    if name == "sigmoid":
+        return nn.Sigmoid()
+    raise ValueError(f"unknown activation {name!r}")
+
+
+class PReLU(nn.Module):
+    r"""PReLU with one slope per feature of the LAST dimension (:class:`torch.nn.PReLU` uses dim 1,
+    which is the sequence dimension of ``[B, N, d]`` inputs)."""
+
+    def __init__(self, num_parameters: int, init: float = 0.25):
+        super().__init__()
+        self.init = init
+        self.weight = nn.Parameter(torch.full((num_parameters,), init))
+
+    def reset_parameters(self) -> None:
+        nn.init.constant_(self.weight, self.init)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.where(x >= 0, x, self.weight * x)
+
+
+def reset_module(module: nn.Module) -> None:
+    """Call ``reset_parameters`` of every sub-module that has one."""
+    for child in module.modules():
+        if child is not module and hasattr(child, "reset_parameters"):
+            child.reset_parameters()
+
+
+def expand_target(target: Tensor, *tensors: Tensor):
+    r"""Broadcast per-history tensors ``[B, ...]`` to a ``[B, C]`` target: returns flattened
+    ``target [B*C]`` and each tensor repeated ``C`` times, plus the output shape."""
+    if target.dim() == 1:
+        return (target, *tensors, target.shape)
+    b, c = target.shape
+    flat = [t.unsqueeze(1).expand(b, c, *t.shape[1:]).reshape(b * c, *t.shape[1:]) for t in tensors]
+    return (target.reshape(-1), *flat, target.shape)
+
+
+def masked_mean(embedding: Tensor, history: Tensor) -> Tensor:
+    r"""Mean of ``embedding [B, N, d]`` over the non-padding positions of ``history [B, N]``."""
+    mask = (history != PAD).unsqueeze(-1).to(embedding.dtype)
+    return (embedding * mask).sum(1) / mask.sum(1).clamp(min=1)

@@ -1,0 +1,109 @@
+r"""Deep Interest Network: target attention over the history.
+
+Reference: Zhou et al., "Deep Interest Network for Click-Through Rate Prediction", KDD 2018
+(https://arxiv.org/abs/1706.06978). Checked against the authors' code (``zhougr1993/DeepInterestNetwork``:
+activation unit on ``[e_n, e_t, e_n - e_t, e_n * e_t]`` with hidden sizes (80, 40) and sigmoid,
+weighted SUM pooling without softmax, output MLP (200, 80)) and DeepCTR's ``DIN``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from ..data import PAD
+from .base import SequenceModel, SequenceModelConfig, expand_target, mlp, reset_module
+
+
+class AttentionPooling(nn.Module):
+    r"""DIN's local activation unit followed by weighted SUM pooling.
+
+    .. math::
+        a_n = \text{MLP}([e_n \,\|\, e_t \,\|\, e_n - e_t \,\|\, e_n \odot e_t]), \qquad
+        h = \sum_{n:\, v_n \neq \text{pad}} a_n e_n
+
+    Args:
+        embedding_dim (int): Size ``d`` of the item embeddings (the MLP input is ``4d``).
+        hidden_units (tuple of int): Hidden sizes of the attention MLP (its output is 1).
+        activation (str): ``"sigmoid"``, ``"prelu"`` or ``"relu"``.
+        dropout (float): Dropout after each hidden layer. (default: :obj:`0.0`)
+
+    Shapes:
+        - **input**: keys ``[B, N, d]``, query ``[B, d]``, mask ``[B, N]`` (True for real items)
+        - **output**: ``[B, d]``
+    """
+
+    def __init__(self, embedding_dim: int, hidden_units: Tuple[int, ...], activation: str, dropout: float = 0.0):
+        super().__init__()
+        self.net = mlp(4 * embedding_dim, hidden_units, activation, dropout)
+
+    def reset_parameters(self) -> None:
+        reset_module(self.net)
+
+    def forward(self, keys: Tensor, query: Tensor, mask: Tensor) -> Tensor:
+        q = query.unsqueeze(1).expand_as(keys)
+        score = self.net(torch.cat([keys, q, keys - q, keys * q], dim=-1)).squeeze(-1)   # [B, N]
+        score = score * mask.to(score.dtype)
+        return (score.unsqueeze(-1) * keys).sum(1)
+
+
+@dataclass
+class DINConfig(SequenceModelConfig):
+    """Options of :class:`DIN`."""
+
+    attention_units: Tuple[int, ...] = (80, 40)
+    """Hidden sizes of the activation unit (DIN paper: 80, 40 with sigmoid)."""
+    hidden_units: Tuple[int, ...] = (200, 80)
+    """Hidden sizes of the output MLP (DIN paper: 200, 80 with PReLU/Dice)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.attention_units = tuple(int(h) for h in self.attention_units)
+        self.hidden_units = tuple(int(h) for h in self.hidden_units)
+
+
+class DIN(SequenceModel):
+    r"""Deep Interest Network over ``(user, history, target)``.
+
+    .. math::
+        \text{logit} = \text{MLP}\big([e_u \,\|\, h \,\|\, e_t]\big), \qquad
+        h = \sum_n a(e_n, e_t)\, e_n
+
+    User id and item ids are the features (the ATJT paper adds item categories, which the shared
+    layout does not carry).
+
+    Args:
+        num_users (int), num_items (int), max_len (int): Sizes.
+        config (DINConfig, optional): Options. (default: ``embedding_dim=16``, attention (80, 40),
+            MLP (200, 80))
+    """
+
+    Config = DINConfig
+
+    def __init__(self, num_users: int, num_items: int, max_len: int, config: Optional[DINConfig] = None, **overrides):
+        super().__init__(num_users, num_items, max_len, config, **overrides)
+        d = self.embedding_dim
+        self.user_emb = nn.Embedding(self.num_users, d)
+        self.item_emb = nn.Embedding(self.num_items + 1, d, padding_idx=PAD)
+        self.attention = AttentionPooling(d, self.config.attention_units, "sigmoid")
+        self.out = mlp(3 * d, self.config.hidden_units, "prelu", self.config.dropout)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for emb in (self.user_emb, self.item_emb):
+            nn.init.normal_(emb.weight, std=0.01)
+        with torch.no_grad():
+            self.item_emb.weight[PAD].zero_()
+        self.attention.reset_parameters()
+        reset_module(self.out)
+
+    def forward(self, user: Tensor, history: Tensor, target: Tensor) -> Tensor:
+        keys = self.item_emb(history)
+        mask = history != PAD
+        u = self.user_emb(user)
+        t, keys, mask, u, shape = expand_target(target, keys, mask, u)
+        e_t = self.item_emb(t + 1)
+        h = self.attention(keys, e_t, mask)
+        return self.out(torch.cat([u, h, e_t], dim=-1)).view(shape)

@@ -1,0 +1,85 @@
+"""Small shared pieces: a sorted user-item index, seeding, device resolution."""
+from __future__ import annotations
+
+import random
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+class InteractionIndex:
+    r"""A CSR index of a set of (user, item) pairs, built once and used everywhere pairs are looked up.
+
+    Serves the negative sampler (``contains`` for rejection), the evaluator and ``recommend`` (the items
+    to mask per user, ``gather_rows``), and per-user statistics (``counts``). Membership is a
+    ``torch.searchsorted`` over the sorted keys ``user * num_items + item``: memory linear in the
+    number of pairs, never a dense user x item object.
+
+    Args:
+        edge_index (torch.Tensor): ``[2, E]`` pairs (user, item); need not be sorted or unique.
+        num_users (int): Number of users.
+        num_items (int): Number of items.
+    """
+
+    def __init__(self, edge_index: Tensor, num_users: int, num_items: int):
+        self.num_users, self.num_items = int(num_users), int(num_items)
+        keys = torch.unique(edge_index[0].long() * self.num_items + edge_index[1].long())
+        self.keys = keys
+        self.users = keys // self.num_items
+        self.items = keys % self.num_items
+        self.counts = torch.bincount(self.users, minlength=self.num_users)
+        self.indptr = torch.zeros(self.num_users + 1, dtype=torch.long, device=keys.device)
+        torch.cumsum(self.counts, 0, out=self.indptr[1:])
+
+    @property
+    def num_pairs(self) -> int:
+        return self.keys.numel()
+
+    def to(self, device) -> "InteractionIndex":
+        out = object.__new__(InteractionIndex)
+        out.__dict__.update({k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in self.__dict__.items()})
+        return out
+
+    def contains(self, users: Tensor, items: Tensor) -> Tensor:
+        """Boolean mask: is ``(users[k], items[k])`` in the index."""
+        if self.keys.numel() == 0:
+            return torch.zeros_like(users, dtype=torch.bool)
+        query = users * self.num_items + items
+        pos = torch.searchsorted(self.keys, query).clamp_(max=self.keys.numel() - 1)
+        return self.keys[pos] == query
+
+    def gather_rows(self, users: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""The pairs of ``users`` as ``(row, item)``, ``row`` the position in ``users`` (vectorised)."""
+        starts = self.indptr[users]
+        counts = self.indptr[users + 1] - starts
+        total = int(counts.sum())
+        row = torch.repeat_interleave(torch.arange(users.numel(), device=users.device), counts, output_size=total)
+        first = torch.cumsum(counts, 0) - counts
+        offsets = torch.arange(total, device=users.device) - torch.repeat_interleave(first, counts, output_size=total)
+        return row, self.items[torch.repeat_interleave(starts, counts, output_size=total) + offsets]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def resolve_device(device: Optional[str]) -> torch.device:
+    """``None``/``"auto"`` -> CUDA if available else CPU; a named device that is missing is a clear error."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"device={device!r} is not a valid torch device ({exc})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available on this machine; use device='cpu'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) present")
+    if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError(f"device={device!r} was requested but MPS is not available")
+    return dev
