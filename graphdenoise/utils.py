@@ -50,6 +50,19 @@ class InteractionIndex:
         pos = torch.searchsorted(self.keys, query).clamp_(max=self.keys.numel() - 1)
         return self.keys[pos] == query
 
+    def nth_absent(self, users: Tensor, rank: Tensor) -> Tensor:
+        r"""The ``rank``-th (0-based) item that is NOT paired with each user, exactly and vectorised.
+
+        With a user's sorted items :math:`p_0 < p_1 < \dots`, the shifted values :math:`p_k - k` are
+        non-decreasing and the answer is ``rank`` plus the number of them that are ``<= rank``: one
+        ``searchsorted`` over the keys ``user * num_items + p_k - k``, which are globally sorted.
+        """
+        if not hasattr(self, "_shifted_keys"):
+            within = torch.arange(self.keys.numel(), device=self.keys.device) - self.indptr[self.users]
+            self._shifted_keys = self.users * self.num_items + self.items - within
+        below = torch.searchsorted(self._shifted_keys, users * self.num_items + rank, right=True)
+        return rank + below - self.indptr[users]
+
     def gather_rows(self, users: Tensor) -> Tuple[Tensor, Tensor]:
         r"""The pairs of ``users`` as ``(row, item)``, ``row`` the position in ``users`` (vectorised)."""
         starts = self.indptr[users]

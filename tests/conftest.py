@@ -11,8 +11,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def find_shared_data() -> Optional[Path]:
-    """The folder of real raw files: ``$GRAPHDENOISE_DATA`` if set, else ``<repo>/../shared/datasets``
-    if it exists, else ``None`` (real-data tests skip)."""
+    """The folder of real raw files: ``$GRAPHDENOISE_DATA`` if set, else
+    ``<repo>/../shared/datasets`` if it exists, else ``None`` (real-data tests skip)."""
     env = os.environ.get("GRAPHDENOISE_DATA")
     if env:
         return Path(env).expanduser()

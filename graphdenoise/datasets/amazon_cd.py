@@ -14,7 +14,7 @@ import numpy as np
 
 from graphdenoise.datasets.base import InteractionDataset
 from graphdenoise.datasets.interactions import Interactions
-from graphdenoise.datasets.split import TEST, TRAIN
+from graphdenoise.datasets.split import TEST, TRAIN, sorted_unique
 
 BASE_URL = "https://raw.githubusercontent.com/marlin-codes/HICF/main/data/Amazon-CD"
 
@@ -23,9 +23,9 @@ class RestrictedUnpickler(pickle.Unpickler):
     r"""An unpickler that refuses every global, so loading can never run code.
 
     Pickles of plain ``dict``/``list``/``int`` data never need a global (they are built from the
-    ``EMPTY_DICT``, ``EMPTY_LIST``, ``BININT`` ... opcodes), while every way of running code from a
-    pickle (``REDUCE``, ``INST``, ``OBJ``, ``NEWOBJ``, extension codes) first has to fetch a callable
-    through :meth:`find_class`, which raises here.
+    ``EMPTY_DICT``, ``EMPTY_LIST``, ``BININT`` ... opcodes), while every way of running code from
+    a pickle (``REDUCE``, ``INST``, ``OBJ``, ``NEWOBJ``, extension codes) first has to fetch a
+    callable through :meth:`find_class`, which raises here.
     """
 
     def __init__(self, file, source: str = "pickle"):
@@ -163,7 +163,7 @@ class AmazonCD(InteractionDataset):
         items = np.concatenate([train_items, test_items])
         width = int(max(items.max(), all_items.max())) + 1
         pairs, all_pairs = users * width + items, all_users * width + all_items
-        if not np.array_equal(np.unique(pairs), np.unique(all_pairs)):
+        if not np.array_equal(sorted_unique(pairs), sorted_unique(all_pairs)):
             raise ValueError(
                 "inconsistent raw files: train.pkl + test.pkl differ from user_item_list.pkl"
             )

@@ -164,7 +164,9 @@ class InteractionDataset(InMemoryDataset):
         if min_interactions is not None and (
             int(min_interactions) != min_interactions or min_interactions < 1
         ):
-            raise ValueError(f"min_interactions must be a positive integer, got {min_interactions!r}")
+            raise ValueError(
+                f"min_interactions must be a positive integer, got {min_interactions!r}"
+            )
         self.split = split
         self.ratios = check_ratios(ratios)
         self.seed = int(seed)

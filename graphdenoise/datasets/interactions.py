@@ -13,8 +13,9 @@ One pipeline serves :func:`from_interactions` and every dataset loader
    splits stay disjoint. The number of removed rows is stored as
    ``data.num_duplicates_collapsed`` and announced by a :class:`UserWarning`;
 3. ``rating_threshold``: rows rated below it are dropped (they are not positives);
-4. ``min_interactions``: iterative k-core filtering (:func:`~graphdenoise.datasets.split.k_core_mask`)
-   on the positives of all splits together; nodes left without interactions are dropped;
+4. ``min_interactions``: iterative k-core filtering
+   (:func:`~graphdenoise.datasets.split.k_core_mask`) on the positives of all splits together;
+   nodes left without interactions are dropped;
 5. the split: ``"ratio"`` (per-user random, :func:`~graphdenoise.datasets.split.ratio_split`) or
    ``"given"`` (labels from the input, optionally with validation carved out of training).
 
@@ -43,6 +44,7 @@ from graphdenoise.datasets.split import (
     k_core_mask,
     parse_split_labels,
     ratio_split,
+    sorted_unique,
 )
 
 ROLES = ("user", "item", "rating", "timestamp", "weight", "split")
@@ -742,12 +744,13 @@ def build_heterodata(
         orphan = np.flatnonzero((labels != TRAIN) & ~has_train[users])
         if orphan.size:
             k = int(orphan[0])
-            count = np.unique(users[orphan]).shape[0]
+            count = sorted_unique(users[orphan]).shape[0]
             raise ValueError(
                 f"{count} user(s) have {SPLIT_NAMES[1]}/{SPLIT_NAMES[2]} interactions but no "
                 f"training interaction, e.g. user {user_raw[users[k]]} ({SPLIT_NAMES[labels[k]]} "
-                f"interaction with item {item_raw[items[k]]} at {locate(int(rows[k]))}); give these "
-                "users training interactions, drop them, or pass test_users_must_have_train=False"
+                f"interaction with item {item_raw[items[k]]} at {locate(int(rows[k]))}); give "
+                "these users training interactions, drop them, or pass "
+                "test_users_must_have_train=False"
             )
 
     edges, edge_attrs = {}, {}

@@ -25,8 +25,8 @@ class MovieLens100K(InteractionDataset):
 
     :class:`torch_geometric.datasets.MovieLens100K` is only partly reused (its download URL): it
     reads the fixed 80/20 fold ``u1.base`` / ``u1.test`` instead of all of ``u.data``, keeps every
-    rating as an edge of a ``('user', 'rates', 'movie')`` type with a 'movie' node type and user/movie
-    features, and has no per-user split, validation split or positive threshold.
+    rating as an edge of a ``('user', 'rates', 'movie')`` type with a ``'movie'`` node type and
+    user/movie features, and has no per-user split, validation split or positive threshold.
 
     **STATS**: 943 users, 1,682 items, 100,000 ratings of which 55,375 are ``>= 4``.
 

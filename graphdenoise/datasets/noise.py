@@ -27,10 +27,12 @@ from torch_geometric.data import HeteroData
 from torch_geometric.transforms import BaseTransform
 
 from graphdenoise.datasets.graph import INTERACTS, SPLITS, rebuild_reverse, split_key, sort_edges
-from graphdenoise.datasets.split import rank_within_user, round_half_up
+from graphdenoise.datasets.split import in_sorted, rank_within_user, round_half_up, sorted_unique
 
 #: Values given to the attributes of injected noisy positives: unknown.
-NOISE_FILL_VALUES: Dict[str, float] = {"rating": float("nan"), "timestamp": -1, "weight": float("nan")}
+NOISE_FILL_VALUES: Dict[str, float] = {
+    "rating": float("nan"), "timestamp": -1, "weight": float("nan"),
+}
 
 _STREAM_POSITIVE, _STREAM_NEGATIVE = 0, 1
 
@@ -57,6 +59,12 @@ def train_edge_attributes(data: HeteroData) -> Dict[str, Tensor]:
     }
 
 
+def _noise_mask(store, num_edges: int) -> Tensor:
+    if "is_noise" in store:
+        return store.is_noise
+    return torch.zeros(num_edges, dtype=torch.bool)
+
+
 def _fill_value(name: str, value: Tensor):
     if name in NOISE_FILL_VALUES:
         return NOISE_FILL_VALUES[name]
@@ -74,7 +82,7 @@ def _all_positive_keys(data: HeteroData) -> np.ndarray:
     if "flipped_edge_index" in store:
         parts.append(store.flipped_edge_index)
     edges = torch.cat(parts, dim=1).numpy()
-    return np.unique(edges[0] * num_items + edges[1])
+    return sorted_unique(edges[0] * num_items + edges[1])
 
 
 def sample_unobserved(
@@ -99,17 +107,17 @@ def sample_unobserved(
             break
         users = np.repeat(np.arange(num_users, dtype=np.int64), need)
         keys = users * num_items + rng.integers(0, num_items, size=total, dtype=np.int64)
-        keys = np.unique(keys)
-        taken = np.isin(keys, forbidden, assume_unique=False) | np.isin(keys, chosen)
-        chosen = np.union1d(chosen, keys[~taken])
+        keys = sorted_unique(keys)
+        keys = keys[~in_sorted(keys, forbidden) & ~in_sorted(keys, chosen)]
+        chosen = np.sort(np.concatenate([chosen, keys]))
         need = counts - np.bincount(chosen // num_items, minlength=num_users)
     if need.sum() > 0:  # exact draw for the few users left
         short = np.flatnonzero(need > 0)
         keys = (short[:, None] * num_items + np.arange(num_items)[None, :]).ravel()
-        keys = keys[~np.isin(keys, forbidden) & ~np.isin(keys, chosen)]
+        keys = keys[~in_sorted(keys, forbidden) & ~in_sorted(keys, chosen)]
         users = keys // num_items
         rank = rank_within_user(users, rng.random(keys.shape[0]), num_users)
-        chosen = np.union1d(chosen, keys[rank < need[users]])
+        chosen = np.sort(np.concatenate([chosen, keys[rank < need[users]]]))
     return chosen // num_items, chosen % num_items
 
 
@@ -139,7 +147,7 @@ class AddNoisyPositives(BaseTransform):
         num_users, num_items = int(data["user"].num_nodes), int(data["item"].num_nodes)
         edge_index = store.edge_index
         num_edges = edge_index.size(1)
-        is_noise = store.is_noise if "is_noise" in store else torch.zeros(num_edges, dtype=torch.bool)
+        is_noise = _noise_mask(store, num_edges)
         clean_users = edge_index[0][~is_noise].numpy()
         counts = round_half_up(self.ratio * np.bincount(clean_users, minlength=num_users))
         forbidden = _all_positive_keys(data)
@@ -187,7 +195,7 @@ class AddNoisyNegatives(BaseTransform):
         num_users, num_items = int(data["user"].num_nodes), int(data["item"].num_nodes)
         edge_index = store.edge_index
         num_edges = edge_index.size(1)
-        is_noise = store.is_noise if "is_noise" in store else torch.zeros(num_edges, dtype=torch.bool)
+        is_noise = _noise_mask(store, num_edges)
         clean = np.flatnonzero(~is_noise.numpy())
         clean_users = edge_index[0].numpy()[clean]
         clean_count = np.bincount(clean_users, minlength=num_users)

@@ -32,6 +32,25 @@ SPLIT_CODES = {
 SPLIT_NAMES = ("train", "val", "test")
 
 
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    r"""Sorted unique values by one sort (much faster than :func:`numpy.unique`'s hash path on
+    large ``int64`` arrays in numpy 2.x)."""
+    values = np.sort(np.asarray(values), kind="stable")
+    if values.shape[0] == 0:
+        return values
+    return values[np.r_[True, values[1:] != values[:-1]]]
+
+
+def in_sorted(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    r"""``values`` membership in the **sorted** array ``reference`` via
+    :func:`numpy.searchsorted` (the vectorised ``isin`` used for ``u * num_items + i`` keys)."""
+    values = np.asarray(values)
+    if reference.shape[0] == 0:
+        return np.zeros(values.shape[0], dtype=bool)
+    position = np.minimum(np.searchsorted(reference, values), reference.shape[0] - 1)
+    return reference[position] == values
+
+
 def round_half_up(x: np.ndarray) -> np.ndarray:
     r"""Rounds ``x`` half up to ``int64`` (``floor(x + 0.5)`` with a ``1e-9`` guard)."""
     return np.floor(np.asarray(x, dtype=np.float64) + 0.5 + 1e-9).astype(np.int64)
@@ -43,7 +62,9 @@ def check_ratios(ratios: Sequence[float]) -> Tuple[float, float, float]:
     try:
         values = tuple(float(r) for r in ratios)
     except TypeError:
-        raise ValueError(f"ratios must be three numbers (train, val, test), got {ratios!r}") from None
+        raise ValueError(
+            f"ratios must be three numbers (train, val, test), got {ratios!r}"
+        ) from None
     if len(values) != 3:
         raise ValueError(f"ratios must be three numbers (train, val, test), got {ratios!r}")
     if any(not np.isfinite(r) or r < 0 for r in values):
@@ -206,7 +227,8 @@ def parse_split_labels(labels, where: str = "split") -> np.ndarray:
         bad = np.flatnonzero((array < 0) | (array > 2))
         if bad.size:
             raise ValueError(
-                f"{where}[{bad[0]}] = {array[bad[0]]!r} is not a split code (0 train, 1 val, 2 test)"
+                f"{where}[{bad[0]}] = {array[bad[0]].item()!r} is not a split code "
+                "(0 train, 1 val, 2 test)"
             )
         return array.astype(np.int8)
     lowered = np.char.lower(np.char.strip(array.astype(str)))
@@ -218,7 +240,7 @@ def parse_split_labels(labels, where: str = "split") -> np.ndarray:
     bad = np.flatnonzero(codes < 0)
     if bad.size:
         raise ValueError(
-            f"{where}[{bad[0]}] = {array[bad[0]]!r} is not a split label; use one of "
+            f"{where}[{bad[0]}] = {array[bad[0]].item()!r} is not a split label; use one of "
             f"train/val/valid/validation/test or 0/1/2"
         )
     return codes

@@ -3,15 +3,23 @@ Importance of Implicit Feedback for Personalized Recommendation"
 <https://arxiv.org/abs/2208.01709>`__: #User, #Item, #Interac, Density)."""
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Union
+from typing import IO, Any, Dict, Mapping, Optional, Union
 
 from torch_geometric.data import HeteroData
 
 from graphdenoise.datasets.graph import INTERACTS, SPLITS, split_key
 
 
-def describe(data: HeteroData) -> Dict[str, Any]:
-    r"""Counts of a dataset in the shared layout.
+def describe(data: HeteroData, name: Optional[str] = None,
+             file: Optional[IO[str]] = None) -> Dict[str, Any]:
+    r"""Counts of a dataset in the shared layout; with ``file``, also writes them there as the
+    table of :func:`format_stats` (column ``name``).
+
+    Args:
+        data (HeteroData): The dataset.
+        name (str, optional): Column title when printing. (default: :obj:`None`)
+        file (file-like, optional): Where to print the table; nothing is printed if :obj:`None`.
+            (default: :obj:`None`)
 
     Returns:
         dict: ``users``, ``items``, ``interactions`` (train + val + test as stored, injected noise
@@ -37,6 +45,8 @@ def describe(data: HeteroData) -> Dict[str, Any]:
         out["flipped"] = int(store.flipped_edge_index.size(1))
     if "num_duplicates_collapsed" in data:
         out["duplicates_collapsed"] = int(data.num_duplicates_collapsed)
+    if file is not None:
+        print(format_stats({name or "dataset": out}), file=file)
     return out
 
 

@@ -74,7 +74,8 @@ def generate_interactions(
     keep = rank < activity[users]
     return Interactions(
         users=users[keep], items=items[keep],
-        user_ids=np.arange(num_users, dtype=np.int64), item_ids=np.arange(num_items, dtype=np.int64),
+        user_ids=np.arange(num_users, dtype=np.int64),
+        item_ids=np.arange(num_items, dtype=np.int64),
     )
 
 

@@ -155,6 +155,6 @@ class PRIS(Method):
         return importance_weights(neg, log_q, self.config.temperature)
 
     def epoch_stats(self):
-        """Mean / std of the weights, of their effective sample size :math:`1/\sum_l w_l^2` and of
+        r"""Mean / std of the weights, of their effective sample size :math:`1/\sum_l w_l^2` and of
         the largest weight per positive."""
         return {**self.stats.read("weight"), **self.ess.read("ess"), **self.max_weight.read("max_weight")}

@@ -1,4 +1,5 @@
-"""Full-ranking evaluation."""
+"""Full-ranking evaluation and diagnostics of learned weights."""
+from .noise import noise_detection_auc, rating_pair_weights, roc_auc
 from .ranking import METRICS, RankingEvaluator
 
-__all__ = ["METRICS", "RankingEvaluator"]
+__all__ = ["METRICS", "RankingEvaluator", "noise_detection_auc", "rating_pair_weights", "roc_auc"]

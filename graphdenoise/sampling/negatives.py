@@ -84,10 +84,29 @@ class NegativeSampler:
 
 @NEGATIVE_SAMPLERS.register("uniform")
 class UniformNegatives(NegativeSampler):
-    r"""Uniform negatives, :math:`q(j \mid u) = 1/|\mathcal I|` (Rendle et al., BPR, UAI 2009)."""
+    r"""Uniform negatives (Rendle et al., BPR, UAI 2009).
+
+    With ``reject_positives`` the draw is exact and needs no rejection rounds:
+    :math:`j \sim U(\mathcal I \setminus \mathcal I_u^+)`, :math:`q(j\mid u) = 1/(|\mathcal I| - |\mathcal I_u^+|)`,
+    a uniform rank among the user's non-positives mapped to its item by
+    :meth:`~graphdenoise.utils.InteractionIndex.nth_absent` (dense users cost no more than sparse ones).
+    """
 
     def propose(self, users: Tensor, generator: torch.Generator) -> Tensor:
         return torch.randint(self.num_items, users.shape, generator=generator, device=generator.device)
 
+    def sample(self, users: Tensor, generator: torch.Generator, num_negatives: int = 1):
+        if not self.reject_positives:
+            return super().sample(users, generator, num_negatives)
+        flat_users = users.repeat_interleave(num_negatives) if num_negatives > 1 else users
+        free = (self.num_items - self.index.counts[flat_users]).to(torch.float64)
+        rank = (torch.rand(flat_users.shape, generator=generator, dtype=torch.float64) * free).long()
+        items = self.index.nth_absent(flat_users, torch.minimum(rank, free.long() - 1))
+        log_q = -torch.log(free).float()
+        if num_negatives > 1:
+            return items.view(-1, num_negatives), log_q.view(-1, num_negatives)
+        return items, log_q
+
     def log_prob(self, users: Tensor, items: Tensor) -> Tensor:
-        return torch.full(items.shape, -float(torch.log(torch.tensor(float(self.num_items)))))
+        free = self.num_items - (self.index.counts[users] if self.reject_positives else 0)
+        return -torch.log(torch.as_tensor(free, dtype=torch.float)).expand(items.shape).clone()

@@ -198,15 +198,16 @@ class SequenceData:
     # ------------------------------------------------------------------ sampling
     def sample_negatives(self, users: Tensor, num: int, generator: torch.Generator, max_rounds: int = 20) -> Tensor:
         r"""``[B, num]`` items each user never interacted with (any split), uniform, by vectorised rejection."""
-        out = torch.randint(self.num_items, (users.numel(), num), generator=generator)
-        flat_users = users.view(-1, 1).expand_as(out)
-        bad = self.index.contains(flat_users, out)
-        for _ in range(max_rounds):
-            if not bool(bad.any()):
+        out = torch.randint(self.num_items, (users.numel() * num,), generator=generator)
+        flat_users = users.view(-1, 1).expand(-1, num).reshape(-1)
+        bad = torch.nonzero(self.index.contains(flat_users, out)).view(-1)
+        for _ in range(max_rounds):  # only the rejected entries are re-drawn and re-checked
+            if bad.numel() == 0:
                 break
-            out[bad] = torch.randint(self.num_items, (int(bad.sum()),), generator=generator)
-            bad = self.index.contains(flat_users, out)
-        return out
+            fresh = torch.randint(self.num_items, (bad.numel(),), generator=generator)
+            out[bad] = fresh
+            bad = bad[self.index.contains(flat_users[bad], fresh)]
+        return out.view(users.numel(), num)
 
     def training_samples(self, generator: torch.Generator) -> Samples:
         r"""Every training target (label 1) plus ``num_negatives`` sampled negatives each (label 0),

@@ -1,4 +1,4 @@
-"""Session-scoped cache of processed real datasets (processed once per test session in a tmp dir)."""
+"""Session-scoped cache of processed real datasets (processed once per session, in a tmp dir)."""
 from __future__ import annotations
 
 import warnings

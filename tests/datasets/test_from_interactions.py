@@ -68,6 +68,16 @@ def test_custom_columns_in_file(tmp_path):
     assert data[INTERACTS].weight.tolist() == [30.0, 4.0, 7.0]
 
 
+def test_header_is_detected_with_positional_columns(tmp_path):
+    """user_artists.dat upstream has a header line, the shared copy has none: both must read."""
+    body = "2\t51\t13883\r\n2\t52\t11690\r\n3\t51\t5\r\n"
+    with_header = write(tmp_path / "with.dat", "userID\tartistID\tweight\r\n" + body)
+    without = write(tmp_path / "without.dat", body)
+    for path in (with_header, without):
+        data = from_interactions(path, columns=("user", "item", "weight"), ratios=(1, 0, 0))
+        assert data[INTERACTS].weight.tolist() == [13883.0, 11690.0, 5.0]
+
+
 def test_given_split_from_column_and_from_test_input(tmp_path):
     frame = pd.DataFrame({"user": USERS, "item": ITEMS,
                           "split": ["train"] * 3 + ["test"] + ["train", "train", "val"]

@@ -93,7 +93,8 @@ def test_noisy_negatives(clean, ratio):
     expected = np.minimum(round_half_up(ratio * n), np.maximum(n - 1, 0))
     assert np.array_equal(per_user(store.flipped_edge_index, num_users), expected)
     assert per_user(store.edge_index, num_users)[n > 0].min() >= 1
-    kept, flipped = keys_of(store.edge_index, num_items), keys_of(store.flipped_edge_index, num_items)
+    kept = keys_of(store.edge_index, num_items)
+    flipped = keys_of(store.flipped_edge_index, num_items)
     assert np.array_equal(np.sort(np.concatenate([kept, flipped])),
                           keys_of(clean[INTERACTS].edge_index, num_items))
     assert np.all(np.diff(flipped) > 0)

@@ -133,7 +133,9 @@ def test_k_core_in_from_interactions_drops_nodes():
     users, items = random_interactions(num_users=120, num_items=150, seed=7)
     data = from_interactions(users, items, min_interactions=8)
     store = data[INTERACTS]
-    edges = torch.cat([store.edge_index, store.val_edge_label_index, store.test_edge_label_index], 1)
+    edges = torch.cat(
+        [store.edge_index, store.val_edge_label_index, store.test_edge_label_index], dim=1
+    )
     assert int(torch.bincount(edges[0]).min()) >= 8 and int(torch.bincount(edges[1]).min()) >= 8
     assert bool((torch.bincount(edges[0], minlength=data["user"].num_nodes) > 0).all())
     assert bool((torch.bincount(edges[1], minlength=data["item"].num_nodes) > 0).all())

@@ -18,3 +18,18 @@ def tiny_data(num_users: int = 48, num_items: int = 60, clusters: int = 4, per_u
 
 
 FIT_OPTIONS = dict(epochs=1, eval_every=1, batch_size=64, ks=(5, 10), monitor="recall@10", device="cpu")
+
+
+def fit_one_epoch(model: str, method: str, data=None, **options):
+    """``graphdenoise.api.fit`` for one epoch on :func:`tiny_data`, with sanity checks on the result."""
+    import math
+
+    from graphdenoise.api import fit
+
+    result = fit(dataset=tiny_data() if data is None else data, model=model, method=method,
+                 **{**FIT_OPTIONS, **options})
+    record = result.history[-1]
+    assert math.isfinite(record["loss"])
+    assert 0.0 <= result.metrics["test"]["recall@10"] <= 1.0
+    assert "val/recall@10" in record
+    return result

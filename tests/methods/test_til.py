@@ -1,0 +1,192 @@
+import pytest
+import torch
+from torch.func import functional_call
+
+import graphdenoise
+from graphdenoise.methods import TILMI, TILUI, TILMIK, StepContext
+from graphdenoise.methods.clustering import clustering_loss, kmeans, soft_assignment
+from graphdenoise.methods.losses import bpr_terms
+from graphdenoise.metrics import noise_detection_auc
+from graphdenoise.models import MODELS, MF
+from graphdenoise.sampling import TripletSampler
+from graphdenoise.train import Trainer, TrainerConfig
+from graphdenoise.utils import seed_everything
+from tests.helpers import synthetic, tiny_graph
+
+
+def bound(method, model, data):
+    method.recommender_lr = 1e-2
+    sampler = TripletSampler(data, batch_size=8)
+    method.setup(model, data, sampler)
+    return sampler
+
+
+def test_uni_interest_state_matches_hand_computation():
+    data = tiny_graph()
+    torch.manual_seed(0)
+    model = MF(data, embedding_dim=4)
+    method = TILUI()
+    bound(method, model, data)
+    users, pos, neg = torch.tensor([0, 2, 2]), torch.tensor([1, 3, 4]), torch.tensor([5, 6, 0])
+    p, q = (t.detach() for t in model.embedding_tables())
+    index = model.train_index
+    rows = []
+    for u, i, j in zip(users.tolist(), pos.tolist(), neg.tolist()):
+        eta = q[index.items[index.users == u]].mean(0)  # Eq. 4 by a per-user loop
+        rows.append(torch.cat([q[i] * p[u] + q[i] * eta, q[j] * p[u] + q[j] * eta]))  # Eq. 5 (A+B || C+D)
+    state = method.state(model, users, pos, neg)
+    assert state.shape == (3, 8)
+    assert torch.allclose(state, torch.stack(rows), atol=1e-6)
+    assert not state.requires_grad
+
+
+def test_user_interest_by_scatter_equals_loop():
+    data = synthetic()
+    model = MF(data)
+    method = TILUI()
+    bound(method, model, data)
+    users = torch.tensor([5, 0, 5, 17, 299])
+    q = model.embedding_tables()[1].detach()
+    index = model.train_index
+    loop = torch.stack([q[index.items[index.users == u]].mean(0) for u in users.tolist()])
+    assert torch.allclose(method.user_interest(model, users), loop, atol=1e-6)
+
+
+def test_multi_interest_state_adds_scaled_cluster_centres():
+    data = tiny_graph()
+    torch.manual_seed(0)
+    model = MF(data, embedding_dim=4)
+    method = TILMI(num_clusters=3, alpha=0.5)
+    bound(method, model, data)
+    method._initialise_clusters(model)
+    users, pos, neg = torch.tensor([1, 4]), torch.tensor([2, 3]), torch.tensor([7, 8])
+    p, q = (t.detach() for t in model.embedding_tables())
+    mu = method.centres.detach()[method.cluster_ids]
+    eta = method.user_interest(model, users)
+    expected = torch.cat([(q[pos] + 0.5 * mu[pos]) * (p[users] + eta), (q[neg] + 0.5 * mu[neg]) * (p[users] + eta)], 1)
+    assert torch.allclose(method.state(model, users, pos, neg), expected, atol=1e-6)
+
+
+def test_soft_assignment_rows_sum_to_one_and_clustering_loss_decreases():
+    torch.manual_seed(0)
+    points = torch.cat([torch.randn(50, 4) + 4, torch.randn(50, 4) - 4]).requires_grad_()
+    centres = torch.nn.Parameter(kmeans(points, 2) + 0.5)
+    q = soft_assignment(points, centres)
+    assert torch.allclose(q.sum(1), torch.ones(100))
+    opt = torch.optim.Adam([points, centres], lr=0.05)
+    losses = []
+    for _ in range(30):
+        loss = clustering_loss(points, centres)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < losses[0] * 0.8
+
+
+def test_kmeans_recovers_separated_clusters():
+    torch.manual_seed(0)
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    points = torch.cat([c + 0.1 * torch.randn(40, 2) for c in centres])
+    found = kmeans(points, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.cdist(found, centres).min(1).values.max() < 0.2
+
+
+def test_hypergradient_matches_finite_differences():
+    """∂J_outer(Θ - α∇J_inner(Θ, w)) / ∂w_k by central differences, in float64."""
+    data = tiny_graph()
+    torch.manual_seed(0)
+    model = MF(data, embedding_dim=3).double()
+    method = TILUI(outer="other-batch")
+    sampler = bound(method, model, data)
+    method.double()
+    batch = sampler.random_batch(6)
+    outer = sampler.random_batch(5)
+    alpha, l2 = 0.3, 1e-2
+    ctx = StepContext(step=0, epoch=0, lr=alpha, l2=l2, sampler=sampler)
+    loss, _ = method.loss(model, batch, ctx)
+    weight = method._pending.detach()
+    model.zero_grad()
+    loss.backward()
+    hyper = method.hypergradient(model, batch, outer, alpha)
+
+    names = [n for n, _ in model.named_parameters()]
+
+    def outer_after_step(w):
+        params = {n: p.detach().clone().requires_grad_() for n, p in model.named_parameters()}
+        out = functional_call(model, params, (batch.users, batch.pos_items), {})
+        scores = functional_call(model, params, (batch.users, batch.neg_items), {})
+        reg = 0.5 * (params["user_embedding.weight"][batch.users].pow(2).sum()
+                     + params["item_embedding.weight"][batch.pos_items].pow(2).sum()
+                     + params["item_embedding.weight"][batch.neg_items].pow(2).sum()) / 6
+        inner = (w * bpr_terms(out, scores)).mean() + l2 * reg
+        grads = torch.autograd.grad(inner, [params[n] for n in names])
+        stepped = {n: params[n].detach() - alpha * g for n, g in zip(names, grads)}
+        pos = functional_call(model, stepped, (outer.users, outer.pos_items), {})
+        neg = functional_call(model, stepped, (outer.users, outer.neg_items), {})
+        return float(bpr_terms(pos, neg).mean())
+
+    eps = 1e-6
+    numeric = []
+    for k in range(6):
+        e = torch.zeros(6, dtype=torch.float64)
+        e[k] = eps
+        numeric.append((outer_after_step(weight + e) - outer_after_step(weight - e)) / (2 * eps))
+    numeric = torch.tensor(numeric, dtype=torch.float64)
+    assert hyper.abs().max() > 0
+    assert torch.allclose(hyper, numeric, rtol=1e-4, atol=1e-9), (hyper, numeric)
+
+
+def test_naive_weight_training_collapses_but_bilevel_does_not():
+    data = synthetic()
+    seed_everything(0)
+    # naive: minimise the weighted loss over Λ directly -> every weight is driven to 0 (Section 4.4)
+    model = MF(data)
+    naive = TILUI(weight_lr=1e-2)
+    sampler = bound(naive, model, data)
+    opt = torch.optim.Adam(list(model.parameters()) + list(naive.generator.parameters()), lr=1e-2)
+    for batch in list(sampler)[:40] * 3:
+        out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
+        loss = (naive.weights(model, batch.users, batch.pos_items, batch.neg_items) * bpr_terms(out.pos, out.neg)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    batch = sampler.random_batch(2000)
+    assert naive.weights(model, batch.users, batch.pos_items, batch.neg_items).mean() < 0.05
+    # bilevel: the weights stay away from 0 and differ across triplets
+    seed_everything(0)
+    trainer = Trainer(MF(data), TILUI(weight_lr=1e-2), data,
+                      TrainerConfig(epochs=3, batch_size=256, lr=1e-2, eval_every=3, show_progress=False))
+    trainer.fit()
+    stats = trainer.history[-1]
+    assert stats["weight_mean"] > 0.3
+    assert stats["weight_std"] > 1e-3
+
+
+@pytest.mark.parametrize("method", ["til-ui", "til-mi", "til-mik"])
+@pytest.mark.parametrize("model", MODELS.names())
+def test_every_backbone_runs_each_variant(model, method):
+    result = graphdenoise.fit(synthetic(), model=model, method=method, epochs=1, eval_every=1, batch_size=1024,
+                              **({"pretrain_epochs": 0, "num_clusters": 6} if method != "til-ui" else {}))
+    assert result.metrics["val"]["recall@20"] > 0
+    assert 0 < result.history[-1]["weight_mean"] < 1
+    if method != "til-ui":
+        assert bool(result.method.clusters_ready)
+
+
+@pytest.mark.parametrize("outer", ["other-batch", "holdout"])
+def test_outer_variants_and_normalised_weights_run(outer):
+    result = graphdenoise.fit(synthetic(), model="mf", method="til-ui", epochs=1, eval_every=1, batch_size=1024,
+                              outer=outer, normalize_weights=True)
+    assert "weight_frac_above_0.99" in result.history[-1]
+
+
+def test_injected_triplets_get_lower_weights_than_clean_ones():
+    data = synthetic(noise_ratio=0.5)
+    seed_everything(0)
+    trainer = Trainer(MF(data), TILUI(weight_lr=1e-2, outer="holdout"), data,
+                      TrainerConfig(epochs=8, batch_size=512, lr=1e-2, eval_every=8, show_progress=False))
+    trainer.fit()
+    report = noise_detection_auc(trainer.method, trainer.model, data)
+    assert report["noisy_weight_mean"] < report["clean_weight_mean"], report
+    assert report["weight_auc"] > 0.5
