@@ -120,6 +120,11 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
         **options: Fields of :class:`~graphdenoise.train.TrainerConfig`, of the model's config and
             of the method's config, by name (e.g. ``lr=5e-3``, ``num_layers=2``, ``drop_rate=0.1``).
     """
+    if model in _sequence_models():
+        return _fit_sequential(dataset, model, method, epochs=epochs, device=device, seed=seed, data_dir=data_dir,
+                               dataset_options=dataset_options, show_progress=show_progress, **options)
+    if model not in MODELS and model not in _sequence_models():
+        MODELS.get(model)  # raises, listing the graph backbones
     model_cls, method_cls = MODELS.get(model), METHODS.get(method)
     trainer_opts, model_opts, method_opts = split_options(model_cls, method_cls, options)
     if epochs is not None:
@@ -141,6 +146,25 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
     return FitResult(net, algo, metrics, trainer.history, config, trainer.best_epoch, time.perf_counter() - start)
 
 
+def _sequence_models():
+    from .sequential import SEQUENCE_MODELS
+    return SEQUENCE_MODELS
+
+
+def _fit_sequential(dataset, model, method, *, epochs, device, seed, data_dir, dataset_options, show_progress,
+                    **options) -> FitResult:
+    """Sequence encoders (``widedeep``, ``din``, ``sasrec``) train on the sequential view of the data."""
+    from .sequential import fit_sequence
+    dataset_options = dict(dataset_options or {})
+    if isinstance(dataset, str) and dataset.lower() == "ml-100k":
+        dataset_options.setdefault("rating_threshold", None)  # every rating is an interaction (ATJT, Sec. 5)
+    data = _resolve_dataset(dataset, data_dir, seed, dataset_options, 0.0, 0.0)
+    result = fit_sequence(data, model=model, method=method, epochs=epochs, device=device, seed=seed,
+                          show_progress=show_progress, **options)
+    result.config.setdefault("dataset", dataset if isinstance(dataset, str) else "<HeteroData>")
+    return result
+
+
 def _resolve_dataset(dataset, data_dir, seed, dataset_options, noisy_positives, noisy_negatives) -> HeteroData:
     if isinstance(dataset, HeteroData):
         data = dataset
@@ -152,10 +176,13 @@ def _resolve_dataset(dataset, data_dir, seed, dataset_options, noisy_positives, 
     else:
         raise TypeError(f"dataset must be a name or a HeteroData, got {type(dataset).__name__}")
     if noisy_positives or noisy_negatives:
-        from .datasets.noise import AddNoisyNegatives, AddNoisyPositives
+        from .datasets.noise import AddNoisyNegatives, AddNoisyPositives, AddNoisyPosNeg
         data = data.clone()
-        if noisy_negatives:
-            data = AddNoisyNegatives(noisy_negatives, seed=seed)(data)
-        if noisy_positives:
-            data = AddNoisyPositives(noisy_positives, seed=seed)(data)
+        if noisy_positives and noisy_negatives and noisy_positives == noisy_negatives:
+            data = AddNoisyPosNeg(noisy_positives, seed=seed)(data)  # both counted on the clean edges
+        else:
+            if noisy_positives:
+                data = AddNoisyPositives(noisy_positives, seed=seed)(data)
+            if noisy_negatives:
+                data = AddNoisyNegatives(noisy_negatives, seed=seed)(data)
     return data

@@ -74,8 +74,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "list":
             from . import DATASETS, METHODS, MODELS
             print("datasets:", ", ".join(DATASETS.names()))
-            print("models:  ", ", ".join(MODELS.names()))
-            print("methods: ", ", ".join(METHODS.names()))
+            from .sequential import SEQUENCE_METHODS, SEQUENCE_MODELS
+            print("models:  ", ", ".join(MODELS.names()), "| sequence models:", ", ".join(SEQUENCE_MODELS.names()))
+            print("methods: ", ", ".join(METHODS.names()), "| sequence methods:", ", ".join(SEQUENCE_METHODS.names()))
             return 0
         if args.command == "describe":
             from .datasets import describe, load_dataset

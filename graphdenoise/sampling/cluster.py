@@ -85,11 +85,13 @@ class ClusterPopularityNegatives(NegativeSampler):
                  alpha: float = 1.0, offset: float = 1.0, refresh_every: int = 1000, kmeans_iterations: int = 10,
                  seed: int = 0, reject_positives: bool = True, max_rounds: int = 100):
         super().__init__(train_index, reject_positives, max_rounds)
-        checks = {"num_clusters": num_clusters >= 1, "temperature": temperature > 0, "alpha": alpha >= 0,
-                  "offset": offset >= 0, "refresh_every": refresh_every >= 1, "kmeans_iterations": kmeans_iterations >= 1}
-        for name, ok in checks.items():
+        checks = {"num_clusters": (num_clusters, num_clusters >= 1), "temperature": (temperature, temperature > 0),
+                  "alpha": (alpha, alpha >= 0), "offset": (offset, offset >= 0),
+                  "refresh_every": (refresh_every, refresh_every >= 1),
+                  "kmeans_iterations": (kmeans_iterations, kmeans_iterations >= 1)}
+        for name, (value, ok) in checks.items():
             if not ok:
-                raise ValueError(f"{name}={locals()[name]!r} is out of range")
+                raise ValueError(f"{name}={value!r} is out of range")
         self.num_clusters, self.temperature = int(num_clusters), float(temperature)
         self.alpha, self.offset = float(alpha), float(offset)
         self.refresh_every, self.kmeans_iterations = int(refresh_every), int(kmeans_iterations)

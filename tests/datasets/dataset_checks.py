@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from graphdenoise.datasets.graph import INTERACTS, SPLITS, split_key
+from graphdenoise.datasets.split import in_sorted
 
 
 def split_keys(data, split: str) -> np.ndarray:
@@ -28,8 +29,8 @@ def assert_valid_layout(data) -> None:
         k = edges[0].numpy() * num_items + edges[1].numpy()
         assert np.all(np.diff(k) > 0), f"{split} edges must be unique and sorted"
         keys[split] = k
-    assert np.intersect1d(keys["train"], keys["val"]).size == 0
-    assert np.intersect1d(keys["train"], keys["test"]).size == 0
-    assert np.intersect1d(keys["val"], keys["test"]).size == 0
+    assert not in_sorted(keys["val"], keys["train"]).any()
+    assert not in_sorted(keys["test"], keys["train"]).any()
+    assert not in_sorted(keys["test"], keys["val"]).any()
     rev = data["item", "rev_interacts", "user"].edge_index
     assert rev.equal(store.edge_index.flip(0))

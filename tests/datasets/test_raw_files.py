@@ -12,6 +12,7 @@ import pytest
 import graphdenoise.datasets.base as base
 from graphdenoise.datasets import (
     DATA_ENV,
+    AmazonCD,
     Gowalla,
     LastFM,
     MovieLens100K,
@@ -77,22 +78,22 @@ def test_environment_variable_names_the_data_folder(shared_data_dir, tmp_path, m
     assert (tmp_path / "root" / "raw" / "u.data").is_file()
 
 
-def fake_downloads(monkeypatch, shared_data_dir, tmp_path, corrupt=False):
+def fake_downloads(monkeypatch, shared_data_dir, folder="gowalla", corrupt=False):
     """Replaces download_url: plain files come from the shared folder, zips are built from it."""
     calls = []
 
-    def download_url(url, folder, log=True, filename=None):
+    def download_url(url, target_folder, log=True, filename=None):
         calls.append(url)
         name = filename or url.rpartition("/")[2]
-        target = Path(folder) / name
+        target = Path(target_folder) / name
         if name == "ml-100k.zip":
             with zipfile.ZipFile(target, "w") as archive:
                 archive.write(shared_data_dir / "ml-100k" / "u.data", "ml-100k/u.data")
                 archive.write(shared_data_dir / "ml-100k" / "u.item", "ml-100k/u.item")
         elif corrupt:
-            flipped_copy(shared_data_dir / "gowalla" / name, target)
+            flipped_copy(shared_data_dir / folder / name, target)
         else:
-            shutil.copy(shared_data_dir / "gowalla" / name, target)
+            shutil.copy(shared_data_dir / folder / name, target)
         return str(target)
 
     monkeypatch.setattr(base, "download_url", download_url)
@@ -100,18 +101,19 @@ def fake_downloads(monkeypatch, shared_data_dir, tmp_path, corrupt=False):
 
 
 def test_download_plain_files_once(shared_data_dir, tmp_path, monkeypatch):
-    calls = fake_downloads(monkeypatch, shared_data_dir, tmp_path)
+    calls = fake_downloads(monkeypatch, shared_data_dir, folder="amazon-cd")
     root = str(tmp_path / "root")
-    Gowalla(root=root, log=False)
-    assert sorted(url.rpartition("/")[2] for url in calls) == ["test.txt", "train.txt", "valid.txt"]
-    assert all(url.startswith("https://raw.githubusercontent.com/geon0325/") for url in calls)
-    Gowalla(root=root, split="ratio", force_reload=True, log=False)  # raw files present
+    AmazonCD(root=root, log=False)
+    names = ["test.pkl", "train.pkl", "user_item_list.pkl"]
+    assert sorted(url.rpartition("/")[2] for url in calls) == names
+    assert all(url.startswith("https://raw.githubusercontent.com/marlin-codes/") for url in calls)
+    AmazonCD(root=root, seed=1, force_reload=True, log=False)  # raw files present: no download
     assert len(calls) == 3
-    assert sorted(os.listdir(Path(root) / "raw")) == ["test.txt", "train.txt", "valid.txt"]
+    assert sorted(os.listdir(Path(root) / "raw")) == names
 
 
 def test_download_extracts_zip_members(shared_data_dir, tmp_path, monkeypatch):
-    calls = fake_downloads(monkeypatch, shared_data_dir, tmp_path)
+    calls = fake_downloads(monkeypatch, shared_data_dir)
     dataset = MovieLens100K(root=str(tmp_path / "root"), log=False)
     assert calls == [MovieLens100K.urls["u.data"]]
     assert os.listdir(tmp_path / "root" / "raw") == ["u.data"]  # only the needed member, no zip
@@ -119,7 +121,7 @@ def test_download_extracts_zip_members(shared_data_dir, tmp_path, monkeypatch):
 
 
 def test_corrupted_download_is_an_error_not_a_retry(shared_data_dir, tmp_path, monkeypatch):
-    calls = fake_downloads(monkeypatch, shared_data_dir, tmp_path, corrupt=True)
+    calls = fake_downloads(monkeypatch, shared_data_dir, corrupt=True)
     with pytest.raises(ValueError, match="sha256 mismatch") as info:
         Gowalla(root=str(tmp_path / "root"), log=False)
     assert "https://raw.githubusercontent.com" in str(info.value)

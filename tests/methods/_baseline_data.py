@@ -1,4 +1,5 @@
 """Tiny planted-cluster data shared by the baseline-method tests (imported by file name)."""
+import pytest
 import torch
 
 from graphdenoise.datasets.graph import make_heterodata
@@ -33,3 +34,24 @@ def fit_one_epoch(model: str, method: str, data=None, **options):
     assert 0.0 <= result.metrics["test"]["recall@10"] <= 1.0
     assert "val/recall@10" in record
     return result
+
+
+def make_trainer(method, model_cls=None, **options):
+    """A CPU :class:`~graphdenoise.train.Trainer` of ``method`` on :func:`tiny_data` (seeded MF by default)."""
+    from graphdenoise.models import MF
+    from graphdenoise.train import Trainer, TrainerConfig
+
+    data = tiny_data()
+    torch.manual_seed(0)
+    config = {**FIT_OPTIONS, "show_progress": False, **options}
+    return Trainer((model_cls or MF)(data), method, data, TrainerConfig(**config))
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """Autouse wherever imported: tiny tensors gain nothing from threads, and on a shared machine extra
+    threads only contend (the tests ran about 2x faster with one)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -1,20 +1,14 @@
 import pytest
-import torch
 
-from _baseline_data import FIT_OPTIONS, fit_one_epoch, tiny_data
+from _baseline_data import fit_one_epoch, make_trainer, single_thread  # noqa: F401 (autouse)
 from graphdenoise.methods import AOBPR, METHODS
-from graphdenoise.models import MF, MODELS
+from graphdenoise.models import MODELS
 from graphdenoise.sampling import AdaptiveOversampling
-from graphdenoise.train import Trainer, TrainerConfig
 
 
 def test_setup_binds_the_model_and_training_refreshes():
     assert METHODS.get("aobpr") is AOBPR
-    data = tiny_data()
-    torch.manual_seed(0)
-    options = {k: v for k, v in FIT_OPTIONS.items() if k != "device"}
-    trainer = Trainer(MF(data), AOBPR(refresh_every=100), data,
-                      TrainerConfig(**{**options, "epochs": 2}, device="cpu", show_progress=False))
+    trainer = make_trainer(AOBPR(refresh_every=100), epochs=2)
     sampler = trainer.sampler.negative_sampler
     assert isinstance(sampler, AdaptiveOversampling)
     assert sampler.order is not None and sampler.num_refreshes == 1  # the first batch already adapts

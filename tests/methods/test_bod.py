@@ -3,20 +3,12 @@ import math
 import pytest
 import torch
 
-from _baseline_data import FIT_OPTIONS, fit_one_epoch, tiny_data
+from _baseline_data import fit_one_epoch, make_trainer, single_thread  # noqa: F401 (autouse)
 from graphdenoise.methods import BOD, METHODS, StepContext
 from graphdenoise.methods.bod import WeightGenerator, alignment_terms, gradient_matching_distance, uniformity
 from graphdenoise.methods.losses import bpr_terms
 from graphdenoise.models import MODELS, LightGCN, MF
-from graphdenoise.train import Trainer, TrainerConfig, load_checkpoint
-
-
-def make_trainer(method, model_cls=MF, **options):
-    data = tiny_data()
-    torch.manual_seed(0)
-    opts = {k: v for k, v in FIT_OPTIONS.items() if k != "device"}
-    opts.update(options)
-    return Trainer(model_cls(data), method, data, TrainerConfig(**opts, device="cpu", show_progress=False))
+from graphdenoise.train import load_checkpoint
 
 
 def ctx_of(trainer, step=0, l2=0.0):

@@ -1,21 +1,12 @@
 import pytest
 import torch
 
-from _baseline_data import FIT_OPTIONS, fit_one_epoch, tiny_data
+from _baseline_data import fit_one_epoch, make_trainer, single_thread  # noqa: F401 (autouse)
 from graphdenoise.methods import METHODS, PRIS, StepContext
 from graphdenoise.methods.losses import bpr_terms
 from graphdenoise.methods.pris import importance_weights
-from graphdenoise.models import MF, MODELS
+from graphdenoise.models import MODELS
 from graphdenoise.sampling import ClusterPopularityNegatives, PopularityNegatives, UniformNegatives
-from graphdenoise.train import Trainer, TrainerConfig
-
-
-def make_trainer(method, **options):
-    data = tiny_data()
-    torch.manual_seed(0)
-    opts = {k: v for k, v in FIT_OPTIONS.items() if k != "device"}
-    opts.update(options)
-    return Trainer(MF(data), method, data, TrainerConfig(**opts, device="cpu", show_progress=False))
 
 
 @pytest.mark.parametrize("proposal,cls", [("uniform", UniformNegatives), ("popularity", PopularityNegatives),

@@ -2,11 +2,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from _baseline_data import FIT_OPTIONS, fit_one_epoch, tiny_data
+from _baseline_data import fit_one_epoch, make_trainer, single_thread  # noqa: F401 (autouse)
 from graphdenoise.methods import METHODS, RCE, StepContext
 from graphdenoise.methods.reweighting import rce_weights, reweighted_bce
-from graphdenoise.models import MF, MODELS
-from graphdenoise.train import Trainer, TrainerConfig
+from graphdenoise.models import MODELS
 
 
 def test_weights_formula_and_no_gradient():
@@ -29,11 +28,8 @@ def test_weights_formula_and_no_gradient():
 @pytest.mark.parametrize("reweight_negatives", [True, False])
 def test_method_loss_and_weights(reweight_negatives):
     assert METHODS.get("rce") is RCE
-    data = tiny_data()
-    torch.manual_seed(0)
-    opts = {k: v for k, v in FIT_OPTIONS.items() if k != "device"}
     method = RCE(beta=0.3, reweight_negatives=reweight_negatives)
-    trainer = Trainer(MF(data), method, data, TrainerConfig(**opts, device="cpu", show_progress=False))
+    trainer = make_trainer(method)
     batch = next(iter(trainer.sampler))
     ctx = StepContext(step=0, epoch=0, lr=1e-3, l2=0.0, sampler=trainer.sampler)
     loss, _ = method.loss(trainer.model, batch, ctx)

@@ -2,11 +2,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from _baseline_data import FIT_OPTIONS, fit_one_epoch, tiny_data
+from _baseline_data import fit_one_epoch, make_trainer, single_thread  # noqa: F401 (autouse)
 from graphdenoise.methods import METHODS, RCEBPR, StepContext
 from graphdenoise.methods.reweighting import bpr_confidence_weights, reweighted_bpr_loss
-from graphdenoise.models import MF, MODELS
-from graphdenoise.train import Trainer, TrainerConfig
+from graphdenoise.models import MODELS
 
 
 def test_weights_formula_and_no_gradient():
@@ -25,11 +24,8 @@ def test_weights_formula_and_no_gradient():
 
 def test_method_uses_the_weights():
     assert METHODS.get("rce-bpr") is RCEBPR
-    data = tiny_data()
-    torch.manual_seed(0)
-    opts = {k: v for k, v in FIT_OPTIONS.items() if k != "device"}
     method = RCEBPR(beta=0.5)
-    trainer = Trainer(MF(data), method, data, TrainerConfig(**opts, device="cpu", show_progress=False))
+    trainer = make_trainer(method)
     batch = next(iter(trainer.sampler))
     ctx = StepContext(step=0, epoch=0, lr=1e-3, l2=0.0, sampler=trainer.sampler)
     loss, _ = method.loss(trainer.model, batch, ctx)

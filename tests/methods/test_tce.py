@@ -2,18 +2,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from _baseline_data import FIT_OPTIONS, fit_one_epoch, tiny_data
+from _baseline_data import fit_one_epoch, make_trainer, single_thread  # noqa: F401 (autouse)
 from graphdenoise.methods import METHODS, TCE, StepContext
 from graphdenoise.methods.reweighting import LinearDropRate, truncated_loss, truncation_mask
-from graphdenoise.models import MF, MODELS
-from graphdenoise.train import Trainer, TrainerConfig
-
-
-def make_trainer(method):
-    data = tiny_data()
-    torch.manual_seed(0)
-    opts = {k: v for k, v in FIT_OPTIONS.items() if k != "device"}
-    return Trainer(MF(data), method, data, TrainerConfig(**opts, device="cpu", show_progress=False))
+from graphdenoise.models import MODELS
 
 
 def test_schedule_counts_iterations():

@@ -2,21 +2,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from _baseline_data import FIT_OPTIONS, fit_one_epoch, tiny_data
+from _baseline_data import fit_one_epoch, make_trainer, single_thread  # noqa: F401 (autouse)
 from graphdenoise.methods import METHODS, TCEBPR, StepContext
-from graphdenoise.models import MF, MODELS
-from graphdenoise.train import Trainer, TrainerConfig
+from graphdenoise.models import MODELS
 
 
 @pytest.mark.parametrize("num_negatives", [1, 3])
 def test_drops_the_highest_bpr_loss_triplets_by_the_schedule(num_negatives):
     assert METHODS.get("tce-bpr") is TCEBPR
-    data = tiny_data()
-    torch.manual_seed(0)
-    opts = {k: v for k, v in FIT_OPTIONS.items() if k != "device"}
     method = TCEBPR(drop_rate=0.3, num_gradual=4)
-    trainer = Trainer(MF(data), method, data, TrainerConfig(**opts, num_negatives=num_negatives, device="cpu",
-                                                            show_progress=False))
+    trainer = make_trainer(method, num_negatives=num_negatives)
     batch = next(iter(trainer.sampler))
     model = trainer.model
     for step in (0, 2, 4):

@@ -1,0 +1,191 @@
+r"""NeuMF (He, Liao, Zhang, Nie, Hu, Chua, "Neural Collaborative Filtering", WWW 2017,
+https://arxiv.org/abs/1708.05031), end-to-end without pre-training ("NeuMF-end").
+
+.. math::
+    \phi^{GMF}_{ui} = p^G_u \odot q^G_i, \qquad
+    \phi^{MLP}_{ui} = a_L(\dots a_1(W_1 [\, p^M_u \,\|\, q^M_i \,] + b_1) \dots), \qquad
+    \hat y_{ui} = h^\top [\, \phi^{GMF}_{ui} \,\|\, \phi^{MLP}_{ui} \,] + b
+
+with ReLU activations :math:`a_l`, a tower that halves its width at every layer, and a logit
+:math:`\hat y_{ui}` (use BCE-with-logits or BPR on it). With ``embedding_dim = d`` and ``num_layers = L``
+the MLP embeddings have ``d * 2**(L-1)`` entries per side, so the tower is
+``2^L d -> 2^(L-1) d -> ... -> d`` (DenoisingRec's NeuMF-end with ``factor_num = d``).
+
+Initialisation: Xavier-uniform embeddings (the project's setting; DenoisingRec uses N(0, 0.01)) and MLP
+weights, Kaiming-uniform (``a=1``, ``'sigmoid'``) prediction weights, zero biases.
+
+Reference: DenoisingRec ``T_CE/model.py`` (``NCF``, model ``'NeuMF-end'``): same tower, dropout before
+each linear layer, prediction layer and initialisation of the layers.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from .base import EncoderConfig, Recommender, xavier_embedding
+
+
+@dataclass
+class NeuMFConfig(EncoderConfig):
+    """``embedding_dim`` is the size of the GMF embeddings (and of the tower's output)."""
+
+    num_layers: int = 3
+    """Layers of the MLP tower (DenoisingRec's NeuMF-end uses 3)."""
+
+    mlp_embedding_dim: Optional[int] = None
+    """Size of each MLP embedding; by default ``embedding_dim * 2**(num_layers - 1)``."""
+
+    dropout: float = 0.0
+    """Dropout before each tower layer (DenoisingRec: 0)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {self.num_layers}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if self.mlp_embedding_dim is not None and 2 * self.mlp_embedding_dim < 2**self.num_layers:
+            raise ValueError(f"mlp_embedding_dim={self.mlp_embedding_dim} is too small for a tower of "
+                             f"{self.num_layers} halving layers")
+
+
+class NeuMF(Recommender):
+    r"""Neural matrix factorisation: GMF and MLP towers with separate embeddings, fused into a logit.
+
+    A node's representation is the concatenation ``[GMF embedding || MLP embedding]``
+    (``representation_dim = embedding_dim + mlp_embedding_dim``); :meth:`score_pairs` and
+    :meth:`score_matrix` run the towers on them. :meth:`embedding_tables` returns the **GMF** tables
+    (the part of NeuMF that is a factorisation, what TIL's states and BOD's gradients read);
+    :meth:`mlp_embedding_tables` the MLP ones; :meth:`regularization` covers both.
+
+    Args:
+        data (HeteroData): The dataset (node counts and training edges).
+        config (NeuMFConfig, optional): ``embedding_dim`` (default: 64), ``num_layers`` (default: 3),
+            ``mlp_embedding_dim`` (default: ``embedding_dim * 2**(num_layers - 1)``),
+            ``dropout`` (default: 0).
+
+    Shapes:
+        - **representations:** ``[U, D]``, ``[I, D]``, ``D = embedding_dim + mlp_embedding_dim``
+        - **score_pairs:** ``[*, D]`` and ``[*, D]`` (broadcastable, e.g. ``[B, L, D]``) -> ``[*]``
+        - **score_matrix:** ``[B, D]`` and ``[N, D]`` -> ``[B, N]``
+    """
+
+    Config = NeuMFConfig
+
+    score_block_elements: int = 2**23
+    """Memory bound of :meth:`score_matrix`: activations of the first tower layer per item block."""
+
+    def __init__(self, data, config: Optional[NeuMFConfig] = None, **overrides):
+        super().__init__(data, config, **overrides)
+        cfg = self.config
+        d = self.embedding_dim
+        self.mlp_dim = cfg.mlp_embedding_dim or d * 2 ** (cfg.num_layers - 1)
+        self.widths = tuple(2 * self.mlp_dim // 2**layer for layer in range(cfg.num_layers + 1))
+        self.user_gmf = xavier_embedding(self.num_users, d)
+        self.item_gmf = xavier_embedding(self.num_items, d)
+        self.user_mlp = xavier_embedding(self.num_users, self.mlp_dim)
+        self.item_mlp = xavier_embedding(self.num_items, self.mlp_dim)
+        layers = []
+        for in_dim, out_dim in zip(self.widths[:-1], self.widths[1:]):
+            layers += [nn.Dropout(cfg.dropout), nn.Linear(in_dim, out_dim), nn.ReLU()]
+        self.tower = nn.Sequential(*layers)
+        self.predict = nn.Linear(d + self.widths[-1], 1)
+        self._init_layers()
+
+    def _init_layers(self):
+        for module in self.tower:
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+        nn.init.kaiming_uniform_(self.predict.weight, a=1, nonlinearity="sigmoid")
+        nn.init.zeros_(self.predict.bias)
+
+    def reset_parameters(self):
+        for table in (self.user_gmf, self.item_gmf, self.user_mlp, self.item_mlp):
+            nn.init.xavier_uniform_(table.weight)
+        self._init_layers()
+
+    @property
+    def representation_dim(self) -> int:
+        return self.embedding_dim + self.mlp_dim
+
+    def embedding_tables(self) -> Tuple[Tensor, Tensor]:
+        """The GMF user and item tables (see the class docstring)."""
+        return self.user_gmf.weight, self.item_gmf.weight
+
+    def mlp_embedding_tables(self) -> Tuple[Tensor, Tensor]:
+        """The MLP user and item tables."""
+        return self.user_mlp.weight, self.item_mlp.weight
+
+    def representations(self, users: Optional[Tensor] = None, items: Optional[Tensor] = None):
+        def rows(gmf: Tensor, mlp: Tensor, ids: Optional[Tensor]) -> Tensor:
+            return torch.cat([gmf, mlp] if ids is None else [gmf[ids], mlp[ids]], dim=-1)
+
+        return (rows(self.user_gmf.weight, self.user_mlp.weight, users),
+                rows(self.item_gmf.weight, self.item_mlp.weight, items))
+
+    def score_pairs(self, user_rep: Tensor, item_rep: Tensor) -> Tensor:
+        user_rep, item_rep = torch.broadcast_tensors(user_rep, item_rep)
+        user_gmf, user_mlp = user_rep.split([self.embedding_dim, self.mlp_dim], dim=-1)
+        item_gmf, item_mlp = item_rep.split([self.embedding_dim, self.mlp_dim], dim=-1)
+        mlp = self.tower(torch.cat([user_mlp, item_mlp], dim=-1))
+        return self.predict(torch.cat([user_gmf * item_gmf, mlp], dim=-1)).squeeze(-1)
+
+    def score_matrix(self, user_rep: Tensor, item_rep: Tensor, out: Optional[Tensor] = None) -> Tensor:
+        r"""Scores of every user of ``user_rep`` against every item of ``item_rep``, ``[B, N]``.
+
+        The GMF part :math:`h_G^\top (p_u \odot q_i) = (p_u \odot h_G)^\top q_i` is one matrix product;
+        the first tower layer splits into a user and an item term, :math:`W_1 [p \| q] = W_{1p} p + W_{1q}
+        q`, so only the layers after it run per pair, over blocks of items holding at most
+        :attr:`score_block_elements` activations. (With dropout in training mode the first layer is
+        applied to each concatenated pair instead.)
+        """
+        num_users, num_items = user_rep.size(0), item_rep.size(0)
+        if out is None:
+            out = user_rep.new_empty(num_users, num_items)
+        user_gmf, user_mlp = user_rep.split([self.embedding_dim, self.mlp_dim], dim=-1)
+        item_gmf, item_mlp = item_rep.split([self.embedding_dim, self.mlp_dim], dim=-1)
+        weight_gmf, weight_mlp = self.predict.weight[0].split([self.embedding_dim, self.widths[-1]])
+        first = self.tower[1]
+        split_first = not (self.training and self.config.dropout > 0)
+        if split_first:
+            weight_user, weight_item = first.weight.split([self.mlp_dim, self.mlp_dim], dim=1)
+            user_part = user_mlp @ weight_user.t()
+            item_part = torch.addmm(first.bias, item_mlp, weight_item.t())
+            rest = self.tower[2:]
+        block = max(1, self.score_block_elements // max(1, num_users * self.widths[1]))
+        for start in range(0, num_items, block):
+            stop = min(num_items, start + block)
+            if split_first:
+                hidden = rest(user_part[:, None, :] + item_part[None, start:stop, :])
+            else:
+                pairs = torch.cat([user_mlp[:, None, :].expand(-1, stop - start, -1),
+                                   item_mlp[None, start:stop, :].expand(num_users, -1, -1)], dim=-1)
+                hidden = self.tower(pairs)
+            scores = torch.addmm(self.predict.bias, user_gmf * weight_gmf, item_gmf[start:stop].t())
+            out[:, start:stop] = scores + hidden @ weight_mlp
+        return out
+
+    @property
+    def full_rank_cost(self) -> int:
+        """Multiply-adds per pair in :meth:`score_matrix` over those of a ``representation_dim`` dot
+        product (about 130 with the defaults)."""
+        macs = self.widths[1] + sum(a * b for a, b in zip(self.widths[1:-1], self.widths[2:]))
+        macs += self.widths[-1] + self.embedding_dim
+        return max(1, math.ceil(macs / self.representation_dim))
+
+    def regularization(self, users: Tensor, pos_items: Tensor, neg_items: Tensor) -> Tensor:
+        r"""L2 of the GMF and MLP embeddings used by a batch, :math:`\frac{1}{2B}\sum \|\cdot\|^2`."""
+        sq = 0.0
+        for user_table, item_table in (self.embedding_tables(), self.mlp_embedding_tables()):
+            sq = sq + (user_table[users].pow(2).sum() + item_table[pos_items].pow(2).sum()
+                       + item_table[neg_items].pow(2).sum())
+        return 0.5 * sq / max(users.numel(), 1)
+
+    def extra_repr(self) -> str:
+        return (super().extra_repr() + f", mlp_embedding_dim={self.mlp_dim}, "
+                f"tower={self.widths}, dropout={self.config.dropout}")
