@@ -30,6 +30,7 @@ from torch_geometric.data import HeteroData
 from ..models.base import Recommender
 from ..sampling import NegativeSampler, TripletBatch, TripletSampler, UniformNegatives
 from ..registry import Registry
+from ..distributed import SINGLE, World
 from ..utils import InteractionIndex
 
 METHODS: Registry = Registry("method")
@@ -47,6 +48,8 @@ class StepContext:
     l2: float
     """Weight of the L2 term on the embeddings of the batch."""
     sampler: TripletSampler
+    world: World = SINGLE
+    """The data-parallel ranks: methods average their own gradients with ``world.all_reduce_mean``."""
 
 
 @dataclass

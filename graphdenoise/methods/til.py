@@ -173,7 +173,8 @@ class TIL(Method):
             self.centre_optimizer = (torch.optim.Adam([self.centres], lr=self.recommender_lr)
                                      if self.strategy == "mi" else None)
         if cfg.outer == "holdout" and sampler is not None:
-            order = sampler.edge_ids[torch.randperm(sampler.edge_ids.numel(), generator=sampler.generator)]
+            # the shared order generator: every rank sets the same slice aside
+            order = sampler.edge_ids[torch.randperm(sampler.edge_ids.numel(), generator=sampler.order_generator)]
             cut = max(1, int(round(cfg.holdout_fraction * order.numel())))
             self.register_buffer("holdout_edges", order[:cut].sort().values)
             sampler.edge_ids = order[cut:].sort().values
@@ -240,18 +241,22 @@ class TIL(Method):
         weight, self._pending = self._pending, None
         if weight is None:
             return {}
-        hyper = self.hypergradient(model, batch, self.outer_batch(batch, ctx), ctx.lr)
+        hyper = self.hypergradient(model, batch, self.outer_batch(batch, ctx), ctx.lr, ctx.world)
         self.weight_optimizer.zero_grad(set_to_none=False)
         weight.backward(hyper)
+        ctx.world.all_reduce_gradients(self.generator.parameters())
         self.weight_optimizer.step()
         if self.strategy == "mi" and self._clusters_active() and self.centres.grad is not None:
+            ctx.world.all_reduce_gradients([self.centres])
             self.centre_optimizer.step()
         return {"hypergradient_norm": hyper.detach().norm()}
 
-    def hypergradient(self, model, batch: TripletBatch, outer: TripletBatch, lr: float) -> Tensor:
+    def hypergradient(self, model, batch: TripletBatch, outer: TripletBatch, lr: float, world=None) -> Tensor:
         r"""``∂ J_outer(Θ̃) / ∂ w_k`` for every triplet of ``batch`` (see the module docstring).
 
-        Reads the inner gradient from ``p.grad`` (the trainer's backward has just run).
+        Reads the inner gradient from ``p.grad`` (the trainer's backward has just run, and averaged
+        it over ranks); in data-parallel training the outer gradient at :math:`\tilde\Theta` is averaged
+        over ranks too, so every rank differentiates the same global outer objective.
         """
         alpha = self.config.lookahead_lr if self.config.lookahead_lr is not None else lr
         call = _TripletCall(model)
@@ -259,8 +264,11 @@ class TIL(Method):
         lookahead = {n: (p.detach() - alpha * p.grad).requires_grad_() for n, p in params.items()}
         outer_loss = functional_call(call, lookahead, (outer.users, outer.pos_items, outer.neg_items)).mean()
         grads = torch.autograd.grad(outer_loss, list(lookahead.values()), allow_unused=True)
+        grads = [g if g is not None else torch.zeros_like(p) for g, p in zip(grads, lookahead.values())]
+        if world is not None:
+            world.all_reduce_mean(grads)
         with fwAD.dual_level():
-            duals = {n: fwAD.make_dual(p.detach(), g if g is not None else torch.zeros_like(p))
+            duals = {n: fwAD.make_dual(p.detach(), g)
                      for (n, p), g in zip(params.items(), grads)}
             terms = functional_call(call, duals, (batch.users, batch.pos_items, batch.neg_items))
             directional = fwAD.unpack_dual(terms).tangent

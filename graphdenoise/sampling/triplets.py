@@ -48,11 +48,16 @@ class TripletSampler:
         seed (int): Seed of the sampler's own generator. (default: 0)
         edge_ids (Tensor, optional): Restrict the epoch to these training edges (e.g. a shard).
         index (InteractionIndex, optional): A prebuilt index of the training edges.
+        rank (int): This process's rank in data-parallel training. (default: 0)
+        world_size (int): Number of ranks; each epoch's permutation (the same on every rank) is
+            dealt round-robin, and every rank gets the same number of batches of about
+            ``batch_size / world_size`` triplets, so the ranks together cover every edge once.
+            (default: 1)
     """
 
     def __init__(self, data: HeteroData, batch_size: int = 5000, negative_sampler: Optional[NegativeSampler] = None,
                  num_negatives: int = 1, seed: int = 0, edge_ids: Optional[Tensor] = None,
-                 index: Optional[InteractionIndex] = None):
+                 index: Optional[InteractionIndex] = None, rank: int = 0, world_size: int = 1):
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if num_negatives <= 0:
@@ -66,10 +71,20 @@ class TripletSampler:
         self.batch_size = batch_size
         self.num_negatives = num_negatives
         self.edge_ids = edge_ids if edge_ids is not None else torch.arange(self.edge_index.size(1))
-        self.generator = torch.Generator().manual_seed(seed)
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must lie in [0, world_size={world_size}), got {rank}")
+        self.rank, self.world_size = rank, world_size
+        # the epoch order is shared by all ranks; negatives and random batches are per rank
+        self.order_generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator().manual_seed(seed + 1_000_003 * (rank + 1))
+
+    @property
+    def rank_batch_size(self) -> int:
+        return -(-self.batch_size // self.world_size)
 
     def __len__(self) -> int:
-        return (self.edge_ids.numel() + self.batch_size - 1) // self.batch_size
+        largest_shard = -(-self.edge_ids.numel() // self.world_size)
+        return -(-largest_shard // self.rank_batch_size)
 
     def batch(self, edge_ids: Tensor) -> TripletBatch:
         """The triplets of the given training edges, with fresh negatives."""
@@ -83,14 +98,22 @@ class TripletSampler:
         pick = torch.randint(pool.numel(), (size or self.batch_size,), generator=self.generator)
         return self.batch(pool[pick])
 
+    def epoch_shards(self) -> list:
+        """This rank's batches of edge ids for the next epoch (advances the shared order generator)."""
+        order = self.edge_ids[torch.randperm(self.edge_ids.numel(), generator=self.order_generator)]
+        if self.world_size == 1:
+            return list(order.split(self.batch_size))
+        return list(torch.tensor_split(order[self.rank::self.world_size], len(self)))
+
     def __iter__(self) -> Iterator[TripletBatch]:
-        order = self.edge_ids[torch.randperm(self.edge_ids.numel(), generator=self.generator)]
-        for start in range(0, order.numel(), self.batch_size):
-            yield self.batch(order[start:start + self.batch_size])
+        for edge_ids in self.epoch_shards():
+            yield self.batch(edge_ids)
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state(), "negative_sampler": self.negative_sampler.state_dict()}
+        return {"order_generator": self.order_generator.get_state(), "generator": self.generator.get_state(),
+                "negative_sampler": self.negative_sampler.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
+        self.order_generator.set_state(state["order_generator"])
         self.generator.set_state(state["generator"])
         self.negative_sampler.load_state_dict(state["negative_sampler"])

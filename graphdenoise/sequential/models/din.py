@@ -43,8 +43,13 @@ class AttentionPooling(nn.Module):
         reset_module(self.net)
 
     def forward(self, keys: Tensor, query: Tensor, mask: Tensor) -> Tensor:
-        q = query.unsqueeze(1).expand_as(keys)
-        score = self.net(torch.cat([keys, q, keys - q, keys * q], dim=-1)).squeeze(-1)   # [B, N]
+        # first layer on [k, q, k - q, k * q] without materialising the 4d input:
+        # W [k, q, k-q, k*q] = (W1 + W3) k + (W2 - W3) q + W4 (k * q)
+        first = self.net[0]
+        w1, w2, w3, w4 = first.weight.chunk(4, dim=1)
+        hidden = (keys @ (w1 + w3).t() + (keys * query.unsqueeze(1)) @ w4.t()
+                  + (query @ (w2 - w3).t() + first.bias).unsqueeze(1))
+        score = self.net[1:](hidden).squeeze(-1)                                          # [B, N]
         score = score * mask.to(score.dtype)
         return (score.unsqueeze(-1) * keys).sum(1)
 

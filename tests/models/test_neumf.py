@@ -1,0 +1,144 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from graphdenoise.datasets.graph import INTERACTS, make_heterodata
+from graphdenoise.models.neumf import NeuMF, NeuMFConfig
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one thread avoids oversubscription slow-downs on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def random_data(num_users=10, num_items=13, num_edges=40, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    keys = torch.randperm(num_users * num_items, generator=g)[:num_edges]
+    return make_heterodata(num_users, num_items, {"train": torch.stack([keys // num_items, keys % num_items])})
+
+
+def planted_clusters(num_clusters=4, per_cluster=10, p=0.6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    n = num_clusters * per_cluster
+    cluster = torch.arange(n) // per_cluster
+    mask = (cluster[:, None] == cluster[None, :]) & (torch.rand(n, n, generator=g) < p)
+    return make_heterodata(n, n, {"train": mask.nonzero().t()})
+
+
+def test_neumf_shapes_config_and_repr():
+    model = NeuMF(random_data())
+    assert model.widths == (512, 256, 128, 64)
+    assert model.representation_dim == 64 + 256
+    assert model.full_rank_cost == 130  # (256 + 256*128 + 128*64 + 64 + 64) / 320, rounded up
+    small = NeuMF(random_data(), embedding_dim=8, num_layers=2)
+    assert repr(small) == (
+        "NeuMF(\n"
+        "  10 users, 13 items, embedding_dim=8, mlp_embedding_dim=16, tower=(32, 16, 8), dropout=0.0\n"
+        "  (user_gmf): Embedding(10, 8)\n"
+        "  (item_gmf): Embedding(13, 8)\n"
+        "  (user_mlp): Embedding(10, 16)\n"
+        "  (item_mlp): Embedding(13, 16)\n"
+        "  (tower): Sequential(\n"
+        "    (0): Dropout(p=0.0, inplace=False)\n"
+        "    (1): Linear(in_features=32, out_features=16, bias=True)\n"
+        "    (2): ReLU()\n"
+        "    (3): Dropout(p=0.0, inplace=False)\n"
+        "    (4): Linear(in_features=16, out_features=8, bias=True)\n"
+        "    (5): ReLU()\n"
+        "  )\n"
+        "  (predict): Linear(in_features=16, out_features=1, bias=True)\n"
+        ")")
+    assert NeuMF(random_data(), embedding_dim=4, mlp_embedding_dim=6, num_layers=1).widths == (12, 6)
+    with pytest.raises(ValueError):
+        NeuMFConfig(num_layers=0)
+    with pytest.raises(ValueError):
+        NeuMFConfig(dropout=1.0)
+
+
+def test_neumf_representations_subset_and_tables():
+    model = NeuMF(random_data(), embedding_dim=4, num_layers=2)
+    users, items = torch.tensor([3, 0, 3]), torch.tensor([12, 1])
+    full_u, full_i = model.representations()
+    sub_u, sub_i = model.representations(users, items)
+    assert torch.equal(sub_u, full_u[users]) and torch.equal(sub_i, full_i[items])
+    gmf_u, gmf_i = model.embedding_tables()
+    assert torch.equal(full_u[:, :4], gmf_u) and torch.equal(full_i[:, 4:], model.mlp_embedding_tables()[1])
+
+
+@pytest.mark.parametrize("num_layers,dropout,training", [(3, 0.0, False), (1, 0.0, True), (2, 0.3, True)])
+def test_neumf_score_matrix_equals_score_pairs(num_layers, dropout, training):
+    torch.manual_seed(0)
+    model = NeuMF(random_data(), embedding_dim=4, num_layers=num_layers, dropout=dropout)
+    model.train(training)
+    model.score_block_elements = 3 * model.widths[1]  # blocks of one item for 3 users: many blocks
+    with torch.no_grad():  # every bias and weight non-trivial
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    user_rep, item_rep = model.representations(torch.tensor([0, 4, 9]), None)
+    if dropout > 0:  # keeps the per-pair path of training mode with dropout, made deterministic
+        for module in model.tower:
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+    pairs = model.score_pairs(user_rep[:, None, :].expand(-1, 13, -1), item_rep[None].expand(3, -1, -1))
+    out = torch.full((3, 13), float("nan"))
+    matrix = model.score_matrix(user_rep, item_rep, out=out)
+    assert matrix.data_ptr() == out.data_ptr()
+    assert torch.allclose(matrix, pairs, atol=1e-5)
+    assert torch.allclose(model.score_matrix(user_rep, item_rep), pairs, atol=1e-5)
+    # broadcasting [B, 1, D] against [B, L, D] and aligned [B, D] pairs
+    assert torch.allclose(model.score_pairs(user_rep[:, None, :], item_rep[None, :5].expand(3, -1, -1)),
+                          pairs[:, :5], atol=1e-6)
+    assert torch.allclose(model.score_pairs(user_rep, item_rep[:3]), pairs.diagonal(), atol=1e-6)
+
+
+def test_neumf_dropout_score_matrix_in_training_mode():
+    torch.manual_seed(0)
+    model = NeuMF(random_data(), embedding_dim=4, num_layers=2, dropout=0.5).train()
+    user_rep, item_rep = model.representations(torch.tensor([1, 2]), None)
+    scores = model.score_matrix(user_rep, item_rep)
+    assert scores.shape == (2, 13) and torch.isfinite(scores).all()
+
+
+def test_neumf_gradients_and_regularization():
+    torch.manual_seed(0)
+    model = NeuMF(random_data(), embedding_dim=4, num_layers=2)
+    users, pos, neg = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5]), torch.tensor([[6, 7], [8, 9], [10, 11]])
+    out = model.triplet(users, pos, neg)
+    assert out.pos.shape == (3,) and out.neg.shape == (3, 2)
+    loss = -F.logsigmoid(out.pos[:, None] - out.neg).mean() + model.regularization(users, pos, neg)
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    expected = 0.0
+    for user_table, item_table in (model.embedding_tables(), model.mlp_embedding_tables()):
+        expected += (user_table[users].pow(2).sum() + item_table[pos].pow(2).sum()
+                     + item_table[neg].pow(2).sum()).item()
+    assert model.regularization(users, pos, neg).item() == pytest.approx(expected / 6, rel=1e-5)
+
+
+def test_neumf_bpr_training_lowers_loss():
+    torch.manual_seed(0)
+    data = planted_clusters()
+    model = NeuMF(data, embedding_dim=8, num_layers=2)
+    edges = data[INTERACTS].edge_index
+    g = torch.Generator().manual_seed(0)
+    probe_neg = torch.randint(0, 40, (edges.size(1),), generator=g)
+
+    def bpr(neg):
+        out = model.triplet(edges[0], edges[1], neg)
+        return -F.logsigmoid(out.pos - out.neg).mean()
+
+    with torch.no_grad():
+        before = bpr(probe_neg).item()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(30):
+        optimizer.zero_grad()
+        bpr(torch.randint(0, 40, (edges.size(1),), generator=g)).backward()
+        optimizer.step()
+    with torch.no_grad():
+        after = bpr(probe_neg).item()
+    assert after < 0.8 * before
