@@ -96,7 +96,8 @@ def load(path: Union[str, Path], device: Optional[str] = None) -> FitResult:
 def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", method: str = "bpr", *,
         epochs: Optional[int] = None, device: Optional[str] = None, seed: int = 0, data_dir: Optional[str] = None,
         dataset_options: Optional[Dict[str, Any]] = None, noisy_positives: float = 0.0,
-        noisy_negatives: float = 0.0, show_progress: bool = False, **options) -> FitResult:
+        noisy_negatives: float = 0.0, show_progress: bool = False, distributed: bool = False,
+        **options) -> FitResult:
     r"""Train ``model`` with ``method`` on ``dataset`` and evaluate it (model selection on validation only).
 
     Defaults are the ones a user should start from: LightGCN with one layer (the TIL paper's backbone
@@ -117,6 +118,9 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
         noisy_positives (float): Inject this ratio of noisy positives into the training edges. (default: 0)
         noisy_negatives (float): Flip this ratio of training positives to negatives. (default: 0)
         show_progress (bool): Progress bar and per-evaluation lines. (default: :obj:`False`)
+        distributed (bool): Data-parallel training inside an initialised ``torch.distributed``
+            process group (e.g. under ``torchrun``); every rank calls ``fit`` with the same arguments
+            and gets the same result. (default: :obj:`False`)
         **options: Fields of :class:`~graphdenoise.train.TrainerConfig`, of the model's config and
             of the method's config, by name (e.g. ``lr=5e-3``, ``num_layers=2``, ``drop_rate=0.1``).
     """
@@ -129,7 +133,11 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
     trainer_opts, model_opts, method_opts = split_options(model_cls, method_cls, options)
     if epochs is not None:
         trainer_opts["epochs"] = epochs
-    trainer_config = TrainerConfig(seed=seed, device=device, show_progress=show_progress, **trainer_opts)
+    if distributed:
+        from .distributed import current_world, rank_device
+        device = rank_device(device, current_world())
+    trainer_config = TrainerConfig(seed=seed, device=device, show_progress=show_progress, distributed=distributed,
+                                   **trainer_opts)
     data = _resolve_dataset(dataset, data_dir, seed, dataset_options or {}, noisy_positives, noisy_negatives)
     seed_everything(seed)
     net = model_cls(data, **model_opts)

@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="any model, method or trainer option, e.g. -o num_layers=2 -o drop_rate=0.1")
     fit.add_argument("--dataset-option", action="append", type=_parse_option, default=[], metavar="KEY=VALUE",
                      help="dataset loader option, e.g. --dataset-option min_interactions=10")
+    fit.add_argument("--distributed", action="store_true",
+                     help="data-parallel under torchrun (gloo on CPU, nccl on GPUs); rank 0 writes the outputs")
     fit.add_argument("--quiet", action="store_true", help="no progress output")
 
     describe = sub.add_parser("describe", help="print a dataset's statistics")
@@ -100,10 +102,18 @@ def _fit(args) -> int:
         checkpoint_dir = os.path.join("runs", f"{args.dataset}_{args.model}_{args.method}_seed{args.seed}")
     if checkpoint_dir is not None:
         options["checkpoint_dir"] = checkpoint_dir
+    is_main = True
+    if args.distributed:
+        from .distributed import init_from_env
+        world = init_from_env(args.device)
+        is_main = world.is_main
+        options["distributed"] = True
     result = fit(args.dataset, args.model, args.method, epochs=args.epochs, device=args.device, seed=args.seed,
                  data_dir=args.data_dir, dataset_options=dict(args.dataset_option),
                  noisy_positives=args.noisy_positives, noisy_negatives=args.noisy_negatives,
-                 show_progress=not args.quiet, resume=args.resume, **options)
+                 show_progress=not args.quiet and is_main, resume=args.resume, **options)
+    if not is_main:
+        return 0
     print(f"\n{args.dataset} / {args.model} / {args.method}: best validation epoch {result.best_epoch}, "
           f"{result.seconds:.1f}s")
     print(_metrics_table(result.metrics))

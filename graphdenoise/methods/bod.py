@@ -298,6 +298,7 @@ class BOD(Method):
             loss = self.matching_loss(model, batch)
             self.optimizer.zero_grad(set_to_none=False)
             loss.backward(inputs=inputs)
+            ctx.world.all_reduce_gradients(self.generator.parameters())
             self.optimizer.step()
             self.matching.update(loss.detach().view(1))
         return {}  # per-epoch means are in epoch_stats (the trainer averages logs over all batches)

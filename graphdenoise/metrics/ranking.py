@@ -24,7 +24,10 @@ from torch_geometric.metrics import (LinkPredHitRatio, LinkPredMetricCollection,
                                      LinkPredPrecision, LinkPredRecall)
 
 from ..datasets.graph import held_out_edges, num_users_items
+from ..distributed import SINGLE, World
 from ..utils import InteractionIndex
+
+METRIC_BLOCK = 4096
 
 METRICS = {"recall": LinkPredRecall, "ndcg": LinkPredNDCG, "precision": LinkPredPrecision,
            "hit": LinkPredHitRatio, "mrr": LinkPredMRR}
@@ -77,26 +80,13 @@ class RankingEvaluator:
         return buf[:rows]
 
     @torch.no_grad()
-    def evaluate(self, model, split: str = "val", users: Optional[Tensor] = None) -> Dict[str, float]:
-        r"""Metrics of ``model`` on ``split`` (``val`` or ``test``), keys like ``"recall@20"``.
-
-        ``users`` restricts the evaluation to those users (e.g. a shard); by default every user with a
-        held-out item in ``split``.
-        """
-        if split not in self.indices:
-            raise ValueError(f"the dataset has no {split!r} split to evaluate on")
-        labels = self.indices[split]
-        was_training = model.training
-        model.eval()
+    def top_k(self, model, split: str, users: Tensor) -> Tensor:
+        """Top-``max(ks)`` items of ``users`` (masked as for ``split``), ``[len(users), max_k]``, on CPU."""
         device = next(model.parameters()).device
-        if users is None:
-            users = torch.unique(labels.users)
-        users = users.to(labels.keys.device)
-        collection = LinkPredMetricCollection(
-            {f"{name}@{k}": METRICS[name](k) for name in self.metric_names for k in self.ks}).to(device)
         user_rep, item_rep = model.representations()
         chunk = self._chunk_size(model)
         masks = [self.indices[s] for s in self.masked_splits(split) if s in self.indices]
+        tops = []
         for start in range(0, users.numel(), chunk):
             batch = users[start:start + chunk]
             scores = model.score_matrix(user_rep[batch.to(device)], item_rep,
@@ -104,11 +94,44 @@ class RankingEvaluator:
             for index in masks:
                 row, col = index.gather_rows(batch)
                 scores[row.to(device), col.to(device)] = float("-inf")
-            top = scores.topk(self.ks[-1], dim=1).indices
-            row, col = labels.gather_rows(batch)
-            collection.update(top, torch.stack([row, col]).to(device))
-        model.train(was_training)
+            tops.append(scores.topk(self.ks[-1], dim=1).indices.cpu())
+        return torch.cat(tops) if tops else torch.empty(0, self.ks[-1], dtype=torch.long)
+
+    def metrics_from_top_k(self, split: str, users: Tensor, top: Tensor) -> Dict[str, float]:
+        """Metrics from the top-k lists of ``users`` (sorted ids), accumulated in fixed user blocks so the
+        result does not depend on how the ranking was chunked or sharded."""
+        labels = self.indices[split]
+        collection = LinkPredMetricCollection(
+            {f"{name}@{k}": METRICS[name](k) for name in self.metric_names for k in self.ks})
+        for start in range(0, users.numel(), METRIC_BLOCK):
+            block = users[start:start + METRIC_BLOCK]
+            row, col = labels.gather_rows(block)
+            collection.update(top[start:start + METRIC_BLOCK], torch.stack([row, col]))
         return {name: float(value) for name, value in collection.compute().items()}
+
+    @torch.no_grad()
+    def evaluate(self, model, split: str = "val", world: World = SINGLE) -> Dict[str, float]:
+        r"""Metrics of ``model`` on ``split`` (``val`` or ``test``), keys like ``"recall@20"``.
+
+        Every user with a held-out item in ``split`` is ranked; with several ranks (``world``) each
+        ranks a disjoint share of the users and the top-k lists are gathered, so every rank returns
+        the single-process metrics.
+        """
+        if split not in self.indices:
+            raise ValueError(f"the dataset has no {split!r} split to evaluate on")
+        users = torch.unique(self.indices[split].users)
+        was_training = model.training
+        model.eval()
+        mine = users[world.rank::world.world_size]
+        top = self.top_k(model, split, mine)
+        model.train(was_training)
+        if world.is_distributed:
+            device = next(model.parameters()).device
+            shard_users = world.all_gather(mine.to(device))
+            shard_tops = world.all_gather(top.to(device))
+            order = torch.argsort(torch.cat(shard_users).cpu())
+            top = torch.cat(shard_tops).cpu()[order]
+        return self.metrics_from_top_k(split, users, top)
 
     def evaluate_brute_force(self, model, split: str = "val") -> Dict[str, float]:
         """A per-user Python reference of :meth:`evaluate` (for tests on small data only)."""

@@ -84,7 +84,6 @@ def cosine_topk_graph(
         stop = min(num_nodes, start + step)
         # co-counts of this row block, scaled in place to cosines: (count * 1/|u|) * 1/|v| (float32)
         block_sp = matrix[start:stop] @ transposed
-        block_sp.sort_indices()
         local_row = np.repeat(np.arange(stop - start), np.diff(block_sp.indptr))
         block_sp.data *= inv_np[start:stop][local_row]
         block_sp.data *= inv_np[block_sp.indices]
@@ -98,9 +97,10 @@ def cosine_topk_graph(
         row, col = local[:, None].expand(-1, k)[keep], cols[:, :k][keep]
         if bool(tied.any()):
             # rows with a tie at the k-th value: above the threshold all, at it the smallest ids first,
-            # read from the sparse block (its columns are sorted)
+            # read from the sparse block (columns sorted per row)
             tied_rows = tied.nonzero().view(-1)
             sub = block_sp[tied_rows.numpy()]
+            sub.sort_indices()
             sub_row = torch.from_numpy(np.repeat(np.arange(tied_rows.numel()), np.diff(sub.indptr)))
             sub_col = torch.from_numpy(sub.indices).long()
             sub_val = torch.from_numpy(sub.data)

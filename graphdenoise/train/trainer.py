@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
+import torch.distributed as dist
 from torch_geometric.data import HeteroData
 
 from ..methods.base import Method, StepContext
@@ -22,6 +23,7 @@ from ..metrics import RankingEvaluator
 from ..models.base import Recommender
 from ..sampling import TripletSampler
 from ..datasets.graph import num_users_items, train_edges
+from ..distributed import SINGLE, current_world
 from ..utils import InteractionIndex, resolve_device
 from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
 
@@ -60,6 +62,9 @@ class TrainerConfig:
     """Negatives per positive."""
     eval_memory_mb: float = 512
     """Score-buffer budget of the full-ranking evaluation."""
+    distributed: bool = False
+    """Data-parallel over the initialised ``torch.distributed`` process group (see
+    :mod:`graphdenoise.distributed`); ``batch_size`` stays the global batch."""
 
     def __post_init__(self):
         checks = {"epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
@@ -88,6 +93,10 @@ class Trainer:
     def __init__(self, model: Recommender, method: Method, data: HeteroData, config: Optional[TrainerConfig] = None,
                  callbacks: Optional[List[Callable[[int, dict], None]]] = None):
         self.config = config = config or TrainerConfig()
+        self.world = current_world() if config.distributed else SINGLE
+        if config.distributed and not self.world.is_distributed and not dist.is_initialized():
+            raise ValueError("distributed=True needs an initialised torch.distributed process group "
+                             "(launch with torchrun and pass --distributed, or call init_process_group)")
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
         self.method = method.to(self.device)
@@ -98,7 +107,8 @@ class Trainer:
         index = InteractionIndex(train_edges(data), *num_users_items(data))
         self.sampler = TripletSampler(data, batch_size=config.batch_size, index=index,
                                       negative_sampler=method.negative_sampler(data, index),
-                                      num_negatives=config.num_negatives, seed=config.seed)
+                                      num_negatives=config.num_negatives, seed=config.seed,
+                                      rank=self.world.rank, world_size=self.world.world_size)
         self.method.recommender_lr = config.lr
         self.method.setup(self.model, data, self.sampler)
         fused = self.device.type in ("cpu", "cuda")
@@ -122,16 +132,18 @@ class Trainer:
         total, logs_sum, batches = torch.zeros((), device=self.device), {}, 0
         start = time.perf_counter()
         iterator = self.sampler
-        if cfg.show_progress:
+        if cfg.show_progress and self.world.is_main:
             from tqdm.auto import tqdm
             iterator = tqdm(self.sampler, total=len(self.sampler), leave=False, desc=f"epoch {self.epoch + 1}")
         for batch in iterator:
             batch = batch.to(self.device)
-            ctx = StepContext(step=self.step, epoch=self.epoch, lr=cfg.lr, l2=cfg.l2, sampler=self.sampler)
+            ctx = StepContext(step=self.step, epoch=self.epoch, lr=cfg.lr, l2=cfg.l2, sampler=self.sampler,
+                              world=self.world)
             outer_logs = method.outer_step(model, batch, ctx)
             loss, logs = method.loss(model, batch, ctx)
             self.optimizer.zero_grad(set_to_none=False)
             loss.backward()
+            self.world.all_reduce_gradients(model.parameters())
             outer_logs.update(method.before_optimizer_step(model, batch, ctx))
             self.optimizer.step()
             method.after_step(model, batch, ctx)
@@ -141,7 +153,7 @@ class Trainer:
             total += loss.detach()
             for key, value in {**outer_logs, **logs}.items():
                 logs_sum[key] = logs_sum.get(key, 0.0) + value
-            if cfg.show_progress and batches % 20 == 0:
+            if cfg.show_progress and self.world.is_main and batches % 20 == 0:
                 iterator.set_postfix(loss=f"{float(total) / batches:.4f}")
         record = {"epoch": self.epoch + 1, "loss": float(total) / max(batches, 1),
                   "seconds": time.perf_counter() - start}
@@ -151,7 +163,7 @@ class Trainer:
 
     def evaluate(self, split: str = "val") -> Dict[str, float]:
         """Full-ranking metrics of the current model on ``split``."""
-        return self.evaluator.evaluate(self.model, split)
+        return self.evaluator.evaluate(self.model, split, world=self.world)
 
     def fit(self) -> List[Dict[str, float]]:
         """Train until ``epochs`` or early stopping, then restore the best validation state."""
@@ -172,7 +184,7 @@ class Trainer:
                     self.bad_evaluations += 1
                     if cfg.patience and self.bad_evaluations >= cfg.patience:
                         self.stopped_early = True
-                if cfg.show_progress:
+                if cfg.show_progress and self.world.is_main:
                     print(f"epoch {self.epoch:4d}  loss {record['loss']:.4f}  val {cfg.monitor} {current:.4f}  "
                           f"best {self.best_metric:.4f} @ {self.best_epoch}  ({record['seconds']:.1f}s/epoch)",
                           flush=True)
@@ -224,7 +236,7 @@ class Trainer:
         return None if self.config.checkpoint_dir is None else Path(self.config.checkpoint_dir) / "last.pt"
 
     def _checkpoint(self) -> None:
-        if self.checkpoint_path is not None:
+        if self.checkpoint_path is not None and self.world.is_main:
             atomic_save(self.state_dict(), self.checkpoint_path)
 
     def _maybe_resume(self) -> None:
@@ -233,5 +245,5 @@ class Trainer:
             raise ValueError("resume=True needs checkpoint_dir")
         if path.exists():
             self.load_state_dict(load_checkpoint(path))
-            if self.config.show_progress:
+            if self.config.show_progress and self.world.is_main:
                 print(f"resumed from {path} at epoch {self.epoch}", flush=True)

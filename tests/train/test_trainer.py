@@ -65,8 +65,8 @@ def test_model_selection_never_looks_at_test(monkeypatch):
     trainer = make_trainer(data, epochs=4, patience=2)
     splits = []
     original = trainer.evaluator.evaluate
-    monkeypatch.setattr(trainer.evaluator, "evaluate", lambda model, split="val", users=None:
-                        (splits.append(split), original(model, split))[1])
+    monkeypatch.setattr(trainer.evaluator, "evaluate", lambda model, split="val", **kw:
+                        (splits.append(split), original(model, split, **kw))[1])
     trainer.fit()
     assert set(splits) == {"val"}
     best = max(h["val/recall@20"] for h in trainer.history if "val/recall@20" in h)
