@@ -34,33 +34,10 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..utils import InteractionIndex
+from ..utils import InteractionIndex, kmeans
 from .aobpr import model_representations
 from .negatives import NEGATIVE_SAMPLERS, NegativeSampler
 from .popularity import item_popularity
-
-
-def kmeans(x: Tensor, k: int, iterations: int = 10, generator: Optional[torch.Generator] = None) -> Tuple[Tensor, Tensor]:
-    r"""Lloyd's k-means on the rows of ``x``: returns ``(assignment [N], centroids [k, d])``.
-
-    Initial centroids are ``k`` distinct rows drawn with ``generator``; an empty cluster keeps its
-    previous centroid."""
-    n = x.size(0)
-    k = min(k, n)
-    centroids = x[torch.randperm(n, generator=generator)[:k]].clone()
-    assign = torch.zeros(n, dtype=torch.long)
-    sq = x.pow(2).sum(1, keepdim=True)
-    for _ in range(iterations):
-        dist = sq - 2 * x @ centroids.t() + centroids.pow(2).sum(1)
-        new_assign = dist.argmin(1)
-        counts = torch.bincount(new_assign, minlength=k)
-        sums = torch.zeros_like(centroids).index_add_(0, new_assign, x)
-        filled = counts > 0
-        centroids[filled] = sums[filled] / counts[filled].unsqueeze(1).to(x.dtype)
-        if torch.equal(new_assign, assign):
-            break
-        assign = new_assign
-    return assign, centroids
 
 
 @NEGATIVE_SAMPLERS.register("cluster")
@@ -147,7 +124,9 @@ class ClusterPopularityNegatives(NegativeSampler):
 
     def refresh(self) -> None:
         users, items = model_representations(self.model)
-        assign, centroids = kmeans(items, self.num_clusters, self.kmeans_iterations, self.kmeans_generator)
+        centroids = kmeans(items, min(self.num_clusters, items.size(0)), self.kmeans_iterations,
+                           generator=self.kmeans_generator)
+        assign = torch.cdist(items, centroids).argmin(1)
         self._set_clusters(assign, users @ centroids.t() / self.temperature)
 
     def update(self, model, step: int) -> None:

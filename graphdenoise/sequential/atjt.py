@@ -197,9 +197,12 @@ class PartitionOptions:
     num_groups: int = 2
     """Number of data groups ``N >= 2``: each round one group trains the recommender while g trains
     on the other ``N - 1`` (the paper's default: 2)."""
-    partition: str = "user"
-    """``"user"``: a user's samples all fall in one group, so g never weights sequences overlapping the
-    ones it trained on (the paper asks for non-overlapping sequences); ``"sample"``: per target position."""
+    partition: str = "sample"
+    """How samples are assigned to the groups, once per run: ``"sample"`` (per target position; a real
+    next item and its sampled negatives stay together), as the paper divides the batches of samples;
+    or ``"user"`` (all samples of a user in one group). With ``"user"`` the user embedding of g receives
+    only the recommender's gradient for the users g weights, which pushes their weights towards 0
+    (observed on MovieLens-100K: mean weight 0.001), so it is not the default."""
 
     def check_partition(self):
         if self.num_groups < 2:
