@@ -415,7 +415,10 @@ class ATJT(_RecognizerMethod):
         if cfg.detach_weights:
             w = w.detach()
         loss_rec, bce = self.weighted_loss(model, batch, w)
-        loss_aux = sum(self.recognizer_loss(g, b, cfg.noise_fraction) for b in aux) / max(len(aux), 1)
+        loss_aux = torch.zeros((), device=batch.label.device)
+        for b in aux:
+            loss_aux = loss_aux + self.recognizer_loss(g, b, cfg.noise_fraction)
+        loss_aux = loss_aux / max(len(aux), 1)
         loss = loss_rec + cfg.alpha * loss_aux
         return loss, {"loss_rec": loss_rec.detach(), "loss_aux": loss_aux.detach(), "bce": bce,
                       "w_batch": w.detach().mean()}
