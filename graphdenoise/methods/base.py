@@ -30,6 +30,7 @@ from torch_geometric.data import HeteroData
 from ..models.base import Recommender
 from ..sampling import NegativeSampler, TripletBatch, TripletSampler, UniformNegatives
 from ..registry import Registry
+from ..config import resolve_config
 from ..distributed import SINGLE, World
 from ..utils import InteractionIndex
 
@@ -69,14 +70,7 @@ class Method(nn.Module):
 
     def __init__(self, config: Optional[MethodConfig] = None, **overrides):
         super().__init__()
-        config = config if config is not None else self.Config()
-        if overrides:
-            names = {f.name for f in dataclasses.fields(config)}
-            unknown = sorted(set(overrides) - names)
-            if unknown:
-                raise ValueError(f"unknown option(s) {unknown} for method {type(self).__name__}; valid: {sorted(names)}")
-            config = dataclasses.replace(config, **overrides)
-        self.config = config
+        self.config = resolve_config(type(self), config, overrides)
 
     def setup(self, model: Recommender, data: HeteroData, sampler: TripletSampler) -> None:
         """Bind to the model and data before training (build parameters and optimisers here)."""

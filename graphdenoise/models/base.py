@@ -12,7 +12,6 @@ run unchanged on MF, NeuMF, LightGCN and MGCCF:
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -21,6 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
+from ..config import resolve_config
 from ..datasets.graph import num_users_items, train_edges
 from ..utils import InteractionIndex
 
@@ -60,16 +60,7 @@ class Recommender(nn.Module):
 
     def __init__(self, data: HeteroData, config: Optional[EncoderConfig] = None, **overrides):
         super().__init__()
-        config = config if config is not None else self.Config()
-        if not isinstance(config, self.Config):
-            raise TypeError(f"{type(self).__name__} expects a {self.Config.__name__}, got {type(config).__name__}")
-        if overrides:
-            names = {f.name for f in dataclasses.fields(config)}
-            unknown = sorted(set(overrides) - names)
-            if unknown:
-                raise ValueError(f"unknown option(s) {unknown} for {type(self).__name__}; valid: {sorted(names)}")
-            config = dataclasses.replace(config, **overrides)
-        self.config = config
+        self.config = config = resolve_config(type(self), config, overrides)
         self.num_users, self.num_items = num_users_items(data)
         self.embedding_dim = config.embedding_dim
         self.train_index = InteractionIndex(train_edges(data), self.num_users, self.num_items)

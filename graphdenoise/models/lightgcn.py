@@ -19,11 +19,10 @@ from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
-from torch_geometric.nn import MessagePassing
 
 from ..datasets.graph import train_edges
 from .base import EncoderConfig, Recommender, xavier_embedding
-from .sparse import SparseOperator, csr_from_coo
+from .sparse import SparseConv, SparseOperator, csr_from_coo
 
 
 @dataclass
@@ -50,22 +49,9 @@ def normalized_bipartite_adjacency(edge_index: Tensor, num_users: int, num_items
     return SparseOperator(csr_from_coo(row, col, value, (n, n)), symmetric=True)
 
 
-class LightGCNConv(MessagePassing):
-    r"""One LightGCN layer, :math:`\hat A x`, as PyG sparse message passing.
-
-    The graph is a fixed, pre-normalised :class:`SparseOperator`; ``rows`` restricts the output to
-    those target nodes (PyG receives the row block ``A[rows]`` as its sparse ``adj_t``), and the
-    operator supplies the backward (see :mod:`graphdenoise.models.sparse`).
-    """
-
-    def __init__(self):
-        super().__init__(aggr="add")
-
-    def forward(self, x: Tensor, adj: SparseOperator, rows: Optional[Tensor] = None) -> Tensor:
-        return self.propagate(adj.rows(rows), x=x, op=adj, rows=rows)
-
-    def message_and_aggregate(self, adj_t: Tensor, x: Tensor, op: SparseOperator, rows: Optional[Tensor]) -> Tensor:
-        return op(x, rows, sub=adj_t)
+class LightGCNConv(SparseConv):
+    r"""One LightGCN layer, :math:`\hat A x`: PyG sparse message passing (:class:`SparseConv`) over the
+    pre-normalised adjacency; ``rows`` restricts the output to those nodes."""
 
 
 class LightGCN(Recommender):

@@ -45,12 +45,11 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
-from torch_geometric.nn import MessagePassing
 
 from ..datasets.graph import train_edges
 from .base import EncoderConfig, Recommender, xavier_embedding
 from .similarity import SIMILAR, AddSimilarityEdges
-from .sparse import SparseOperator, csr_from_coo
+from .sparse import SparseConv, SparseOperator, csr_from_coo
 
 FUSIONS = ("sum", "concat")
 AGGREGATIONS = ("sum", "mean")
@@ -85,25 +84,6 @@ class MGCCFConfig(EncoderConfig):
             raise ValueError(f"similarity_aggr must be one of {AGGREGATIONS}, got {self.similarity_aggr!r}")
         if self.similarity_top_k <= 0:
             raise ValueError(f"similarity_top_k must be positive, got {self.similarity_top_k}")
-
-
-class SparseConv(MessagePassing):
-    r"""``(A x)[rows]`` for a fixed, pre-weighted :class:`SparseOperator` ``A`` (``[targets, sources]``),
-    as PyG sparse message passing with ``aggr='add'`` (the weights carry any normalisation).
-
-    Shapes:
-        - **input:** ``x`` ``[A.shape[1], d]``, ``rows`` ``[R]`` unique target ids or None
-        - **output:** ``[R, d]`` (``[A.shape[0], d]`` when ``rows`` is None)
-    """
-
-    def __init__(self):
-        super().__init__(aggr="add")
-
-    def forward(self, x: Tensor, adj: SparseOperator, rows: Optional[Tensor] = None) -> Tensor:
-        return self.propagate(adj.rows(rows), x=x, op=adj, rows=rows)
-
-    def message_and_aggregate(self, adj_t: Tensor, x: Tensor, op: SparseOperator, rows: Optional[Tensor]) -> Tensor:
-        return op(x, rows, sub=adj_t)
 
 
 def mean_operator(edge_index: Tensor, num_targets: int, num_sources: int) -> SparseOperator:

@@ -15,6 +15,7 @@ from typing import Optional
 
 import torch
 from torch import Tensor
+from torch_geometric.nn import MessagePassing
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
 
@@ -107,3 +108,24 @@ class SparseOperator:
 
     def __repr__(self) -> str:
         return f"SparseOperator(shape={self.shape}, nnz={self.matrix._nnz()}, symmetric={self.symmetric})"
+
+
+class SparseConv(MessagePassing):
+    r"""PyG sparse message passing over a fixed :class:`SparseOperator`: ``out = (A x)[rows]``.
+
+    PyG receives the row block ``A[rows]`` as its sparse ``adj_t`` and calls
+    :meth:`message_and_aggregate`; the operator supplies the (twice-differentiable) backward.
+
+    Shapes:
+        - **input:** ``x`` ``[A.shape[1], d]``, ``rows`` ``[R]`` unique target ids or None
+        - **output:** ``[R, d]`` (``[A.shape[0], d]`` when ``rows`` is None)
+    """
+
+    def __init__(self):
+        super().__init__(aggr="add")
+
+    def forward(self, x: Tensor, adj: SparseOperator, rows: Optional[Tensor] = None) -> Tensor:
+        return self.propagate(adj.rows(rows), x=x, op=adj, rows=rows)
+
+    def message_and_aggregate(self, adj_t: Tensor, x: Tensor, op: SparseOperator, rows: Optional[Tensor]) -> Tensor:
+        return op(x, rows, sub=adj_t)
