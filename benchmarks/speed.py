@@ -171,7 +171,7 @@ def main():
     agree = abs(ref_metrics[f"LinkPredRecall@{k}"] - ours_metrics[f"recall@{k}"]) < 1e-5
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\n{'what':<24}{'ours':>10}{'reference':>12}{'ratio':>8}  reference")
-    for name, ours, ref, what in rows:
+    for name, ours, ref, what in rows:  # noqa: B007
         print(f"{name:<24}{ours:>10.2f}{ref:>12.2f}{ours / ref:>8.2f}  {what}")
     print(f"\nevaluation metrics agree with the reference: {agree} (recall@{k} {ours_metrics[f'recall@{k}']:.5f})")
     print(f"peak RSS: {peak_mb:.0f} MiB")

@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import graphdenoise  # noqa: E402
 from graphdenoise.datasets import load_dataset  # noqa: E402
 from graphdenoise.datasets.noise import AddNoisyPositives  # noqa: E402
+from graphdenoise.experiments import mean_std, select_on_validation  # noqa: E402
 from graphdenoise.methods import METHODS  # noqa: E402
 from graphdenoise.metrics import noise_detection_auc  # noqa: E402
 from graphdenoise.models import MODELS  # noqa: E402
@@ -67,10 +68,6 @@ def overhead(args):
               f"{times['til-mi']:>10.2f}{times['til-mi'] / times['bpr']:>7.2f}")
 
 
-def mean_std(values):
-    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
 def quality(args):
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = []
@@ -86,7 +83,8 @@ def quality(args):
             for lr, l2 in itertools.product(args.lrs, args.l2s):
                 runs = [graphdenoise.fit(data, method="bpr", seed=s, lr=lr, l2=l2, **common) for s in seeds]
                 grid[(lr, l2)] = runs
-            best = max(grid, key=lambda key: statistics.mean(r.metrics["val"]["recall@20"] for r in grid[key]))
+            best = select_on_validation({key: [r.metrics["val"]["recall@20"] for r in runs]
+                                         for key, runs in grid.items()})
             results = {"bpr (tuned)": grid[best]}
             for name, (method, extra) in VARIANTS.items():
                 if name not in args.variants.split(","):

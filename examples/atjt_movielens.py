@@ -41,7 +41,8 @@ def parse_args():
                    help="folder with ml-100k/u.data (default: $GRAPHDENOISE_DATA, else download)")
     p.add_argument("--root", default=None, help="where processed files are written (default: loader default)")
     p.add_argument("--models", nargs="+", default=["widedeep", "din", "sasrec"])
-    p.add_argument("--method", default="atjt", help="atjt, atjt-wat or atjt-dnr (compared with bce)")
+    p.add_argument("--methods", nargs="+", default=["bce", "atjt"],
+                   help="bce and/or atjt, atjt-wat, atjt-dnr; every other method is compared with bce")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--patience", type=int, default=3)
@@ -74,7 +75,7 @@ def main():
                 saved = json.load(handle)
             runs += saved["runs"]
             args.epochs = saved["args"]["epochs"]
-            args.method = saved["args"]["method"]
+        args.methods = list(dict.fromkeys(r["method"] for r in runs))
         args.models = list(dict.fromkeys(r["model"] for r in runs))
         args.seeds = sorted({r["seed"] for r in runs})
         summarize(runs, args)
@@ -89,7 +90,7 @@ def main():
         if seed == args.seeds[0]:
             print(view, flush=True)
         for model in args.models:
-            for method in ("bce", args.method):
+            for method in args.methods:
                 options = dict(epochs=args.epochs, seed=seed, device=args.device, show_progress=args.verbose,
                                patience=args.patience, batch_size=args.batch_size)
                 if method != "bce":
@@ -117,36 +118,43 @@ def main():
 
 def summarize(runs, args):
     print(f"\nTest metrics, mean ± std over seeds {args.seeds} ({args.epochs} epochs max, model selection "
-          f"on validation AUC); +RI = relative improvement of the means, paired = mean ± std of per-seed RI")
-    header = f"{'model':18s}" + "".join(f"{m:>22s}" for m in METRICS)
-    print(header)
+          f"on validation AUC); +RI = relative improvement of the means over bce, paired = mean ± std over "
+          f"seeds of the per-seed relative improvement")
+    print(f"{'model':22s}" + "".join(f"{m:>22s}" for m in METRICS))
     for model in args.models:
         rows = {}
-        for method in ("bce", args.method):
-            rows[method] = {m: [r["test"][m] for r in runs if r["model"] == model and r["method"] == method]
-                            for m in METRICS}
-            cells = "".join(f"{mean_std(rows[method][m])[0]:>13.4f} ± {mean_std(rows[method][m])[1]:.4f}"
+        for method in args.methods:
+            by_seed = {r["seed"]: r for r in runs if r["model"] == model and r["method"] == method}
+            if not by_seed:
+                continue
+            rows[method] = by_seed
+            cells = "".join("{:>13.4f} ± {:.4f}".format(*mean_std([r["test"][m] for r in by_seed.values()]))
                             for m in METRICS)
-            print(f"{model + ('' if method == 'bce' else '+' + method.upper()):18s}{cells}")
-        ri = "".join(f"{100 * (mean_std(rows[args.method][m])[0] / mean_std(rows['bce'][m])[0] - 1):>21.2f}%"
-                     for m in METRICS)
-        print(f"{'+RI':18s}{ri}")
-        paired = []
-        for m in METRICS:
-            per_seed = [100 * (a / b - 1) for a, b in zip(rows[args.method][m], rows["bce"][m])]
-            mu, sd = mean_std(per_seed)
-            paired.append(f"{mu:>+13.2f}% ± {sd:.2f}")
-        print(f"{'paired RI':18s}{''.join(paired)}")
+            print(f"{model + ('' if method == 'bce' else '+' + method.upper()):22s}{cells}")
+        for method in rows:
+            if method == "bce" or "bce" not in rows:
+                continue
+            seeds = sorted(set(rows[method]) & set(rows["bce"]))
+            ri, paired = "", ""
+            for m in METRICS:
+                base = mean_std([rows["bce"][s]["test"][m] for s in seeds])[0]
+                ours = mean_std([rows[method][s]["test"][m] for s in seeds])[0]
+                ri += f"{100 * (ours / base - 1):>+21.2f}%"
+                mu, sd = mean_std([100 * (rows[method][s]["test"][m] / rows["bce"][s]["test"][m] - 1) for s in seeds])
+                paired += f"{mu:>+13.2f}% ± {sd:.2f}"
+            print(f"{'  +RI ' + method:22s}{ri}")
+            print(f"{'  paired RI ' + method:22s}{paired}")
     weighted = [r for r in runs if r["weights"]]
     if weighted:
-        print("\nMean weight w of the noise recognition model (paper's Table 5), last epoch, on sequences of "
-              "the last round's recommender group: original (clean) vs one item replaced (noisy)")
+        print("\nMean weight w of the noise recognition model (the paper's Table 5), after the last epoch, on "
+              "samples of the last round's recommender group: original (clean) vs one item replaced (noisy)")
         for model in args.models:
-            ws = [r["weights"] for r in weighted if r["model"] == model]
-            if ws:
-                c, n = mean_std([w["clean_mean"] for w in ws]), mean_std([w["noisy_mean"] for w in ws])
-                print(f"{model:10s} clean {c[0]:.4f} ± {c[1]:.4f}   noisy {n[0]:.4f} ± {n[1]:.4f}   "
-                      f"(noisy {100 * (1 - n[0] / c[0]):.1f}% smaller)")
+            for method in args.methods:
+                ws = [r["weights"] for r in weighted if r["model"] == model and r["method"] == method]
+                if ws:
+                    c, n = mean_std([w["clean_mean"] for w in ws]), mean_std([w["noisy_mean"] for w in ws])
+                    print(f"{model:10s} {method:9s} clean {c[0]:.4f} ± {c[1]:.4f}   noisy {n[0]:.4f} ± {n[1]:.4f}"
+                          f"   (noisy {100 * (1 - n[0] / c[0]):.1f}% smaller)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-r"""The command line: ``graphdenoise fit ...``, ``graphdenoise describe ...``, ``graphdenoise list``."""
+r"""The command line: ``graphdenoise fit ...``, ``graphdenoise describe ...``, ``graphdenoise list``,
+``graphdenoise experiment ...`` (:mod:`graphdenoise.experiments.cli`)."""
 from __future__ import annotations
 
 import argparse
@@ -54,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     describe.add_argument("--seed", type=int, default=0)
 
     sub.add_parser("list", help="list datasets, models and methods")
+
+    from .experiments.cli import add_parser as add_experiment_parser
+    add_experiment_parser(sub)
     return parser
 
 
@@ -80,6 +84,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             print("models:  ", ", ".join(MODELS.names()), "| sequence models:", ", ".join(SEQUENCE_MODELS.names()))
             print("methods: ", ", ".join(METHODS.names()), "| sequence methods:", ", ".join(SEQUENCE_METHODS.names()))
             return 0
+        if args.command == "experiment":
+            from .experiments.cli import main as experiment_main
+            return experiment_main(args, argv)
         if args.command == "describe":
             from .datasets import describe, load_dataset
             data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)

@@ -17,11 +17,10 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
+from ..train.checkpoint import atomic_write_text
 from .spec import Cell, noise_label
 
 #: Columns of ``cells.csv`` and of the per-experiment CSVs (the latter add ``experiment``, ``group`` and ``role``).
@@ -35,30 +34,13 @@ NUMERIC = {"seed", "lr", "l2", "epochs_run", "best_epoch", "val_recall@20", "val
            "test_ndcg@20", "sec_per_epoch", "train_seconds", "wall_seconds", "peak_mem_mb"}
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_csv(path: Path, rows: Iterable[Dict[str, Any]], columns: List[str]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({key: _format(row.get(key)) for key in columns})
-    atomic_write_text(path, buffer.getvalue())
+    atomic_write_text(buffer.getvalue(), path)
 
 
 def _format(value):
@@ -124,9 +106,9 @@ class ResultStore:
         """Store ``row`` (replacing an earlier row of the same hash) and rewrite ``cells.csv`` atomically."""
         key = row["config_hash"]
         if details is not None:
-            atomic_write_text(self.details_path(key), json.dumps(details, indent=1, default=_json_default))
+            atomic_write_text(json.dumps(details, indent=1, default=_json_default), self.details_path(key))
         if traceback_text is not None:
-            atomic_write_text(self.traceback_path(key), traceback_text)
+            atomic_write_text(traceback_text, self.traceback_path(key))
         self.rows[key] = row
         write_csv(self.path, self.rows.values(), COLUMNS)
 

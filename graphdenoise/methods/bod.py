@@ -274,6 +274,10 @@ class BOD(Method):
 
     def matching_loss(self, model, batch) -> Tensor:
         r"""The outer objective on ``batch``: gradient-matching distance plus the generator's L2."""
+        with model.dense_gradients():  # differentiated twice: ordinary table gradients
+            return self._matching_loss(model, batch)
+
+    def _matching_loss(self, model, batch) -> Tensor:
         cfg, generator = self.config, self._require_setup()
         params: List[Tensor] = [p for p in model.parameters() if p.requires_grad]
         out = model.triplet(batch.users, batch.pos_items, batch.neg_items)

@@ -258,6 +258,10 @@ class TIL(Method):
         it over ranks); in data-parallel training the outer gradient at :math:`\tilde\Theta` is averaged
         over ranks too, so every rank differentiates the same global outer objective.
         """
+        with model.dense_gradients():
+            return self._hypergradient(model, batch, outer, lr, world)
+
+    def _hypergradient(self, model, batch, outer, lr, world) -> Tensor:
         alpha = self.config.lookahead_lr if self.config.lookahead_lr is not None else lr
         call = _TripletCall(model)
         params = {f"model.{n}": p for n, p in model.named_parameters() if p.grad is not None}

@@ -12,6 +12,7 @@ run unchanged on MF, NeuMF, LightGCN and MGCCF:
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -75,6 +76,36 @@ class Recommender(nn.Module):
         raise NotImplementedError
 
     # -- shared ---------------------------------------------------------------------------------
+    sparse_gradients: bool = False
+    """Whether :meth:`gather` gives embedding tables row-sparse gradients (set by MF and LightGCN)."""
+
+    def gather(self, table: Tensor, index: Tensor) -> Tensor:
+        r"""``table[index]``; for a leaf parameter with :attr:`sparse_gradients`, the backward adds the
+        rows' gradients straight into ``table.grad`` (``index_add_``) instead of returning a table-sized
+        gradient.
+
+        A plain ``table[index]`` backward allocates and zero-fills a table-sized tensor per lookup and
+        then adds it to ``.grad``: on Gowalla with MF those fills and adds were most of a training step.
+        The direct accumulation is invisible to ``torch.autograd.grad`` w.r.t. the table, so
+        higher-order differentiation (TIL's look-ahead, BOD's gradient matching) runs inside
+        :meth:`dense_gradients`, where lookups are ordinary indexing.
+        """
+        if self.sparse_gradients and self._sparse_enabled and table.is_leaf and table.requires_grad \
+                and torch.is_grad_enabled():
+            return _AccumulateRows.apply(table, index)
+        return table[index]
+
+    @contextmanager
+    def dense_gradients(self):
+        """Within this block :meth:`gather` produces ordinary dense (higher-order differentiable) gradients."""
+        previous, self._sparse_enabled = self._sparse_enabled, False
+        try:
+            yield self
+        finally:
+            self._sparse_enabled = previous
+
+    _sparse_enabled: bool = True
+
     @property
     def representation_dim(self) -> int:
         return self.embedding_dim
@@ -125,7 +156,8 @@ class Recommender(nn.Module):
     def regularization(self, users: Tensor, pos_items: Tensor, neg_items: Tensor) -> Tensor:
         r"""L2 of the ego embeddings used by a batch, :math:`\frac{1}{2B}\sum(\|p_u\|^2+\|q_i\|^2+\|q_j\|^2)`."""
         user_table, item_table = self.embedding_tables()
-        sq = user_table[users].pow(2).sum() + item_table[pos_items].pow(2).sum() + item_table[neg_items].pow(2).sum()
+        sq = (self.gather(user_table, users).pow(2).sum() + self.gather(item_table, pos_items).pow(2).sum()
+              + self.gather(item_table, neg_items).pow(2).sum())
         return 0.5 * sq / max(users.numel(), 1)
 
     @torch.no_grad()
@@ -158,6 +190,23 @@ class Recommender(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_users} users, {self.num_items} items, embedding_dim={self.embedding_dim}"
+
+
+class _AccumulateRows(torch.autograd.Function):
+    """``table[index]`` whose backward adds into ``table.grad`` in place (see :meth:`Recommender.gather`)."""
+
+    @staticmethod
+    def forward(ctx, table: Tensor, index: Tensor) -> Tensor:
+        ctx.table, ctx.index = table, index
+        return table.detach()[index]
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        table = ctx.table
+        if table.grad is None:
+            table.grad = torch.zeros_like(table)
+        table.grad.index_add_(0, ctx.index.reshape(-1), grad.reshape(-1, grad.size(-1)))
+        return None, None
 
 
 def _numpy_matmul_ok(a: Tensor, b: Tensor, out: Tensor) -> bool:

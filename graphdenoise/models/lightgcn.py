@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..datasets.graph import train_edges
 from .base import EncoderConfig, Recommender, xavier_embedding
@@ -63,31 +63,38 @@ class LightGCN(Recommender):
     """
 
     Config = LightGCNConfig
+    sparse_gradients = True
 
     def __init__(self, data, config=None, **overrides):
         super().__init__(data, config, **overrides)
         self.num_layers = self.config.num_layers
-        self.user_embedding = xavier_embedding(self.num_users, self.embedding_dim)
-        self.item_embedding = xavier_embedding(self.num_items, self.embedding_dim)
+        # one table for users then items: the propagation reads it without a per-step concatenation
+        self.embedding = nn.Parameter(torch.cat([xavier_embedding(self.num_users, self.embedding_dim).weight.data,
+                                                 xavier_embedding(self.num_items, self.embedding_dim).weight.data]))
         self.conv = LightGCNConv()
         self.adjacency = normalized_bipartite_adjacency(train_edges(data), self.num_users, self.num_items)
+
+    def reset_parameters(self):
+        with torch.no_grad():
+            for table in self.embedding_tables():
+                nn.init.xavier_uniform_(table)
 
     def _move_graph(self, device):
         if self.adjacency.matrix.device != device:
             self.adjacency = self.adjacency.to(device)
 
     def embedding_tables(self) -> Tuple[Tensor, Tensor]:
-        return self.user_embedding.weight, self.item_embedding.weight
+        return self.embedding[: self.num_users], self.embedding[self.num_users:]
 
     def representations(self, users: Optional[Tensor] = None, items: Optional[Tensor] = None):
-        ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
+        ego = self.embedding
         if users is None and items is None:
             rows = None
         else:
             users = torch.arange(self.num_users, device=ego.device) if users is None else users
             items = torch.arange(self.num_items, device=ego.device) if items is None else items
             rows = torch.cat([users, items + self.num_users])
-        x, total = ego, (ego if rows is None else ego[rows])
+        x, total = ego, (ego if rows is None else self.gather(ego, rows))
         for layer in range(self.num_layers):
             last = layer == self.num_layers - 1
             x = self.conv(x, self.adjacency, rows if last else None)
@@ -96,6 +103,11 @@ class LightGCN(Recommender):
         if rows is None:
             return out[: self.num_users], out[self.num_users:]
         return out[: users.numel()], out[users.numel():]
+
+    def regularization(self, users: Tensor, pos_items: Tensor, neg_items: Tensor) -> Tensor:
+        # one lookup into the single table (users, then items offset by num_users)
+        nodes = torch.cat([users, pos_items + self.num_users, neg_items.reshape(-1) + self.num_users])
+        return 0.5 * self.gather(self.embedding, nodes).pow(2).sum() / max(users.numel(), 1)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", num_layers={self.num_layers}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from .base import Recommender, xavier_embedding
 
@@ -17,6 +17,8 @@ class MF(Recommender):
         config (EncoderConfig, optional): ``embedding_dim`` (default: 64).
     """
 
+    sparse_gradients = True
+
     def __init__(self, data, config=None, **overrides):
         super().__init__(data, config, **overrides)
         self.user_embedding = xavier_embedding(self.num_users, self.embedding_dim)
@@ -24,13 +26,12 @@ class MF(Recommender):
 
     def reset_parameters(self):
         for emb in (self.user_embedding, self.item_embedding):
-            emb.reset_parameters()
-            emb.weight.data.copy_(xavier_embedding(*emb.weight.shape).weight.data)
+            nn.init.xavier_uniform_(emb.weight)
 
     def embedding_tables(self) -> Tuple[Tensor, Tensor]:
         return self.user_embedding.weight, self.item_embedding.weight
 
     def representations(self, users: Optional[Tensor] = None, items: Optional[Tensor] = None):
         user_table, item_table = self.embedding_tables()
-        return (user_table if users is None else user_table[users],
-                item_table if items is None else item_table[items])
+        return (user_table if users is None else self.gather(user_table, users),
+                item_table if items is None else self.gather(item_table, items))

@@ -483,7 +483,8 @@ class DirectNoiseRecognition(_RecognizerMethod):
         rounds = [Round(r, [Step(b) for b in shuffled_batches(torch.nonzero(group == r).view(-1), batch_size,
                                                                generator)])
                   for r in range(self.config.num_groups)]
-        self.last_rec_index = torch.nonzero(group == self.config.num_groups - 1).view(-1)
+        last = torch.nonzero(group == self.config.num_groups - 1).view(-1)
+        self.last_rec_index = last[torch.randperm(last.numel(), generator=generator)]
         return rounds
 
     def begin_round(self, index):

@@ -113,6 +113,8 @@ class Trainer:
         self.method.setup(self.model, data, self.sampler)
         fused = self.device.type in ("cpu", "cuda")
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, fused=fused)
+        for param in self.model.parameters():  # dense .grad kept across steps: row-sparse lookups add into it
+            param.grad = torch.zeros_like(param)
         self.callbacks = list(callbacks or [])
         self.history: List[Dict[str, float]] = []
         self.epoch = 0

@@ -1,0 +1,21 @@
+r"""The reproduction harness: declarative experiments (Table 1, Figures 3-7 of the TIL paper, noise ROC)
+run resumably into a results folder, with CSV rows per cell, markdown reports and PNG figures.
+
+::
+
+    from graphdenoise.experiments import make_spec, run
+
+    spec = make_spec("table1", budget="small", datasets=["lastfm"])
+    result, report, figures = run(spec, "results/", data_dir="../shared/datasets")
+
+or ``graphdenoise experiment table1 --datasets lastfm --budget small --data-dir ../shared/datasets --out results/``.
+"""
+from .experiments import EXPERIMENTS, Experiment, get_experiment, make_spec, run
+from .paper import TABLE1 as PAPER_TABLE1
+from .runner import ExperimentRun, mean_std, run_experiment, select_on_validation
+from .spec import BUDGETS, Budget, Cell, DatasetSpec, ExperimentSpec, Group, NoiseSpec, get_budget
+from .store import ResultStore, read_csv
+
+__all__ = ["BUDGETS", "Budget", "Cell", "DatasetSpec", "EXPERIMENTS", "Experiment", "ExperimentRun",
+           "ExperimentSpec", "Group", "NoiseSpec", "PAPER_TABLE1", "ResultStore", "get_budget", "get_experiment",
+           "make_spec", "mean_std", "read_csv", "run", "run_experiment", "select_on_validation"]

@@ -1,0 +1,105 @@
+r"""Post-training diagnostics of a cell: the TIL case study (Fig. 4) and ROC curves of learned weights.
+
+Both build on :mod:`graphdenoise.metrics.noise`: :func:`case_study` reports
+:func:`~graphdenoise.metrics.rating_pair_weights` and adds the mean weight of every (rating of the
+positive, rating of the negative) pair, normalised like the paper's figure (by the largest triplet
+weight, x100); :func:`noise_roc` reports :func:`~graphdenoise.metrics.noise_detection_auc` and the
+ROC curve of the same weights (same seeded negatives), so the curve's AUC is the reported one.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import torch
+
+from ..datasets.graph import INTERACTS, num_users_items, train_edges
+from ..metrics.noise import noise_detection_auc, rating_pair_weights, roc_auc
+from ..sampling import TripletSampler
+
+
+@torch.no_grad()
+def rating_grid(method, model, data, seed: int = 0) -> Dict[str, Any]:
+    r"""Mean learned weight of same-user triplets by ``(rating(u, i), rating(u, j))``.
+
+    Triplets are drawn as in :func:`~graphdenoise.metrics.rating_pair_weights` (for every training
+    edge ``(u, i)`` one other training item ``j`` of ``u``). Returns the ratings, a matrix of mean
+    weights x100 / the largest triplet weight (rows: positive's rating, columns: negative's) and the
+    counts.
+    """
+    store = data[INTERACTS]
+    edges, rating = train_edges(data), store.rating.float()
+    num_users, _ = num_users_items(data)
+    counts = torch.bincount(edges[0], minlength=num_users)
+    start = torch.cumsum(counts, 0) - counts
+    keep = counts[edges[0]] > 1
+    users, pos, r_pos = edges[0][keep], edges[1][keep], rating[keep]
+    gen = torch.Generator().manual_seed(seed)
+    own = torch.arange(edges.size(1))[keep] - start[users]
+    other = (torch.rand(users.numel(), generator=gen) * (counts[users] - 1)).long()
+    other = other + (other >= own).long()
+    j_edge = start[users] + other
+    neg, r_neg = edges[1][j_edge], rating[j_edge]
+    device = next(model.parameters()).device
+    model.eval()
+    weight = method.weights(model, users.to(device), pos.to(device), neg.to(device)).detach().cpu().double()
+    top = float(weight.max()) if weight.numel() else 1.0
+    levels = sorted({int(r) for r in torch.cat([r_pos, r_neg]).tolist() if r == r})
+    mean = [[float("nan")] * len(levels) for _ in levels]
+    count = [[0] * len(levels) for _ in levels]
+    for a, ra in enumerate(levels):
+        for b, rb in enumerate(levels):
+            mask = (r_pos == ra) & (r_neg == rb)
+            count[a][b] = int(mask.sum())
+            if count[a][b]:
+                mean[a][b] = float(weight[mask].mean()) / top * 100
+    return {"ratings": levels, "mean_weight_x100": mean, "count": count, "max_weight": top}
+
+
+def case_study(method, model, data, seed: int = 0) -> Dict[str, Any]:
+    """TIL Fig. 4 for one trained cell: :func:`rating_pair_weights` plus :func:`rating_grid`."""
+    return {"rating_pair_weights": rating_pair_weights(method, model, data, generator_seed=seed),
+            "rating_grid": rating_grid(method, model, data, seed=seed)}
+
+
+@torch.no_grad()
+def noise_roc(method, model, data, seed: int = 0, batch_size: int = 20000, points: int = 200) -> Dict[str, Any]:
+    r"""ROC of the learned weights at ranking clean training triplets above injected noisy ones.
+
+    Returns :func:`noise_detection_auc`'s summary and ``fpr`` / ``tpr`` (at most ``points`` points)
+    of the curve over the same triplets; "positive" is a clean triplet, so AUC > 0.5 means the
+    method down-weights the noise.
+    """
+    summary = noise_detection_auc(method, model, data, seed=seed, batch_size=batch_size)
+    model.eval()
+    device = next(model.parameters()).device
+    sampler = TripletSampler(data, batch_size=batch_size, seed=seed, index=None)
+    num_edges = train_edges(data).size(1)
+    weights = []
+    for start in range(0, num_edges, batch_size):
+        batch = sampler.batch(torch.arange(start, min(start + batch_size, num_edges))).to(device)
+        weights.append(method.weights(model, batch.users, batch.pos_items, batch.neg_items).detach().cpu())
+    weight = torch.cat(weights).double()
+    clean = ~data[INTERACTS].is_noise.bool()
+    fpr, tpr = roc_curve(weight, clean, points)
+    return {**summary, "curve_auc": roc_auc(weight, clean), "fpr": fpr, "tpr": tpr,
+            "num_clean": int(clean.sum()), "num_noisy": int((~clean).sum())}
+
+
+def roc_curve(scores: torch.Tensor, labels: torch.Tensor, points: int = 200):
+    """``(fpr, tpr)`` lists of the ROC curve of ``scores`` for boolean ``labels`` (ties as one step)."""
+    labels = labels.bool()
+    order = torch.argsort(scores, descending=True)
+    s, y = scores[order], labels[order].double()
+    tps, fps = torch.cumsum(y, 0), torch.cumsum(1 - y, 0)
+    last_of_tie = torch.ones_like(s, dtype=torch.bool)
+    last_of_tie[:-1] = s[1:] != s[:-1]
+    tps, fps = tps[last_of_tie], fps[last_of_tie]
+    tpr = torch.cat([torch.zeros(1, dtype=torch.float64), tps / max(float(y.sum()), 1.0)])
+    fpr = torch.cat([torch.zeros(1, dtype=torch.float64), fps / max(float((1 - y).sum()), 1.0)])
+    if tpr.numel() > points:
+        keep = torch.unique(torch.linspace(0, tpr.numel() - 1, points).round().long())
+        tpr, fpr = tpr[keep], fpr[keep]
+    return [round(float(v), 5) for v in fpr], [round(float(v), 5) for v in tpr]
+
+
+ANALYSIS_FUNCTIONS = {"case-study": case_study, "noise-roc": noise_roc}
