@@ -75,8 +75,9 @@ def main():
                 saved = json.load(handle)
             runs += saved["runs"]
             args.epochs = saved["args"]["epochs"]
-        args.methods = list(dict.fromkeys(r["method"] for r in runs))
-        args.models = list(dict.fromkeys(r["model"] for r in runs))
+        order = {"widedeep": 0, "din": 1, "sasrec": 2, "bce": -1}
+        args.methods = sorted(dict.fromkeys(r["method"] for r in runs), key=lambda m: order.get(m, 9))
+        args.models = sorted(dict.fromkeys(r["model"] for r in runs), key=lambda m: order.get(m, 9))
         args.seeds = sorted({r["seed"] for r in runs})
         summarize(runs, args)
         return

@@ -123,7 +123,9 @@ def _header(run: ExperimentRun, command: Optional[str], paths: List[Path], out: 
               + f", Python {info['python']}.", "",
               f"Settings: {run.spec.budget.describe()}. Data split (and injected noise) fixed by split seed "
               f"{run.spec.split_seed}; seeds vary initialisation and sampling. Model selection (early stopping "
-              "and lr / L2) uses validation Recall@20 only; test metrics are computed once, for the selected state.",
+              "and lr / L2) uses validation Recall@20 only; test metrics are computed once, for the selected state. "
+              "`s / epoch` is training time per epoch (validation excluded); `peak MB` is the process's peak "
+              "resident memory while the cell ran (CPU) or CUDA's peak allocation (GPU).",
               "", run_time_summary(run), ""]
     for path in paths:
         lines += [f"![{path.stem}]({path.relative_to(out).as_posix()})", ""]

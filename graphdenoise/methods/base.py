@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
-from ..models.base import Recommender
+from ..models.base import Recommender, TripletScores
 from ..sampling import NegativeSampler, TripletBatch, TripletSampler, UniformNegatives
 from ..registry import Registry
 from ..config import resolve_config
@@ -112,8 +112,9 @@ class Method(nn.Module):
         return f"{type(self).__name__}({fields})"
 
 
-def l2_term(model: Recommender, batch: TripletBatch, ctx: StepContext) -> Tensor:
-    """``ctx.l2`` times the model's L2 regulariser on the batch's embeddings."""
+def l2_term(model: Recommender, batch: TripletBatch, ctx: StepContext, scores: Optional[TripletScores] = None) -> Tensor:
+    """``ctx.l2`` times the model's L2 regulariser on the batch's embeddings (``scores``, the batch's
+    :class:`TripletScores`, lets models whose representations are the embeddings skip a lookup)."""
     if ctx.l2 == 0:
         return torch.zeros((), device=batch.users.device)
-    return ctx.l2 * model.regularization(batch.users, batch.pos_items, batch.neg_items)
+    return ctx.l2 * model.regularization(batch.users, batch.pos_items, batch.neg_items, scores)

@@ -259,7 +259,7 @@ class BOD(Method):
         if w_neg is not None:
             self.neg_stats.update(w_neg)
         logs = {"bpr": bpr.detach(), "alignment": align.detach(), "uniformity": unif.detach()}
-        return loss + l2_term(model, batch, ctx), logs
+        return loss + l2_term(model, batch, ctx, out), logs
 
     # ------------------------------------------------------------------ outer level
     def outer_iterations(self, ctx) -> int:

@@ -18,4 +18,4 @@ class BPR(Method):
     def loss(self, model, batch, ctx):
         out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
         bpr = weighted_bpr_loss(out.pos, out.neg)
-        return bpr + l2_term(model, batch, ctx), {"bpr": bpr.detach()}
+        return bpr + l2_term(model, batch, ctx, out), {"bpr": bpr.detach()}

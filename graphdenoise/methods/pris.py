@@ -145,7 +145,7 @@ class PRIS(Method):
         self.stats.update(weight)
         self.ess.update(1.0 / weight.pow(2).sum(-1))
         self.max_weight.update(weight.max(-1).values)
-        return loss + l2_term(model, batch, ctx), {"pris": loss.detach()}
+        return loss + l2_term(model, batch, ctx, out), {"pris": loss.detach()}
 
     @torch.no_grad()
     def weights(self, model, users, pos_items, neg_items):

@@ -69,7 +69,7 @@ class RCE(Method):
         weight = rce_weights(logits, labels, self.config.beta, self.config.reweight_negatives)
         loss = (weight * bce_terms(logits, labels)).mean()
         self.stats.update(weight[: out.pos.numel()])
-        return loss + l2_term(model, batch, ctx), {"rce": loss.detach()}
+        return loss + l2_term(model, batch, ctx, out), {"rce": loss.detach()}
 
     @torch.no_grad()
     def weights(self, model, users, pos_items, neg_items):

@@ -56,7 +56,7 @@ class RCEBPR(Method):
         weight = bpr_confidence_weights(out.pos, out.neg, self.config.beta)
         loss = weighted_bpr_loss(out.pos, out.neg, weight)
         self.stats.update(weight)
-        return loss + l2_term(model, batch, ctx), {"bpr": loss.detach()}
+        return loss + l2_term(model, batch, ctx, out), {"bpr": loss.detach()}
 
     @torch.no_grad()
     def weights(self, model, users, pos_items, neg_items):

@@ -97,7 +97,7 @@ class TCE(Method):
         loss = masked_mean(terms, keep)
         kept_pos = keep[: out.pos.numel()]
         self.stats.update(kept_pos.float())
-        return loss + l2_term(model, batch, ctx), {"tce": loss.detach(), "drop_rate": torch.tensor(rate)}
+        return loss + l2_term(model, batch, ctx, out), {"tce": loss.detach(), "drop_rate": torch.tensor(rate)}
 
     @torch.no_grad()
     def weights(self, model, users, pos_items, neg_items):

@@ -68,7 +68,7 @@ class TCEBPR(Method):
         keep = truncation_mask(terms, rate)
         loss = masked_mean(terms, keep)
         self.stats.update(keep.float())
-        return loss + l2_term(model, batch, ctx), {"bpr": loss.detach(), "drop_rate": torch.tensor(rate)}
+        return loss + l2_term(model, batch, ctx, out), {"bpr": loss.detach(), "drop_rate": torch.tensor(rate)}
 
     @torch.no_grad()
     def weights(self, model, users, pos_items, neg_items):

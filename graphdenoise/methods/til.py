@@ -217,7 +217,7 @@ class TIL(Method):
         used = weight / weight.mean().clamp(min=1e-12) if cfg.normalize_weights else weight
         self._pending = used
         weighted = (used.detach() * terms).mean()
-        loss = weighted + l2_term(model, batch, ctx)
+        loss = weighted + l2_term(model, batch, ctx, out)
         logs = {"weighted_bpr": weighted.detach()}
         if self.strategy == "mi" and self._clusters_active() and cfg.gamma > 0:
             items = torch.unique(torch.cat([batch.pos_items, batch.neg_items]))

@@ -76,6 +76,10 @@ class Recommender(nn.Module):
         raise NotImplementedError
 
     # -- shared ---------------------------------------------------------------------------------
+    representations_are_embeddings: bool = False
+    """Whether :meth:`representations` are plain rows of :meth:`embedding_tables` (no propagation):
+    then :meth:`triplet` looks rows up directly and the L2 term reuses them."""
+
     sparse_gradients: bool = False
     """Whether :meth:`gather` gives embedding tables row-sparse gradients (set by MF and LightGCN)."""
 
@@ -142,6 +146,12 @@ class Recommender(nn.Module):
 
         ``neg_items`` may have shape ``[B]`` or ``[B, L]`` (several negatives per positive).
         """
+        if self.representations_are_embeddings:
+            u, items = self.representations(users, torch.cat([pos_items, neg_items.reshape(-1)]))
+            i, j = items[: pos_items.numel()], items[pos_items.numel():].view(*neg_items.shape, -1)
+            pos = self.score_pairs(u, i)
+            neg = self.score_pairs(u.unsqueeze(1).expand_as(j) if j.dim() == 3 else u, j)
+            return TripletScores(pos, neg, u, i, j)
         unique_users, user_pos = torch.unique(users, return_inverse=True)
         all_items = torch.cat([pos_items, neg_items.reshape(-1)])
         unique_items, item_pos = torch.unique(all_items, return_inverse=True)
@@ -153,8 +163,15 @@ class Recommender(nn.Module):
         neg = self.score_pairs(u.unsqueeze(1).expand_as(j) if j.dim() == 3 else u, j)
         return TripletScores(pos, neg, u, i, j)
 
-    def regularization(self, users: Tensor, pos_items: Tensor, neg_items: Tensor) -> Tensor:
-        r"""L2 of the ego embeddings used by a batch, :math:`\frac{1}{2B}\sum(\|p_u\|^2+\|q_i\|^2+\|q_j\|^2)`."""
+    def regularization(self, users: Tensor, pos_items: Tensor, neg_items: Tensor,
+                       scores: Optional[TripletScores] = None) -> Tensor:
+        r"""L2 of the ego embeddings used by a batch, :math:`\frac{1}{2B}\sum(\|p_u\|^2+\|q_i\|^2+\|q_j\|^2)`.
+
+        When the representations are the ego embeddings (MF), the batch's ``scores`` already hold them.
+        """
+        if scores is not None and self.representations_are_embeddings:
+            sq = scores.user.pow(2).sum() + scores.pos_item.pow(2).sum() + scores.neg_item.pow(2).sum()
+            return 0.5 * sq / max(users.numel(), 1)
         user_table, item_table = self.embedding_tables()
         sq = (self.gather(user_table, users).pow(2).sum() + self.gather(item_table, pos_items).pow(2).sum()
               + self.gather(item_table, neg_items).pow(2).sum())

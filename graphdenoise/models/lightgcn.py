@@ -104,7 +104,7 @@ class LightGCN(Recommender):
             return out[: self.num_users], out[self.num_users:]
         return out[: users.numel()], out[users.numel():]
 
-    def regularization(self, users: Tensor, pos_items: Tensor, neg_items: Tensor) -> Tensor:
+    def regularization(self, users: Tensor, pos_items: Tensor, neg_items: Tensor, scores=None) -> Tensor:
         # one lookup into the single table (users, then items offset by num_users)
         nodes = torch.cat([users, pos_items + self.num_users, neg_items.reshape(-1) + self.num_users])
         return 0.5 * self.gather(self.embedding, nodes).pow(2).sum() / max(users.numel(), 1)

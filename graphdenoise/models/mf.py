@@ -18,6 +18,7 @@ class MF(Recommender):
     """
 
     sparse_gradients = True
+    representations_are_embeddings = True
 
     def __init__(self, data, config=None, **overrides):
         super().__init__(data, config, **overrides)

@@ -178,7 +178,7 @@ class NeuMF(Recommender):
         macs += self.widths[-1] + self.embedding_dim
         return max(1, math.ceil(macs / self.representation_dim))
 
-    def regularization(self, users: Tensor, pos_items: Tensor, neg_items: Tensor) -> Tensor:
+    def regularization(self, users: Tensor, pos_items: Tensor, neg_items: Tensor, scores=None) -> Tensor:
         r"""L2 of the GMF and MLP embeddings used by a batch, :math:`\frac{1}{2B}\sum \|\cdot\|^2`."""
         sq = 0.0
         for user_table, item_table in (self.embedding_tables(), self.mlp_embedding_tables()):
