@@ -1,6 +1,7 @@
 r"""Throughput (triplets/s) of 1 vs 2 data-parallel processes (gloo on CPU), MF and LightGCN.
 
-Each configuration runs in fresh processes started with ``torch.multiprocessing`` (the same code
+Each configuration runs in fresh processes (so the peak RSS per rank is that of loading the data,
+building the model and two epochs) started with ``torch.multiprocessing`` (the same code
 path as ``torchrun``): one warm-up epoch, then one timed epoch; triplets/s counts the whole epoch's
 edges over the slowest rank's time. On a 2-core machine two processes share the cores that one
 process already uses, so expect no speed-up there: the script reports what it measures.
@@ -45,7 +46,9 @@ def _run(rank, world_size, init_file, args, model_name, queue):
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    queue.put((rank, seconds, trainer.sampler.edge_index.size(1)))
+    import resource
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put((rank, seconds, trainer.sampler.edge_index.size(1), peak_mb))
     if world_size > 1:
         dist.destroy_process_group()
 
@@ -61,8 +64,8 @@ def measure(args, model_name, world_size):
         results = [queue.get(timeout=3600) for _ in procs]
         for p in procs:
             p.join()
-    slowest = max(seconds for _, seconds, _ in results)
-    return results[0][2] / slowest, slowest
+    slowest = max(r[1] for r in results)
+    return results[0][2] / slowest, slowest, max(r[3] for r in results)
 
 
 def main():
@@ -75,13 +78,14 @@ def main():
     parser.add_argument("--worlds", default="1,2")
     args = parser.parse_args()
     print(f"{args.dataset}, device {args.device}, {args.threads} threads in total, load avg {os.getloadavg()[0]:.2f}")
-    print(f"{'model':<10}{'ranks':>6}{'epoch s':>9}{'triplets/s':>12}{'vs 1 rank':>10}")
+    print(f"{'model':<10}{'ranks':>6}{'epoch s':>9}{'triplets/s':>12}{'vs 1 rank':>10}{'peak RSS/rank':>15}")
     for model_name in args.models.split(","):
         base = None
         for world in (int(w) for w in args.worlds.split(",")):
-            rate, seconds = measure(args, model_name, world)
+            rate, seconds, peak_mb = measure(args, model_name, world)
             base = base or rate
-            print(f"{model_name:<10}{world:>6}{seconds:>9.2f}{rate:>12.0f}{rate / base:>10.2f}", flush=True)
+            print(f"{model_name:<10}{world:>6}{seconds:>9.2f}{rate:>12.0f}{rate / base:>10.2f}{peak_mb:>12.0f} MiB",
+                  flush=True)
 
 
 if __name__ == "__main__":

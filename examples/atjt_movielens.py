@@ -95,9 +95,11 @@ def main():
                 options = dict(epochs=args.epochs, seed=seed, device=args.device, show_progress=args.verbose,
                                patience=args.patience, batch_size=args.batch_size)
                 if method != "bce":
-                    options.update(num_groups=args.num_groups, recognizer_lr=args.recognizer_lr)
-                    if method == "atjt":
-                        options.update(alpha=args.alpha)
+                    options.update(recognizer_lr=args.recognizer_lr)
+                if method in ("atjt", "atjt-dnr"):
+                    options.update(num_groups=args.num_groups)
+                if method == "atjt":
+                    options.update(alpha=args.alpha)
                 start = time.perf_counter()
                 result = fit_sequence(view, model, method, **options)
                 run = {"seed": seed, "model": model, "method": method, "test": result.metrics["test"],

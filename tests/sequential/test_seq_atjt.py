@@ -185,6 +185,12 @@ def test_dnr_freezes_g_and_wat_has_no_auxiliary_task(toy_graph):
     loss.backward()
     assert "loss_aux" not in logs
     assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in wat.recognizer.parameters())
+    frozen = ATJTWithoutAuxiliaryTask(train_recognizer=False)
+    model = setup_method_on(view, frozen)
+    assert frozen.optimizers() == [] and not frozen.recognizer.training
+    loss, _ = frozen.loss(model, _batch(view), [])
+    loss.backward()
+    assert all(p.grad is None for p in frozen.recognizer.parameters())
 
 
 def test_config_validation():
