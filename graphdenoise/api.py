@@ -4,14 +4,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 import torch
 from torch_geometric.data import HeteroData
 
-from .datasets.graph import INTERACTS, make_heterodata, num_users_items, train_edges
+from .datasets.graph import INTERACTS, make_heterodata
 from .methods import METHODS, Method
 from .models import MODELS, Recommender
 from .sampling import TripletSampler

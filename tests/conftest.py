@@ -27,6 +27,16 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: a test that takes more than a few seconds")
 
 
+@pytest.fixture(autouse=True)
+def single_thread():
+    """Tests use tiny tensors: one torch thread is as fast, and never oversubscribes a shared machine."""
+    import torch
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
     """The shared raw-data folder (read-only); skips the test when there is none."""

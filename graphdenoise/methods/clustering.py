@@ -13,8 +13,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..utils import kmeans  # noqa: F401  (re-exported: TIL-MI's initialisation, TIL-MIK's refresh)
-
 
 def soft_assignment(q: Tensor, centres: Tensor, tau: float = 1.0) -> Tensor:
     r"""Eq. 7: :math:`Q_{ik} \propto (1 + \|q_i - \Phi_k\|^2/\tau)^{-(\tau+1)/2}`; rows sum to 1."""

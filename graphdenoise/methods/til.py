@@ -70,7 +70,8 @@ from torch_geometric.utils import scatter
 
 from ..sampling import TripletBatch
 from .base import METHODS, Method, MethodConfig, StepContext, l2_term
-from .clustering import clustering_loss, kmeans, soft_assignment
+from ..utils import kmeans
+from .clustering import clustering_loss, soft_assignment
 from .losses import bpr_terms
 
 OUTER_OBJECTIVES = ("same-batch", "other-batch", "holdout")

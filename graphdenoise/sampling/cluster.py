@@ -29,8 +29,6 @@ covers only the uniform proposal.
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
-
 import torch
 from torch import Tensor
 

@@ -8,7 +8,7 @@ methods (PRIS) need it, the others ignore it.
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 from torch import Tensor

@@ -1,5 +1,4 @@
 """Tiny planted-cluster data shared by the baseline-method tests (imported by file name)."""
-import pytest
 import torch
 
 from graphdenoise.datasets.graph import make_heterodata
@@ -45,13 +44,3 @@ def make_trainer(method, model_cls=None, **options):
     torch.manual_seed(0)
     config = {**FIT_OPTIONS, "show_progress": False, **options}
     return Trainer((model_cls or MF)(data), method, data, TrainerConfig(**config))
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Autouse wherever imported: tiny tensors gain nothing from threads, and on a shared machine extra
-    threads only contend (the tests ran about 2x faster with one)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)

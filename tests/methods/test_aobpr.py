@@ -1,6 +1,6 @@
 import pytest
 
-from _baseline_data import fit_one_epoch, make_trainer, single_thread  # noqa: F401 (autouse)
+from _baseline_data import fit_one_epoch, make_trainer
 from graphdenoise.methods import AOBPR, METHODS
 from graphdenoise.models import MODELS
 from graphdenoise.sampling import AdaptiveOversampling

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from _baseline_data import fit_one_epoch, make_trainer, single_thread  # noqa: F401 (autouse)
+from _baseline_data import fit_one_epoch, make_trainer
 from graphdenoise.methods import BOD, METHODS, StepContext
 from graphdenoise.methods.bod import WeightGenerator, alignment_terms, gradient_matching_distance, uniformity
 from graphdenoise.methods.losses import bpr_terms

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from _baseline_data import fit_one_epoch, make_trainer, single_thread  # noqa: F401 (autouse)
+from _baseline_data import fit_one_epoch, make_trainer
 from graphdenoise.methods import METHODS, PRIS, StepContext
 from graphdenoise.methods.losses import bpr_terms
 from graphdenoise.methods.pris import importance_weights

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from _baseline_data import fit_one_epoch, make_trainer, single_thread  # noqa: F401 (autouse)
+from _baseline_data import fit_one_epoch, make_trainer
 from graphdenoise.methods import METHODS, RCEBPR, StepContext
 from graphdenoise.methods.reweighting import bpr_confidence_weights, reweighted_bpr_loss
 from graphdenoise.models import MODELS

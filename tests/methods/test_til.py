@@ -3,14 +3,14 @@ import torch
 from torch.func import functional_call
 
 import graphdenoise
-from graphdenoise.methods import TILMI, TILUI, TILMIK, StepContext
-from graphdenoise.methods.clustering import clustering_loss, kmeans, soft_assignment
+from graphdenoise.methods import TILMI, TILUI, StepContext
+from graphdenoise.methods.clustering import clustering_loss, soft_assignment
 from graphdenoise.methods.losses import bpr_terms
 from graphdenoise.metrics import noise_detection_auc
 from graphdenoise.models import MODELS, MF
 from graphdenoise.sampling import TripletSampler
 from graphdenoise.train import Trainer, TrainerConfig
-from graphdenoise.utils import seed_everything
+from graphdenoise.utils import kmeans, seed_everything
 from tests.helpers import synthetic, tiny_graph
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from _baseline_data import fit_one_epoch, tiny_data, single_thread  # noqa: F401 (autouse)
+from _baseline_data import fit_one_epoch, tiny_data
 from graphdenoise.methods import METHODS, WBPR
 from graphdenoise.models import MODELS
 from graphdenoise.sampling import PopularityNegatives

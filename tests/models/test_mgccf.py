@@ -9,15 +9,6 @@ from graphdenoise.models.mgccf import MGCCF, MGCCFConfig
 from graphdenoise.models.similarity import ITEM_SIMILAR, USER_SIMILAR, AddSimilarityEdges
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids oversubscription slow-downs on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def random_data(num_users=12, num_items=15, num_edges=50, seed=0, num_val=0, duplicate_rows=True):
     g = torch.Generator().manual_seed(seed)
     keys = torch.randperm(num_users * num_items, generator=g)[: num_edges + num_val]

@@ -6,15 +6,6 @@ from graphdenoise.datasets.graph import INTERACTS, make_heterodata
 from graphdenoise.models.neumf import NeuMF, NeuMFConfig
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids oversubscription slow-downs on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def random_data(num_users=10, num_items=13, num_edges=40, seed=0):
     g = torch.Generator().manual_seed(seed)
     keys = torch.randperm(num_users * num_items, generator=g)[:num_edges]

@@ -59,7 +59,6 @@ def test_two_gloo_ranks_cover_the_epoch_and_stay_identical(tmp_path, shared_data
         assert torch.equal(value, ranks[1]["params"][name]), name
     assert ranks[0]["metrics"] == ranks[1]["metrics"]
     # the sharded evaluation equals a single-process evaluation of the same model exactly
-    import graphdenoise
     from graphdenoise.metrics import RankingEvaluator
     from graphdenoise.models import MF
     model = MF(data)

@@ -1,5 +1,4 @@
 """No dense |U| x |I| object anywhere: train and rank on a graph whose dense matrix could never fit."""
-import resource
 import subprocess
 import sys
 import textwrap
