@@ -120,7 +120,9 @@ def _header(run: ExperimentRun, command: Optional[str], paths: List[Path], out: 
         lines += ["Command:", "", "```bash", command, "```", ""]
     lines += [f"Machine: {info['nproc']} CPU(s) ({info['cpu']}), torch {info['torch']} "
               f"({info['torch threads']} threads)" + (f", GPU {info['gpu']}" if "gpu" in info else "")
-              + f", Python {info['python']}.", "",
+              + f", Python {info['python']}"
+              + (f"; load average (1, 5, 15 min) when the report was written: {info['load']}" if "load" in info else "")
+              + ".", "",
               f"Settings: {run.spec.budget.describe()}. Data split (and injected noise) fixed by split seed "
               f"{run.spec.split_seed}; seeds vary initialisation and sampling. Model selection (early stopping "
               "and lr / L2) uses validation Recall@20 only; test metrics are computed once, for the selected state. "

@@ -70,6 +70,8 @@ def machine_info() -> Dict[str, str]:
             "platform": platform.platform()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
+    if hasattr(os, "getloadavg"):
+        info["load"] = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     return info
 
 

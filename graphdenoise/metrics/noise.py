@@ -13,28 +13,11 @@ from __future__ import annotations
 from typing import Dict
 
 import torch
-from torch import Tensor
+
 
 from ..datasets.graph import INTERACTS, num_users_items, train_edges
 from ..sampling import TripletSampler
-
-
-def roc_auc(scores: Tensor, labels: Tensor) -> float:
-    r"""ROC-AUC of ``scores`` for binary ``labels`` (ties get half credit; Mann-Whitney U)."""
-    labels = labels.bool()
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError("AUC needs both classes among the labels")
-    order = torch.argsort(scores.double())
-    sorted_scores = scores.double()[order]
-    ranks = torch.empty_like(sorted_scores)
-    ranks[order] = torch.arange(1, scores.numel() + 1, dtype=torch.float64)
-    # average ranks over ties
-    unique, inverse, counts = torch.unique(sorted_scores, return_inverse=True, return_counts=True)
-    first = torch.cumsum(counts, 0) - counts + 1
-    avg = (first + (counts - 1) / 2.0).double()
-    ranks[order] = avg[inverse]
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+from .auc import roc_auc
 
 
 @torch.no_grad()

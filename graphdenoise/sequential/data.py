@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
+from ..config import resolve_config
 from ..datasets.graph import INTERACTS, SPLITS, num_users_items, split_key
 from ..utils import InteractionIndex
 
@@ -133,15 +134,10 @@ class SequenceData:
         seed (int): Seed of the fixed validation / test negatives. (default: :obj:`0`)
     """
 
+    Config = SequenceDataConfig
+
     def __init__(self, data: HeteroData, config: Optional[SequenceDataConfig] = None, seed: int = 0, **overrides):
-        config = config if config is not None else SequenceDataConfig()
-        if overrides:
-            names = {f.name for f in dataclasses.fields(config)}
-            unknown = sorted(set(overrides) - names)
-            if unknown:
-                raise ValueError(f"unknown option(s) {unknown} for SequenceData; valid: {sorted(names)}")
-            config = dataclasses.replace(config, **overrides)
-        self.config = config
+        self.config = config = resolve_config(type(self), config, overrides)
         self.seed = int(seed)
         self.num_users, self.num_items = num_users_items(data)
         self.max_len = config.max_len

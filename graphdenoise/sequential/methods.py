@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import resolve_config
 from .data import SampleBatch, Samples, SequenceData
 from .models.base import SequenceModel
 
@@ -56,16 +57,7 @@ class SequenceMethod(nn.Module):
 
     def __init__(self, config: Optional[SequenceMethodConfig] = None, **overrides):
         super().__init__()
-        config = config if config is not None else self.Config()
-        if not isinstance(config, self.Config):
-            raise TypeError(f"{type(self).__name__} expects a {self.Config.__name__}, got {type(config).__name__}")
-        if overrides:
-            names = {f.name for f in dataclasses.fields(config)}
-            unknown = sorted(set(overrides) - names)
-            if unknown:
-                raise ValueError(f"unknown option(s) {unknown} for method {type(self).__name__}; valid: {sorted(names)}")
-            config = dataclasses.replace(config, **overrides)
-        self.config = config
+        self.config = config = resolve_config(type(self), config, overrides)
 
     def setup(self, model: SequenceModel, data: SequenceData, seed: int, device: torch.device) -> None:
         """Bind to the model and data before training (build auxiliary models here)."""

@@ -4,17 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from conftest import clustered_sequences
-from graphdenoise.sequential import (ATJT, DIN, BCE, DirectNoiseRecognition, ATJTWithoutAuxiliaryTask, NoiseRecognizer,
-                                     NoiseRecognizerConfig, RandomReplacement, SequenceData, WideDeep, roc_auc,
-                                     weight_statistics)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from graphdenoise.sequential import (ATJT, BCE, DirectNoiseRecognition, ATJTWithoutAuxiliaryTask, NoiseRecognizer,
+                                     RandomReplacement, SequenceData, WideDeep, roc_auc, weight_statistics)
 
 
 def setup_method_on(view, method, seed=0, model=None):

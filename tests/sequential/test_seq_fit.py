@@ -10,14 +10,6 @@ from graphdenoise.sequential import SEQUENCE_METHODS, SEQUENCE_MODELS, SequenceD
 SMALL = dict(max_len=5, eval_negatives=10, batch_size=32, embedding_dim=8)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def check(result, model, method):
     assert isinstance(result, FitResult)
     assert type(result.model) is SEQUENCE_MODELS.get(model)

@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
+from ...config import resolve_config
 from ...utils import InteractionIndex
 from ..data import PAD, SampleBatch, SequenceData
 
@@ -59,16 +60,7 @@ class SequenceModel(nn.Module):
     def __init__(self, num_users: int, num_items: int, max_len: int, config: Optional[SequenceModelConfig] = None,
                  **overrides):
         super().__init__()
-        config = config if config is not None else self.Config()
-        if not isinstance(config, self.Config):
-            raise TypeError(f"{type(self).__name__} expects a {self.Config.__name__}, got {type(config).__name__}")
-        if overrides:
-            names = {f.name for f in dataclasses.fields(config)}
-            unknown = sorted(set(overrides) - names)
-            if unknown:
-                raise ValueError(f"unknown option(s) {unknown} for {type(self).__name__}; valid: {sorted(names)}")
-            config = dataclasses.replace(config, **overrides)
-        self.config = config
+        self.config = config = resolve_config(type(self), config, overrides)
         self.num_users, self.num_items, self.max_len = int(num_users), int(num_items), int(max_len)
         self.embedding_dim = config.embedding_dim
         self.register_buffer("last_history", torch.zeros(0, self.max_len, dtype=torch.long), persistent=False)
