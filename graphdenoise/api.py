@@ -62,6 +62,9 @@ class FitResult:
     def save(self, path: Union[str, Path]) -> None:
         """Save model and method weights, metrics, history, config and the training graph (atomic)."""
         model = self.model
+        if not isinstance(model, Recommender):
+            raise ValueError(f"save() supports the graph backbones ({', '.join(MODELS.names())}); for a sequence "
+                             f"model use save_json() for the metrics and torch.save(result.model.state_dict(), path)")
         atomic_save({"format": "graphdenoise-result-1", **self.to_json(),
                      "model_state": {k: v.cpu() for k, v in model.state_dict().items()},
                      "method_state": {k: v.cpu() for k, v in self.method.state_dict().items()},

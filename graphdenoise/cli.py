@@ -108,6 +108,8 @@ def _fit(args) -> int:
         checkpoint_dir = os.path.join("runs", f"{args.dataset}_{args.model}_{args.method}_seed{args.seed}")
     if checkpoint_dir is not None:
         options["checkpoint_dir"] = checkpoint_dir
+    if args.resume:
+        options["resume"] = True
     is_main = True
     if args.distributed:
         from .distributed import init_from_env
@@ -117,7 +119,7 @@ def _fit(args) -> int:
     result = fit(args.dataset, args.model, args.method, epochs=args.epochs, device=args.device, seed=args.seed,
                  data_dir=args.data_dir, dataset_options=dict(args.dataset_option),
                  noisy_positives=args.noisy_positives, noisy_negatives=args.noisy_negatives,
-                 show_progress=not args.quiet and is_main, resume=args.resume, **options)
+                 show_progress=not args.quiet and is_main, **options)
     if not is_main:
         return 0
     print(f"\n{args.dataset} / {args.model} / {args.method}: best validation epoch {result.best_epoch}, "

@@ -70,3 +70,16 @@ def test_python_dash_m_lists_names():
     out = subprocess.run([sys.executable, "-m", "graphdenoise", "list"], capture_output=True, text=True,
                          check=True).stdout
     assert "lightgcn" in out and "til-mi" in out and "synthetic" in out
+
+
+def test_cli_dispatches_sequence_models_to_the_sequential_trainer(shared_data_dir, tmp_path, capsys):
+    out = tmp_path / "seq.json"
+    code = main(["fit", "--dataset", "ml-100k", "--model", "widedeep", "--method", "atjt", "--epochs", "1",
+                 "--data-dir", str(shared_data_dir), "--quiet", "--out", str(out),
+                 "--dataset-option", f"root={str(tmp_path / 'ml')!r}", "-o", "max_len=5"])
+    assert code == 0, capsys.readouterr().err
+    payload = json.loads(out.read_text())
+    assert {"auc", "hr@5", "ndcg@5"} <= set(payload["metrics"]["test"])
+    with pytest.raises(ValueError, match="unknown sequence method 'bpr'.*atjt"):
+        graphdenoise.fit("ml-100k", model="din", method="bpr", data_dir=str(shared_data_dir),
+                         dataset_options={"root": str(tmp_path / "ml")})
