@@ -49,7 +49,7 @@ from torch_geometric.data import HeteroData
 from ..datasets.graph import train_edges
 from .base import EncoderConfig, Recommender, xavier_embedding
 from .similarity import SIMILAR, AddSimilarityEdges
-from .sparse import SparseConv, SparseOperator, csr_from_coo
+from .sparse import SparseConv, SparseOperator, csr_from_coo, mean_operator
 
 FUSIONS = ("sum", "concat")
 AGGREGATIONS = ("sum", "mean")
@@ -84,15 +84,6 @@ class MGCCFConfig(EncoderConfig):
             raise ValueError(f"similarity_aggr must be one of {AGGREGATIONS}, got {self.similarity_aggr!r}")
         if self.similarity_top_k <= 0:
             raise ValueError(f"similarity_top_k must be positive, got {self.similarity_top_k}")
-
-
-def mean_operator(edge_index: Tensor, num_targets: int, num_sources: int) -> SparseOperator:
-    r"""Row-normalised ``[num_targets, num_sources]`` operator of ``edge_index`` (``[0]`` target,
-    ``[1]`` source): ``(A x)_t`` is the mean of ``x`` over the sources of ``t`` (0 without any)."""
-    target, source = edge_index[0].long(), edge_index[1].long()
-    deg = torch.bincount(target, minlength=num_targets).float()
-    value = deg.reciprocal()[target]
-    return SparseOperator(csr_from_coo(target, source, value, (num_targets, num_sources)))
 
 
 def similarity_operator(edge_index: Tensor, edge_weight: Optional[Tensor], num_nodes: int,

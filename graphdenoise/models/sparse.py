@@ -110,6 +110,15 @@ class SparseOperator:
         return f"SparseOperator(shape={self.shape}, nnz={self.matrix._nnz()}, symmetric={self.symmetric})"
 
 
+def mean_operator(edge_index: Tensor, num_targets: int, num_sources: int) -> SparseOperator:
+    r"""Row-normalised ``[num_targets, num_sources]`` operator of ``edge_index`` (``[0]`` target,
+    ``[1]`` source): ``(A x)_t`` is the mean of ``x`` over the sources of ``t`` (0 without any)."""
+    target, source = edge_index[0].long(), edge_index[1].long()
+    deg = torch.bincount(target, minlength=num_targets).float()
+    value = deg.reciprocal()[target]
+    return SparseOperator(csr_from_coo(target, source, value, (num_targets, num_sources)))
+
+
 class SparseConv(MessagePassing):
     r"""PyG sparse message passing over a fixed :class:`SparseOperator`: ``out = (A x)[rows]``.
 
