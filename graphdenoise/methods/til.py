@@ -319,18 +319,19 @@ class TIL(Method):
 
     # ------------------------------------------------------------------ bookkeeping
     def _reset_stats(self) -> None:
-        self._stats = torch.zeros(4, dtype=torch.float64)
+        self._stats = None
 
     def _accumulate(self, weight: Tensor) -> None:
+        # kept on the weights' device: no host synchronisation per step
         w = weight.double()
-        self._stats += torch.stack([w.new_tensor(float(w.numel())), w.sum(), w.pow(2).sum(),
-                                    (w > 0.99).sum().double()]).cpu()
+        step = torch.stack([w.new_tensor(float(w.numel())), w.sum(), w.pow(2).sum(), (w > 0.99).sum().double()])
+        self._stats = step if self._stats is None else self._stats + step
 
     def epoch_stats(self) -> Dict[str, float]:
+        if self._stats is None:
+            return {}
         count, total, squares, above = self._stats.tolist()
         self._reset_stats()
-        if count == 0:
-            return {}
         mean = total / count
         return {"weight_mean": mean, "weight_std": math.sqrt(max(squares / count - mean**2, 0.0)),
                 "weight_frac_above_0.99": above / count}
