@@ -24,14 +24,6 @@ def random_data(num_users=12, num_items=15, num_edges=50, seed=0, num_val=0, dup
     return make_heterodata(num_users, num_items, {"train": train, "val": val})
 
 
-def planted_clusters(num_clusters=4, per_cluster=10, p=0.6, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    n = num_clusters * per_cluster
-    cluster = torch.arange(n) // per_cluster
-    mask = (cluster[:, None] == cluster[None, :]) & (torch.rand(n, n, generator=g) < p)
-    return make_heterodata(n, n, {"train": mask.nonzero().t()})
-
-
 def brute_force_topk(data, node_type, top_k):
     """Dense cosine similarity (same float32 arithmetic) and a per-node sorted top-k, ties to small ids."""
     num_users, num_items = data["user"].num_nodes, data["item"].num_nodes
