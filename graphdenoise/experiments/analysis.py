@@ -12,8 +12,9 @@ from typing import Any, Dict
 
 import torch
 
-from ..datasets.graph import INTERACTS, num_users_items, train_edges
-from ..metrics.noise import noise_detection_auc, rating_pair_weights, roc_auc
+from ..datasets.graph import INTERACTS, train_edges
+from ..metrics import noise_detection_auc, roc_auc
+from ..metrics.noise import rated_pair_triplets, rating_pair_weights
 from ..sampling import TripletSampler
 
 
@@ -26,19 +27,7 @@ def rating_grid(method, model, data, seed: int = 0) -> Dict[str, Any]:
     weights x100 / the largest triplet weight (rows: positive's rating, columns: negative's) and the
     counts.
     """
-    store = data[INTERACTS]
-    edges, rating = train_edges(data), store.rating.float()
-    num_users, _ = num_users_items(data)
-    counts = torch.bincount(edges[0], minlength=num_users)
-    start = torch.cumsum(counts, 0) - counts
-    keep = counts[edges[0]] > 1
-    users, pos, r_pos = edges[0][keep], edges[1][keep], rating[keep]
-    gen = torch.Generator().manual_seed(seed)
-    own = torch.arange(edges.size(1))[keep] - start[users]
-    other = (torch.rand(users.numel(), generator=gen) * (counts[users] - 1)).long()
-    other = other + (other >= own).long()
-    j_edge = start[users] + other
-    neg, r_neg = edges[1][j_edge], rating[j_edge]
+    users, pos, neg, r_pos, r_neg = rated_pair_triplets(data, seed)
     device = next(model.parameters()).device
     model.eval()
     weight = method.weights(model, users.to(device), pos.to(device), neg.to(device)).detach().cpu().double()

@@ -44,31 +44,36 @@ def noise_detection_auc(method, model, data, seed: int = 0, batch_size: int = 20
             "clean_weight_mean": float(weight[clean].mean()), "noisy_weight_mean": float(weight[~clean].mean())}
 
 
-@torch.no_grad()
-def rating_pair_weights(method, model, data, generator_seed: int = 0) -> Dict[str, float]:
-    r"""TIL Fig. 4: mean weight of triplets whose positive was rated 4-5 and negative 1-3 by the user,
-    against all other triplets of rated pairs.
-
-    Triplets are built from the user's own training interactions (both items rated by ``u``): for
-    every training edge ``(u, i)`` one other training item ``j`` of ``u`` is drawn. Needs a ``rating``
-    attribute on the training edges (e.g. MovieLens-100K loaded with ``rating_threshold=1``).
-    """
+def rated_pair_triplets(data, seed: int = 0):
+    r"""Triplets of rated pairs: for every training edge ``(u, i)`` of a user with at least two, one other
+    training item ``j`` of ``u`` drawn uniformly (seeded). Returns ``(users, pos, neg, rating_pos, rating_neg)``."""
     store = data[INTERACTS]
     if "rating" not in store:
-        raise ValueError("rating_pair_weights needs a 'rating' attribute on the training edges")
+        raise ValueError("rated-pair triplets need a 'rating' attribute on the training edges")
     edges, rating = train_edges(data), store.rating.float()
     num_users, _ = num_users_items(data)
     counts = torch.bincount(edges[0], minlength=num_users)
     start = torch.cumsum(counts, 0) - counts
     keep = counts[edges[0]] > 1
     users, pos, r_pos = edges[0][keep], edges[1][keep], rating[keep]
-    gen = torch.Generator().manual_seed(generator_seed)
+    gen = torch.Generator().manual_seed(seed)
     # another edge of the same user (edges are sorted by user): offset drawn among the other n-1
     own = torch.arange(edges.size(1))[keep] - start[users]
     other = (torch.rand(users.numel(), generator=gen) * (counts[users] - 1)).long()
     other = other + (other >= own).long()
     j_edge = start[users] + other
-    neg, r_neg = edges[1][j_edge], rating[j_edge]
+    return users, pos, edges[1][j_edge], r_pos, rating[j_edge]
+
+
+@torch.no_grad()
+def rating_pair_weights(method, model, data, generator_seed: int = 0) -> Dict[str, float]:
+    r"""TIL Fig. 4: mean weight of triplets whose positive was rated 4-5 and negative 1-3 by the user,
+    against all other triplets of rated pairs (:func:`rated_pair_triplets`).
+
+    Needs a ``rating`` attribute on the training edges (e.g. MovieLens-100K loaded with
+    ``rating_threshold=1``).
+    """
+    users, pos, neg, r_pos, r_neg = rated_pair_triplets(data, generator_seed)
     device = next(model.parameters()).device
     model.eval()
     weight = method.weights(model, users.to(device), pos.to(device), neg.to(device)).detach().cpu()
