@@ -50,7 +50,8 @@ def _grid(n: int, width: float = 4.6, height: float = 3.4):
     plt = _pyplot()
     cols = min(n, 3)
     rows = int(math.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False,
+                             layout="constrained")
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
@@ -99,7 +100,7 @@ def rating_heatmaps(panels: Dict[str, Dict], path, title: str) -> Path:
 
     ``panels[name] = {"ratings": [...], "mean_weight_x100": matrix, "subtitle": str}``.
     """
-    fig, axes = _grid(len(panels), width=4.2, height=3.8)
+    fig, axes = _grid(len(panels), width=5.0, height=4.0)
     for ax, (name, panel) in zip(axes, panels.items()):
         ratings, matrix = panel["ratings"], panel["mean_weight_x100"]
         values = [[float("nan") if _nan(v) else v for v in row] for row in matrix]

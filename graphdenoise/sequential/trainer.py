@@ -7,7 +7,6 @@ noise recognition model) are training-only and are not part of the selected stat
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
+from ..train.selection import record_validation
 from ..utils import resolve_device
 from .data import SequenceData
 from .methods import SequenceMethod
@@ -156,13 +156,7 @@ class SequenceTrainer:
                 metrics = self.evaluate("val")
                 record.update({f"val/{k}": v for k, v in metrics.items()})
                 current = metrics[cfg.monitor]
-                if current > self.best_metric:
-                    self.best_metric, self.best_epoch, self.bad_evaluations = current, self.epoch, 0
-                    self.best_state = copy.deepcopy(self.model.state_dict())
-                else:
-                    self.bad_evaluations += 1
-                    if cfg.patience and self.bad_evaluations >= cfg.patience:
-                        self.stopped_early = True
+                record_validation(self, current, self.model.state_dict)
                 if cfg.show_progress:
                     extra = ""
                     if "w_clean" in record:

@@ -7,7 +7,6 @@ model, optimisers, method state, sampler generator, RNG states, epoch and histor
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ from ..datasets.graph import num_users_items, train_edges
 from ..distributed import SINGLE, current_world
 from ..utils import InteractionIndex, resolve_device
 from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
+from .selection import record_validation
 
 
 @dataclass
@@ -179,13 +179,7 @@ class Trainer:
                 metrics = self.evaluate("val")
                 record.update({f"val/{k}": v for k, v in metrics.items()})
                 current = metrics[cfg.monitor]
-                if current > self.best_metric:
-                    self.best_metric, self.best_epoch, self.bad_evaluations = current, self.epoch, 0
-                    self.best_state = copy.deepcopy(self.state_for_selection())
-                else:
-                    self.bad_evaluations += 1
-                    if cfg.patience and self.bad_evaluations >= cfg.patience:
-                        self.stopped_early = True
+                record_validation(self, current, self.state_for_selection)
                 if cfg.show_progress and self.world.is_main:
                     print(f"epoch {self.epoch:4d}  loss {record['loss']:.4f}  val {cfg.monitor} {current:.4f}  "
                           f"best {self.best_metric:.4f} @ {self.best_epoch}  ({record['seconds']:.1f}s/epoch)",
