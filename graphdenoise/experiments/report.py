@@ -110,6 +110,8 @@ def run_time_summary(run: ExperimentRun) -> str:
     cells = {e.cell.config_hash(): run.row(e.cell) for e in run.entries}
     ok = [r for r in cells.values() if r.get("status") == "ok"]
     total = sum(float(r.get("wall_seconds") or 0) for r in ok)
+    codes = sorted({str(r.get("code")) for r in ok if r.get("code")})
     return (f"{len(cells)} distinct cells ({len(ok)} ok); their training and evaluation took "
             f"{total / 60:.1f} min of wall-clock time in total (sum over cells, as recorded when each ran); "
-            f"this invocation ran {run.ran}, reused {run.skipped} and took {run.seconds / 60:.1f} min.")
+            f"this invocation ran {run.ran}, reused {run.skipped} and took {run.seconds / 60:.1f} min."
+            + (f" Code (git) of the cells: {', '.join(codes)}." if codes else ""))

@@ -10,9 +10,11 @@ recorded (status ``failed``, traceback file) and the run goes on.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import statistics
+import subprocess
 import threading
 import time
 import traceback
@@ -25,6 +27,23 @@ from .spec import Cell, DatasetSpec, ExperimentSpec, Group, NoiseSpec, Options, 
 from .store import EXPERIMENT_COLUMNS, ResultStore, base_row, write_csv
 
 Selection = Tuple[float, float, Options]
+
+
+@functools.lru_cache(maxsize=None)
+def code_version() -> str:
+    r"""The git commit of the graphdenoise checkout this process imported (``+dirty`` with uncommitted
+    changes to tracked files), or ``""`` outside a git checkout. Computed once per process."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              timeout=10)
+        if head.returncode != 0:
+            return ""
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return ""
 
 
 class MissingComponentError(RuntimeError):
@@ -153,6 +172,7 @@ def run_cell(cell: Cell, data_cache: DataCache, device: Optional[str] = None) ->
         "test_recall@20": result.metrics["test"]["recall@20"], "test_ndcg@20": result.metrics["test"]["ndcg@20"],
         "sec_per_epoch": statistics.mean(seconds) if seconds else float("nan"), "train_seconds": sum(seconds),
         "wall_seconds": wall, "peak_mem_mb": memory.peak_mb, "mem_kind": memory.kind, "device": str(resolved),
+        "code": code_version(),
     })
     details = {"cell": cell.config(), "config_hash": cell.config_hash(), "metrics": result.metrics,
                "best_epoch": result.best_epoch, "history": result.history, "fit_config": result.config,

@@ -27,7 +27,7 @@ from .spec import Cell, noise_label
 COLUMNS = [
     "dataset", "backbone", "method", "seed", "noise", "options", "lr", "l2", "config_hash", "status", "error",
     "epochs_run", "best_epoch", "val_recall@20", "val_ndcg@20", "test_recall@20", "test_ndcg@20",
-    "sec_per_epoch", "train_seconds", "wall_seconds", "peak_mem_mb", "mem_kind", "device", "analysis",
+    "sec_per_epoch", "train_seconds", "wall_seconds", "peak_mem_mb", "mem_kind", "device", "analysis", "code",
 ]
 EXPERIMENT_COLUMNS = ["experiment", "group", "role"] + COLUMNS
 NUMERIC = {"seed", "lr", "l2", "epochs_run", "best_epoch", "val_recall@20", "val_ndcg@20", "test_recall@20",
