@@ -99,11 +99,13 @@ class AdaptiveOversampling(NegativeSampler):
             (default: :obj:`None`)
         reject_positives (bool): Redraw candidates that are positives of their user.
             (default: :obj:`True`)
-        max_rounds (int): Rejection rounds before an error. (default: 100)
+        max_rounds (int): Rejection rounds before the fallback of the base class; AOBPR has no
+            closed-form ``log_prob``, so candidates still colliding then are drawn uniformly from the
+            user's non-positives (counted in ``num_fallback_draws``). (default: 20)
     """
 
     def __init__(self, train_index: InteractionIndex, rank_scale: float = 0.05, refresh_every: Optional[int] = None,
-                 reject_positives: bool = True, max_rounds: int = 100):
+                 reject_positives: bool = True, max_rounds: int = 20):
         super().__init__(train_index, reject_positives, max_rounds)
         if rank_scale <= 0:
             raise ValueError(f"rank_scale must be positive, got {rank_scale}")

@@ -53,12 +53,12 @@ class ClusterPopularityNegatives(NegativeSampler):
         seed (int): Seed of the k-means initialisation. (default: :obj:`0`)
         reject_positives (bool): Redraw candidates that are positives of their user.
             (default: :obj:`True`)
-        max_rounds (int): Rejection rounds before an error. (default: 100)
+        max_rounds (int): Rejection rounds before the exact fallback of the base class. (default: 20)
     """
 
     def __init__(self, train_index: InteractionIndex, num_clusters: int = 16, temperature: float = 1.0,
                  alpha: float = 1.0, offset: float = 1.0, refresh_every: int = 1000, kmeans_iterations: int = 10,
-                 seed: int = 0, reject_positives: bool = True, max_rounds: int = 100):
+                 seed: int = 0, reject_positives: bool = True, max_rounds: int = 20):
         super().__init__(train_index, reject_positives, max_rounds)
         checks = {"num_clusters": (num_clusters, num_clusters >= 1), "temperature": (temperature, temperature > 0),
                   "alpha": (alpha, alpha >= 0), "offset": (offset, offset >= 0),

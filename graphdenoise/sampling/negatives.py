@@ -3,8 +3,16 @@ r"""Negative samplers: classes that return ``(neg_items, log_q)``.
 Every sampler draws from a proposal :math:`q(j \mid u)` and, with ``reject_positives=True`` (the
 default, implicit's ``verify_negative_samples``), redraws every candidate that is a training positive
 of its user, in vectorised rounds (a sorted-key ``searchsorted`` per round, no Python loop per
-triplet). ``log_q`` is the log-probability of the proposal before rejection; importance-sampling
-methods (PRIS) need it, the others ignore it.
+triplet). The accepted draws follow :math:`\tilde q(j \mid u) \propto q(j \mid u)\,
+[j \notin \mathcal I_u^+]`. When a proposal puts almost all of a user's mass on that user's positives
+(a peaked cluster proposal after training, a steep popularity power), the candidates still rejected
+after ``max_rounds`` rounds are drawn directly from :math:`\tilde q` by inverse CDF over dense rows
+of :meth:`NegativeSampler.log_prob` for just those users (in memory-bounded blocks): the result is
+the same distribution, so the fallback is exact wherever ``log_prob`` is (samplers that do not know
+their ``log_prob`` fall back to uniform over the user's non-positives; their docstrings say so).
+``log_q`` is the log-probability of the proposal before rejection; importance-sampling methods
+(PRIS) need it (the per-user constant of the restriction cancels in their self-normalised weights),
+the others ignore it.
 """
 from __future__ import annotations
 
@@ -12,6 +20,9 @@ from typing import Tuple
 
 import torch
 from torch import Tensor
+
+# entries (rows x items) of one dense block of the exact fallback: about 4 M, tens of MB
+_FALLBACK_BLOCK = 1 << 22
 
 from ..registry import Registry
 from ..utils import InteractionIndex
@@ -26,14 +37,16 @@ class NegativeSampler:
         train_index (InteractionIndex): The training positives.
         reject_positives (bool): Redraw candidates that are positives of their user.
             (default: :obj:`True`)
-        max_rounds (int): Rejection rounds before giving up with an error. (default: 100)
+        max_rounds (int): Rejection rounds before the remaining candidates are drawn exactly from the
+            proposal restricted to the user's non-positives. (default: 20)
     """
 
-    def __init__(self, train_index: InteractionIndex, reject_positives: bool = True, max_rounds: int = 100):
+    def __init__(self, train_index: InteractionIndex, reject_positives: bool = True, max_rounds: int = 20):
         self.index = train_index
         self.num_items = train_index.num_items
         self.reject_positives = reject_positives
         self.max_rounds = max_rounds
+        self.num_fallback_draws = 0  # diagnostics: draws made by the exact fallback so far
         if reject_positives:
             full = (train_index.counts >= self.num_items).nonzero().view(-1)
             if full.numel():
@@ -57,20 +70,43 @@ class NegativeSampler:
         items = self.propose(flat_users, generator)
         if self.reject_positives:
             bad = self.index.contains(flat_users, items).nonzero().view(-1)
-            rounds = 0
-            while bad.numel():
-                rounds += 1
-                if rounds > self.max_rounds:
-                    raise RuntimeError(
-                        f"{type(self).__name__}: {bad.numel()} negatives still collide with positives "
-                        f"after {self.max_rounds} rounds; the proposal puts almost all mass on positives"
-                    )
+            for _ in range(self.max_rounds):
+                if not bad.numel():
+                    break
                 items[bad] = self.propose(flat_users[bad], generator)
                 bad = bad[self.index.contains(flat_users[bad], items[bad])]
+            if bad.numel():
+                items[bad] = self.draw_restricted(flat_users[bad], generator).to(items.device)
+                self.num_fallback_draws += bad.numel()
         log_q = self.log_prob(flat_users, items)
         if num_negatives > 1:
             return items.view(-1, num_negatives), log_q.view(-1, num_negatives)
         return items, log_q
+
+    def draw_restricted(self, users: Tensor, generator: torch.Generator) -> Tensor:
+        r"""One draw per entry of ``users`` from :math:`\tilde q(\cdot \mid u)`, the proposal restricted
+        to the user's non-positives, by inverse CDF over dense ``log_prob`` rows (blocks of users)."""
+        users = users.cpu()
+        all_items = torch.arange(self.num_items)
+        out = torch.empty_like(users)
+        rows_per_block = max(1, _FALLBACK_BLOCK // self.num_items)
+        for start in range(0, users.numel(), rows_per_block):  # memory blocks, not a loop per user
+            block = users[start:start + rows_per_block]
+            n = block.numel()
+            log_q = self.log_prob(block.repeat_interleave(self.num_items), all_items.repeat(n)).view(n, -1).double()
+            row, positive = self.index.gather_rows(block)
+            log_q[row, positive] = float("-inf")
+            cdf = torch.cumsum((log_q - log_q.max(dim=1, keepdim=True).values).exp().nan_to_num_(0.0), dim=1)
+            total = cdf[:, -1:]
+            if not (total > 0).all():
+                empty = block[total.view(-1) <= 0].unique()
+                raise RuntimeError(
+                    f"{type(self).__name__}: the proposal gives zero probability to every non-positive item "
+                    f"of user(s) {empty[:5].tolist()}; give unseen items mass (e.g. offset > 0)"
+                )
+            u = torch.rand(n, 1, generator=generator, dtype=torch.float64, device=generator.device).cpu()
+            out[start:start + n] = torch.searchsorted(cdf, u * total, right=True).view(-1).clamp_(max=self.num_items - 1)
+        return out
 
     def state_dict(self) -> dict:
         return {}

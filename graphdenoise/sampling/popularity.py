@@ -56,11 +56,11 @@ class PopularityNegatives(NegativeSampler):
             probability when positive (importance sampling needs full support). (default: :obj:`0.0`)
         reject_positives (bool): Redraw candidates that are positives of their user.
             (default: :obj:`True`)
-        max_rounds (int): Rejection rounds before an error. (default: 100)
+        max_rounds (int): Rejection rounds before the exact fallback of the base class. (default: 20)
     """
 
     def __init__(self, train_index: InteractionIndex, alpha: float = 1.0, offset: float = 0.0,
-                 reject_positives: bool = True, max_rounds: int = 100):
+                 reject_positives: bool = True, max_rounds: int = 20):
         super().__init__(train_index, reject_positives, max_rounds)
         if alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {alpha}")
