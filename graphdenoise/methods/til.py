@@ -135,6 +135,15 @@ class _TripletCall(nn.Module):
         return bpr_terms(out.pos, out.neg)
 
 
+def _rows_are_parameters(model) -> bool:
+    """Whether ``model``'s parameters are exactly its two embedding tables, looked up row by row."""
+    if not getattr(model, "representations_are_embeddings", False):
+        return False
+    tables = {id(t) for t in model.embedding_tables()}
+    params = list(model.parameters())
+    return len(params) == 2 and {id(p) for p in params} == tables and all(p.grad is not None for p in params)
+
+
 class TIL(Method):
     r"""Triplet Importance Learning; ``strategy`` is ``"ui"``, ``"mi"`` or ``"mik"``.
 
@@ -154,6 +163,9 @@ class TIL(Method):
     # ------------------------------------------------------------------ setup
     def setup(self, model, data, sampler) -> None:
         cfg = self.config
+        if sampler is not None and sampler.num_negatives != 1:
+            raise ValueError(f"TIL weights one triplet (u, i, j) at a time (Eq. 2-3): num_negatives must be 1, "
+                             f"got {sampler.num_negatives}")
         dim = model.embedding_tables()[1].size(1)
         hidden = cfg.hidden_dim or dim
         device = model.embedding_tables()[1].device
@@ -204,20 +216,22 @@ class TIL(Method):
             self._interest = (index, SparseOperator(matrix))
         return self._interest[1]
 
-    def state(self, model, users: Tensor, pos_items: Tensor, neg_items: Tensor) -> Tensor:
-        """The detached state ``s_uij`` (Eq. 5, or Eq. 6 once clusters exist), ``[B, 2d]``."""
+    def state(self, model, users: Tensor, pos_items: Tensor, neg_items: Tensor, rows=None) -> Tensor:
+        """The detached state ``s_uij`` (Eq. 5, or Eq. 6 once clusters exist), ``[B, 2d]``.
+
+        ``rows``: the ego rows ``(p_u, q_i, q_j)`` when the caller has already looked them up."""
         user_table, item_table = (t.detach() for t in model.embedding_tables())
-        interest = user_table[users] + self.user_interest(model, users)
-        q_i, q_j = item_table[pos_items], item_table[neg_items]
+        p_u, q_i, q_j = rows if rows is not None else (user_table[users], item_table[pos_items], item_table[neg_items])
+        interest = p_u + self.user_interest(model, users)
         if self._clusters_active():
             centres = self.centres.detach()
             q_i = q_i + self.config.alpha * centres[self.cluster_ids[pos_items]]
             q_j = q_j + self.config.alpha * centres[self.cluster_ids[neg_items]]
         return torch.cat([q_i * interest, q_j * interest], dim=1)
 
-    def weights(self, model, users: Tensor, pos_items: Tensor, neg_items: Tensor) -> Tensor:
+    def weights(self, model, users: Tensor, pos_items: Tensor, neg_items: Tensor, rows=None) -> Tensor:
         """Per-triplet importance ``f(s_uij; Λ)`` in (0, 1) (Eq. 3), differentiable w.r.t. Λ."""
-        return torch.sigmoid(self.generator(self.state(model, users, pos_items, neg_items))).view(-1)
+        return torch.sigmoid(self.generator(self.state(model, users, pos_items, neg_items, rows))).view(-1)
 
     def _clusters_active(self) -> bool:
         return self.strategy != "ui" and bool(self.clusters_ready)
@@ -229,9 +243,12 @@ class TIL(Method):
             self._initialise_clusters(model)
         out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
         terms = bpr_terms(out.pos, out.neg)
-        weight = self.weights(model, batch.users, batch.pos_items, batch.neg_items)
+        # MF's representations are its ego rows: the state and the look-ahead reuse this lookup
+        rows = ((out.user.detach(), out.pos_item.detach(), out.neg_item.detach())
+                if model.representations_are_embeddings else None)
+        weight = self.weights(model, batch.users, batch.pos_items, batch.neg_items, rows)
         used = weight / weight.mean().clamp(min=1e-12) if cfg.normalize_weights else weight
-        self._pending = used
+        self._pending = (used, rows)
         weighted = (used.detach() * terms).mean()
         loss = weighted + l2_term(model, batch, ctx, out)
         logs = {"weighted_bpr": weighted.detach()}
@@ -254,10 +271,11 @@ class TIL(Method):
         return ctx.sampler.random_batch(batch.users.numel(), edge_ids=self.holdout_edges.cpu()).to(batch.users.device)
 
     def before_optimizer_step(self, model, batch: TripletBatch, ctx: StepContext) -> Dict[str, Tensor]:
-        weight, self._pending = self._pending, None
-        if weight is None:
+        pending, self._pending = self._pending, None
+        if pending is None:
             return {}
-        hyper = self.hypergradient(model, batch, self.outer_batch(batch, ctx), ctx.lr, ctx.world)
+        weight, rows = pending
+        hyper = self.hypergradient(model, batch, self.outer_batch(batch, ctx), ctx.lr, ctx.world, rows)
         self.weight_optimizer.zero_grad(set_to_none=False)
         weight.backward(hyper)
         ctx.world.all_reduce_gradients(self.generator.parameters())
@@ -267,33 +285,96 @@ class TIL(Method):
             self.centre_optimizer.step()
         return {"hypergradient_norm": hyper.detach().norm()}
 
-    def hypergradient(self, model, batch: TripletBatch, outer: TripletBatch, lr: float, world=None) -> Tensor:
+    def hypergradient(self, model, batch: TripletBatch, outer: TripletBatch, lr: float, world=None,
+                      rows=None) -> Tensor:
         r"""``∂ J_outer(Θ̃) / ∂ w_k`` for every triplet of ``batch`` (see the module docstring).
 
         Reads the inner gradient from ``p.grad`` (the trainer's backward has just run, and averaged
         it over ranks); in data-parallel training the outer gradient at :math:`\tilde\Theta` is averaged
         over ranks too, so every rank differentiates the same global outer objective.
-        """
-        with model.dense_gradients():
-            return self._hypergradient(model, batch, outer, lr, world)
 
-    def _hypergradient(self, model, batch, outer, lr, world) -> Tensor:
+        When the backbone's representations are rows of its two embedding tables and it has no other
+        parameters (MF), the look-ahead, the outer gradient and the JVP tangent are formed on the rows
+        the two batches touch only (:meth:`_row_hypergradient`; ``rows`` are the inner batch's ego rows
+        if already looked up): the same numbers, without table-sized tensors per step. Other backbones (and data-parallel runs) take the general path through
+        :func:`~torch.func.functional_call` over every parameter.
+        """
         alpha = self.config.lookahead_lr if self.config.lookahead_lr is not None else lr
+        distributed = world is not None and world.world_size > 1
+        if not distributed and _rows_are_parameters(model):
+            return self._row_hypergradient(model, batch, outer, alpha, rows)
+        return self._full_hypergradient(model, batch, outer, alpha, world)
+
+    def _full_hypergradient(self, model, batch, outer, alpha, world) -> Tensor:
         call = _TripletCall(model)
         params = {f"model.{n}": p for n, p in model.named_parameters() if p.grad is not None}
-        lookahead = {n: (p.detach() - alpha * p.grad).requires_grad_() for n, p in params.items()}
-        outer_loss = functional_call(call, lookahead, (outer.users, outer.pos_items, outer.neg_items)).mean()
-        grads = torch.autograd.grad(outer_loss, list(lookahead.values()), allow_unused=True)
-        grads = [g if g is not None else torch.zeros_like(p) for g, p in zip(grads, lookahead.values())]
+        lookahead = self._lookahead_buffers(params, alpha)
+        # first order only: the outer backward may accumulate row-sparse into the buffers' .grad
+        functional_call(call, lookahead, (outer.users, outer.pos_items, outer.neg_items)).mean().backward()
+        grads = [buffer.grad for buffer in lookahead.values()]
         if world is not None:
             world.all_reduce_mean(grads)
-        with fwAD.dual_level():
+        with model.dense_gradients(), fwAD.dual_level():  # plain indexing has a forward-mode rule
             duals = {n: fwAD.make_dual(p.detach(), g)
                      for (n, p), g in zip(params.items(), grads)}
             terms = functional_call(call, duals, (batch.users, batch.pos_items, batch.neg_items))
             directional = fwAD.unpack_dual(terms).tangent
         if directional is None:  # the outer loss does not depend on the batch's parameters
             directional = torch.zeros_like(terms)
+        return -alpha * directional.reshape(batch.users.numel(), -1).sum(1) / batch.users.numel()
+
+    def _lookahead_buffers(self, params: Dict[str, Tensor], alpha: float) -> Dict[str, Tensor]:
+        r""":math:`\tilde\Theta = \Theta - \alpha g` written into leaves kept across steps, their ``.grad``
+        zeroed: no table-sized allocation (and page faults) per step."""
+        buffers = getattr(self, "_lookahead", None) or {}
+        out = {}
+        for name, param in params.items():
+            buffer = buffers.get(name)
+            if buffer is None or buffer.shape != param.shape or buffer.device != param.device \
+                    or buffer.dtype != param.dtype:
+                buffer = torch.empty_like(param, requires_grad=True)
+                buffer.grad = torch.zeros_like(param)
+            with torch.no_grad():
+                torch.add(param, param.grad, alpha=-alpha, out=buffer)
+                buffer.grad.zero_()
+            out[name] = buffer
+        self._lookahead = out
+        return out
+
+    def _row_hypergradient(self, model, batch, outer, alpha, rows=None) -> Tensor:
+        r"""The hypergradient of an embedding-lookup backbone on touched rows only.
+
+        :math:`\tilde\Theta` matters only on the outer batch's rows :math:`R` (the outer loss reads
+        nothing else), so :math:`\nabla_{\tilde\Theta}\mathcal J_{outer}` is zero off :math:`R`;
+        the JVP of the inner batch's terms then needs the tangent only on the inner rows, which is
+        the outer gradient where the two row sets meet and zero elsewhere.
+        """
+        tables = model.embedding_tables()
+        outer_ids = (outer.users, torch.cat([outer.pos_items, outer.neg_items.reshape(-1)]))
+        uniques, inverses, looked = [], [], []
+        for table, ids in zip(tables, outer_ids):
+            unique, inverse = torch.unique(ids, return_inverse=True)
+            looked.append(torch.add(table.detach()[unique], table.grad[unique], alpha=-alpha).requires_grad_())
+            uniques.append(unique)
+            inverses.append(inverse)
+        scores = model.score_rows(looked[0][inverses[0]], looked[1][inverses[1]], outer.neg_items.shape)
+        row_grads = torch.autograd.grad(bpr_terms(scores.pos, scores.neg).mean(), looked)
+        inner_ids = (batch.users, torch.cat([batch.pos_items, batch.neg_items.reshape(-1)]))
+        if rows is None:
+            primals = [table.detach()[ids] for table, ids in zip(tables, inner_ids)]
+        else:
+            primals = [rows[0], torch.cat([rows[1], rows[2].reshape(-1, rows[2].size(-1))])]
+        with fwAD.dual_level():
+            duals = []
+            for primal, ids, unique, inverse, grad in zip(primals, inner_ids, uniques, inverses, row_grads):
+                if outer is batch:
+                    tangent = grad[inverse]
+                else:  # the outer gradient where the inner rows are outer rows, zero elsewhere
+                    where = torch.searchsorted(unique, ids).clamp_(max=unique.numel() - 1)
+                    tangent = torch.where((unique[where] == ids).unsqueeze(1), grad[where], 0.0)
+                duals.append(fwAD.make_dual(primal, tangent))
+            scores = model.score_rows(duals[0], duals[1], batch.neg_items.shape)
+            directional = fwAD.unpack_dual(bpr_terms(scores.pos, scores.neg)).tangent
         return -alpha * directional.reshape(batch.users.numel(), -1).sum(1) / batch.users.numel()
 
     # ------------------------------------------------------------------ clusters

@@ -148,17 +148,19 @@ class Recommender(nn.Module):
         """
         if self.representations_are_embeddings:
             u, items = self.representations(users, torch.cat([pos_items, neg_items.reshape(-1)]))
-            i, j = items[: pos_items.numel()], items[pos_items.numel():].view(*neg_items.shape, -1)
-            pos = self.score_pairs(u, i)
-            neg = self.score_pairs(u.unsqueeze(1).expand_as(j) if j.dim() == 3 else u, j)
-            return TripletScores(pos, neg, u, i, j)
+            return self.score_rows(u, items, neg_items.shape)
         unique_users, user_pos = torch.unique(users, return_inverse=True)
         all_items = torch.cat([pos_items, neg_items.reshape(-1)])
         unique_items, item_pos = torch.unique(all_items, return_inverse=True)
         user_rep, item_rep = self.representations(unique_users, unique_items)
-        u = user_rep[user_pos]
-        i = item_rep[item_pos[: pos_items.numel()]]
-        j = item_rep[item_pos[pos_items.numel():]].view(*neg_items.shape, -1)
+        return self.score_rows(user_rep[user_pos], item_rep[item_pos], neg_items.shape)
+
+    def score_rows(self, u: Tensor, items: Tensor, neg_shape) -> TripletScores:
+        r"""Triplet scores from aligned representation rows: users ``[B, d]`` and items ``[B + B*L, d]``
+        (the positives, then the negatives of shape ``neg_shape`` flattened)."""
+        # split, not slicing: its backward is one cat instead of a zero-filled [B + B*L, d] per slice
+        i, j = items.split([u.size(0), items.size(0) - u.size(0)])
+        j = j.view(*neg_shape, -1)
         pos = self.score_pairs(u, i)
         neg = self.score_pairs(u.unsqueeze(1).expand_as(j) if j.dim() == 3 else u, j)
         return TripletScores(pos, neg, u, i, j)
@@ -199,11 +201,11 @@ class Recommender(nn.Module):
         out = super()._apply(fn, *args, **kwargs)
         probe = fn(torch.zeros(1))
         self.train_index = self.train_index.to(probe.device)
-        self._move_graph(probe.device)
+        self._move_graph(probe.device, probe.dtype)
         return out
 
-    def _move_graph(self, device) -> None:
-        """Move non-parameter graph structures (sparse operators) to ``device``."""
+    def _move_graph(self, device, dtype) -> None:
+        """Move non-parameter graph structures (sparse operators) to ``device`` and floating ``dtype``."""
 
     def extra_repr(self) -> str:
         return f"{self.num_users} users, {self.num_items} items, embedding_dim={self.embedding_dim}"

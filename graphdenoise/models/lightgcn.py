@@ -79,9 +79,9 @@ class LightGCN(Recommender):
             for table in self.embedding_tables():
                 nn.init.xavier_uniform_(table)
 
-    def _move_graph(self, device):
-        if self.adjacency.matrix.device != device:
-            self.adjacency = self.adjacency.to(device)
+    def _move_graph(self, device, dtype):
+        if not self.adjacency.placed(device, dtype):
+            self.adjacency = self.adjacency.to(device, dtype)
 
     def embedding_tables(self) -> Tuple[Tensor, Tensor]:
         return self.embedding[: self.num_users], self.embedding[self.num_users:]

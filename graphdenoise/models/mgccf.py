@@ -175,11 +175,11 @@ class MGCCF(Recommender):
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
 
-    def _move_graph(self, device):
+    def _move_graph(self, device, dtype):
         for name in ("user_items", "item_users", "user_similar", "item_similar"):
             op = getattr(self, name)
-            if op.matrix.device != device:
-                setattr(self, name, op.to(device))
+            if not op.placed(device, dtype):
+                setattr(self, name, op.to(device, dtype))
 
     @property
     def representation_dim(self) -> int:

@@ -40,6 +40,16 @@ def select_csr_rows(csr: Tensor, rows: Tensor) -> Tensor:
                                    check_invariants=False)
 
 
+def sparse_matmul(matrix: Tensor, x: Tensor) -> Tensor:
+    """``matrix @ x`` for a CSR ``matrix``. On CPU through ``addmm(out=, beta=0)``: the plain product
+    copies its result once more, and this ran 1.7-2x faster on the Amazon-CD adjacency (41k x 41k,
+    585k non-zeros, d = 64, one thread)."""
+    if x.device.type != "cpu":
+        return matrix @ x
+    out = torch.empty(matrix.size(0), x.size(1), dtype=x.dtype, device=x.device)
+    return torch.addmm(out, matrix, x, beta=0, out=out)
+
+
 class _RowProduct(torch.autograd.Function):
     """``out = A[rows] @ x``; backward: ``A^T @ scatter(grad -> rows)``, itself a :class:`_RowProduct`."""
 
@@ -48,19 +58,18 @@ class _RowProduct(torch.autograd.Function):
         if sub is None:
             sub = op.matrix if rows is None else select_csr_rows(op.matrix, rows)
         ctx.op, ctx.rows, ctx.sub = op, rows, sub
-        return sub @ x
+        return sparse_matmul(sub, x)
 
     @staticmethod
     def jvp(ctx, x_tangent: Tensor, *_):
         # Forward-mode derivative (TIL's hypergradient uses it): the map is linear in x.
-        return ctx.sub @ x_tangent
+        return sparse_matmul(ctx.sub, x_tangent)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         op, rows = ctx.op, ctx.rows
         if rows is not None:
-            full = grad.new_zeros(op.matrix.size(0), grad.size(1))
-            grad = full.index_copy(0, rows, grad)
+            grad = grad.new_zeros(op.matrix.size(0), grad.size(1)).index_copy_(0, rows, grad)
         return _RowProduct.apply(grad, op.adjoint(), None, None), None, None, None
 
 
@@ -100,11 +109,17 @@ class SparseOperator:
         ``sub`` may pass ``self.rows(rows)`` when it was already built."""
         return _RowProduct.apply(x, self, rows, sub)
 
-    def to(self, device) -> "SparseOperator":
-        moved = SparseOperator(self.matrix.to(device), self.symmetric)
+    def to(self, device, dtype: Optional[torch.dtype] = None) -> "SparseOperator":
+        """The operator on ``device``, its values cast to ``dtype`` when that is a floating type."""
+        dtype = dtype if dtype is not None and dtype.is_floating_point else self.matrix.dtype
+        moved = SparseOperator(self.matrix.to(device, dtype), self.symmetric)
         if self._adjoint is not None and not self.symmetric:
-            moved._adjoint = SparseOperator(self._adjoint.matrix.to(device), _adjoint=moved)
+            moved._adjoint = SparseOperator(self._adjoint.matrix.to(device, dtype), _adjoint=moved)
         return moved
+
+    def placed(self, device, dtype) -> bool:
+        """Whether the operator already lives on ``device`` with floating ``dtype`` (if floating)."""
+        return self.matrix.device == device and (not dtype.is_floating_point or self.matrix.dtype == dtype)
 
     def __repr__(self) -> str:
         return f"SparseOperator(shape={self.shape}, nnz={self.matrix._nnz()}, symmetric={self.symmetric})"
