@@ -256,7 +256,7 @@ class TIL(Method):
             items = torch.unique(torch.cat([batch.pos_items, batch.neg_items]))
             if self.centres.grad is not None:
                 self.centres.grad.zero_()
-            cluster = clustering_loss(model.embedding_tables()[1][items], self.centres, cfg.tau)
+            cluster = clustering_loss(model.gather(model.embedding_tables()[1], items), self.centres, cfg.tau)
             loss = loss + cfg.gamma * cluster
             logs["clustering"] = cluster.detach()
         self._accumulate(weight.detach())
@@ -350,30 +350,30 @@ class TIL(Method):
         the outer gradient where the two row sets meet and zero elsewhere.
         """
         tables = model.embedding_tables()
-        outer_ids = (outer.users, torch.cat([outer.pos_items, outer.neg_items.reshape(-1)]))
-        uniques, inverses, looked = [], [], []
-        for table, ids in zip(tables, outer_ids):
+        tables = (tables[0], tables[1], tables[1])  # users, positives, negatives
+        looked, lookups = [], []
+        for table, ids in ((tables[0], outer.users), (tables[1], torch.cat([outer.pos_items, outer.neg_items.reshape(-1)]))):
             unique, inverse = torch.unique(ids, return_inverse=True)
             looked.append(torch.add(table.detach()[unique], table.grad[unique], alpha=-alpha).requires_grad_())
-            uniques.append(unique)
-            inverses.append(inverse)
-        scores = model.score_rows(looked[0][inverses[0]], looked[1][inverses[1]], outer.neg_items.shape)
-        row_grads = torch.autograd.grad(bpr_terms(scores.pos, scores.neg).mean(), looked)
-        inner_ids = (batch.users, torch.cat([batch.pos_items, batch.neg_items.reshape(-1)]))
-        if rows is None:
-            primals = [table.detach()[ids] for table, ids in zip(tables, inner_ids)]
-        else:
-            primals = [rows[0], torch.cat([rows[1], rows[2].reshape(-1, rows[2].size(-1))])]
+            lookups.append((unique, inverse))
+        (user_rows, user_inverse), (item_rows, item_inverse) = lookups
+        num_pos = outer.pos_items.numel()
+        outer_inverse = (user_inverse, item_inverse[:num_pos], item_inverse[num_pos:].view(outer.neg_items.shape))
+        scores = model.score_rows(looked[0][outer_inverse[0]], looked[1][outer_inverse[1]], looked[1][outer_inverse[2]])
+        user_grad, item_grad = torch.autograd.grad(bpr_terms(scores.pos, scores.neg).mean(), looked)
+        inner_ids = (batch.users, batch.pos_items, batch.neg_items)
+        primals = rows if rows is not None else [table.detach()[ids] for table, ids in zip(tables, inner_ids)]
         with fwAD.dual_level():
             duals = []
-            for primal, ids, unique, inverse, grad in zip(primals, inner_ids, uniques, inverses, row_grads):
+            for primal, ids, unique, grad, inverse in zip(primals, inner_ids, (user_rows, item_rows, item_rows),
+                                                          (user_grad, item_grad, item_grad), outer_inverse):
                 if outer is batch:
                     tangent = grad[inverse]
                 else:  # the outer gradient where the inner rows are outer rows, zero elsewhere
                     where = torch.searchsorted(unique, ids).clamp_(max=unique.numel() - 1)
-                    tangent = torch.where((unique[where] == ids).unsqueeze(1), grad[where], 0.0)
+                    tangent = torch.where((unique[where] == ids).unsqueeze(-1), grad[where], 0.0)
                 duals.append(fwAD.make_dual(primal, tangent))
-            scores = model.score_rows(duals[0], duals[1], batch.neg_items.shape)
+            scores = model.score_rows(*duals)
             directional = fwAD.unpack_dual(bpr_terms(scores.pos, scores.neg)).tangent
         return -alpha * directional.reshape(batch.users.numel(), -1).sum(1) / batch.users.numel()
 

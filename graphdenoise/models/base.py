@@ -147,20 +147,22 @@ class Recommender(nn.Module):
         ``neg_items`` may have shape ``[B]`` or ``[B, L]`` (several negatives per positive).
         """
         if self.representations_are_embeddings:
-            u, items = self.representations(users, torch.cat([pos_items, neg_items.reshape(-1)]))
-            return self.score_rows(u, items, neg_items.shape)
+            # three lookups whose backward adds rows straight into the tables' gradients: no
+            # concatenation of the items, and no split of their gradient, per step
+            user_table, item_table = self.embedding_tables()
+            return self.score_rows(self.gather(user_table, users), self.gather(item_table, pos_items),
+                                   self.gather(item_table, neg_items))
         unique_users, user_pos = torch.unique(users, return_inverse=True)
         all_items = torch.cat([pos_items, neg_items.reshape(-1)])
         unique_items, item_pos = torch.unique(all_items, return_inverse=True)
         user_rep, item_rep = self.representations(unique_users, unique_items)
-        return self.score_rows(user_rep[user_pos], item_rep[item_pos], neg_items.shape)
+        num_pos = pos_items.numel()
+        return self.score_rows(user_rep[user_pos], item_rep[item_pos[:num_pos]],
+                               item_rep[item_pos[num_pos:].view(neg_items.shape)])
 
-    def score_rows(self, u: Tensor, items: Tensor, neg_shape) -> TripletScores:
-        r"""Triplet scores from aligned representation rows: users ``[B, d]`` and items ``[B + B*L, d]``
-        (the positives, then the negatives of shape ``neg_shape`` flattened)."""
-        # split, not slicing: its backward is one cat instead of a zero-filled [B + B*L, d] per slice
-        i, j = items.split([u.size(0), items.size(0) - u.size(0)])
-        j = j.view(*neg_shape, -1)
+    def score_rows(self, u: Tensor, i: Tensor, j: Tensor) -> TripletScores:
+        r"""Triplet scores from aligned representation rows: users and positives ``[B, d]``, negatives
+        ``[B, d]`` or ``[B, L, d]``."""
         pos = self.score_pairs(u, i)
         neg = self.score_pairs(u.unsqueeze(1).expand_as(j) if j.dim() == 3 else u, j)
         return TripletScores(pos, neg, u, i, j)
