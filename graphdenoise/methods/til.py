@@ -65,12 +65,12 @@ from typing import Dict, Optional
 import torch
 import torch.autograd.forward_ad as fwAD
 from torch import Tensor, nn
+from torch.nn import functional as F
 from torch.func import functional_call
 
-from ..models.sparse import SparseOperator, mean_operator
 from ..sampling import TripletBatch
 from .base import METHODS, Method, MethodConfig, StepContext, l2_term
-from ..utils import kmeans
+from ..utils import kmeans, take_rows
 from .clustering import clustering_loss, soft_assignment
 from .losses import bpr_terms
 
@@ -196,32 +196,27 @@ class TIL(Method):
     def user_interest(self, model, users: Tensor) -> Tensor:
         r""":math:`\eta_u` (Eq. 4) of ``users``: the mean of their training items' embeddings.
 
-        A scatter-mean over the users' training edges, computed as the rows ``users`` of the
-        row-normalised user-item matrix times the item table (one sparse product over those rows'
-        edges, without materialising the gathered item rows: 3-4x faster on Gowalla batches).
+        A scatter-mean over the distinct users' training edges (read in CSR order from the training
+        index), with the gather of the item rows and the per-user mean fused in
+        ``embedding_bag(mode="mean")``: no per-user loop, no dense user x item matrix, and no
+        ``[edges, d]`` intermediate. On Gowalla batches (4.2k distinct users, 211k edges, one thread)
+        it ran 2.5-3x faster than a row-restricted sparse product with the row-normalised matrix.
         """
         item_table = model.embedding_tables()[1].detach()
-        unique, inverse = torch.unique(users, return_inverse=True)
-        operator = self._interest_operator(model)
-        return operator(item_table, unique)[inverse]
-
-    def _interest_operator(self, model) -> SparseOperator:
         index = model.train_index
-        table = model.embedding_tables()[1]
-        cached = getattr(self, "_interest", None)
-        if cached is None or cached[0] is not index or cached[1].matrix.device != table.device \
-                or cached[1].matrix.dtype != table.dtype:
-            edges = torch.stack([index.users, index.items])
-            matrix = mean_operator(edges, index.num_users, index.num_items).matrix.to(table.device, table.dtype)
-            self._interest = (index, SparseOperator(matrix))
-        return self._interest[1]
+        unique, inverse = torch.unique(users, return_inverse=True)
+        _, items = index.gather_rows(unique)
+        counts = index.counts[unique]
+        offsets = torch.cumsum(counts, 0) - counts
+        return take_rows(F.embedding_bag(items, item_table, offsets, mode="mean"), inverse)
 
     def state(self, model, users: Tensor, pos_items: Tensor, neg_items: Tensor, rows=None) -> Tensor:
         """The detached state ``s_uij`` (Eq. 5, or Eq. 6 once clusters exist), ``[B, 2d]``.
 
         ``rows``: the ego rows ``(p_u, q_i, q_j)`` when the caller has already looked them up."""
         user_table, item_table = (t.detach() for t in model.embedding_tables())
-        p_u, q_i, q_j = rows if rows is not None else (user_table[users], item_table[pos_items], item_table[neg_items])
+        p_u, q_i, q_j = rows if rows is not None else (take_rows(user_table, users), take_rows(item_table, pos_items),
+                                                       take_rows(item_table, neg_items))
         interest = p_u + self.user_interest(model, users)
         if self._clusters_active():
             centres = self.centres.detach()
@@ -354,24 +349,26 @@ class TIL(Method):
         looked, lookups = [], []
         for table, ids in ((tables[0], outer.users), (tables[1], torch.cat([outer.pos_items, outer.neg_items.reshape(-1)]))):
             unique, inverse = torch.unique(ids, return_inverse=True)
-            looked.append(torch.add(table.detach()[unique], table.grad[unique], alpha=-alpha).requires_grad_())
+            looked.append(torch.add(take_rows(table.detach(), unique), take_rows(table.grad, unique),
+                                    alpha=-alpha).requires_grad_())
             lookups.append((unique, inverse))
         (user_rows, user_inverse), (item_rows, item_inverse) = lookups
         num_pos = outer.pos_items.numel()
         outer_inverse = (user_inverse, item_inverse[:num_pos], item_inverse[num_pos:].view(outer.neg_items.shape))
-        scores = model.score_rows(looked[0][outer_inverse[0]], looked[1][outer_inverse[1]], looked[1][outer_inverse[2]])
+        scores = model.score_rows(take_rows(looked[0], outer_inverse[0]), take_rows(looked[1], outer_inverse[1]),
+                                  take_rows(looked[1], outer_inverse[2]))
         user_grad, item_grad = torch.autograd.grad(bpr_terms(scores.pos, scores.neg).mean(), looked)
         inner_ids = (batch.users, batch.pos_items, batch.neg_items)
-        primals = rows if rows is not None else [table.detach()[ids] for table, ids in zip(tables, inner_ids)]
+        primals = rows if rows is not None else [take_rows(table.detach(), ids) for table, ids in zip(tables, inner_ids)]
         with fwAD.dual_level():
             duals = []
             for primal, ids, unique, grad, inverse in zip(primals, inner_ids, (user_rows, item_rows, item_rows),
                                                           (user_grad, item_grad, item_grad), outer_inverse):
                 if outer is batch:
-                    tangent = grad[inverse]
+                    tangent = take_rows(grad, inverse)
                 else:  # the outer gradient where the inner rows are outer rows, zero elsewhere
                     where = torch.searchsorted(unique, ids).clamp_(max=unique.numel() - 1)
-                    tangent = torch.where((unique[where] == ids).unsqueeze(-1), grad[where], 0.0)
+                    tangent = torch.where((unique[where] == ids).unsqueeze(-1), take_rows(grad, where), 0.0)
                 duals.append(fwAD.make_dual(primal, tangent))
             scores = model.score_rows(*duals)
             directional = fwAD.unpack_dual(bpr_terms(scores.pos, scores.neg)).tangent

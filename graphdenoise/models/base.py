@@ -23,7 +23,7 @@ from torch_geometric.data import HeteroData
 
 from ..config import resolve_config
 from ..datasets.graph import num_users_items, train_edges
-from ..utils import InteractionIndex
+from ..utils import InteractionIndex, take_rows
 
 
 @dataclass
@@ -97,7 +97,7 @@ class Recommender(nn.Module):
         if self.sparse_gradients and self._sparse_enabled and table.is_leaf and table.requires_grad \
                 and torch.is_grad_enabled():
             return _AccumulateRows.apply(table, index)
-        return table[index]
+        return take_rows(table, index)
 
     @contextmanager
     def dense_gradients(self):
@@ -139,7 +139,7 @@ class Recommender(nn.Module):
         unique_users, user_pos = torch.unique(users, return_inverse=True)
         unique_items, item_pos = torch.unique(items, return_inverse=True)
         user_rep, item_rep = self.representations(unique_users, unique_items)
-        return self.score_pairs(user_rep[user_pos], item_rep[item_pos])
+        return self.score_pairs(take_rows(user_rep, user_pos), take_rows(item_rep, item_pos))
 
     def triplet(self, users: Tensor, pos_items: Tensor, neg_items: Tensor) -> TripletScores:
         r"""Scores of ``(u, i)`` and ``(u, j)``, propagating each distinct node of the batch once.
@@ -157,8 +157,8 @@ class Recommender(nn.Module):
         unique_items, item_pos = torch.unique(all_items, return_inverse=True)
         user_rep, item_rep = self.representations(unique_users, unique_items)
         num_pos = pos_items.numel()
-        return self.score_rows(user_rep[user_pos], item_rep[item_pos[:num_pos]],
-                               item_rep[item_pos[num_pos:].view(neg_items.shape)])
+        return self.score_rows(take_rows(user_rep, user_pos), take_rows(item_rep, item_pos[:num_pos]),
+                               take_rows(item_rep, item_pos[num_pos:].view(neg_items.shape)))
 
     def score_rows(self, u: Tensor, i: Tensor, j: Tensor) -> TripletScores:
         r"""Triplet scores from aligned representation rows: users and positives ``[B, d]``, negatives
@@ -219,7 +219,7 @@ class _AccumulateRows(torch.autograd.Function):
     @staticmethod
     def forward(ctx, table: Tensor, index: Tensor) -> Tensor:
         ctx.table, ctx.index = table, index
-        return table.detach()[index]
+        return take_rows(table.detach(), index)
 
     @staticmethod
     def backward(ctx, grad: Tensor):

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ..datasets.graph import train_edges
+from ..utils import take_rows
 from .base import EncoderConfig, Recommender, xavier_embedding
 from .sparse import SparseConv, SparseOperator, csr_from_coo
 
@@ -98,7 +99,7 @@ class LightGCN(Recommender):
         for layer in range(self.num_layers):
             last = layer == self.num_layers - 1
             x = self.conv(x, self.adjacency, rows if last else None)
-            total = total + (x if last or rows is None else x[rows])
+            total = total + (x if last or rows is None else take_rows(x, rows))
         out = total / (self.num_layers + 1)
         if rows is None:
             return out[: self.num_users], out[self.num_users:]
