@@ -291,8 +291,9 @@ class TIL(Method):
         When the backbone's representations are rows of its two embedding tables and it has no other
         parameters (MF), the look-ahead, the outer gradient and the JVP tangent are formed on the rows
         the two batches touch only (:meth:`_row_hypergradient`; ``rows`` are the inner batch's ego rows
-        if already looked up): the same numbers, without table-sized tensors per step. Other backbones (and data-parallel runs) take the general path through
-        :func:`~torch.func.functional_call` over every parameter.
+        if already looked up): the same numbers, without table-sized tensors per step. Other backbones
+        (and data-parallel runs) take the general path through :func:`~torch.func.functional_call`
+        over every parameter (:meth:`_full_hypergradient`).
         """
         alpha = self.config.lookahead_lr if self.config.lookahead_lr is not None else lr
         distributed = world is not None and world.world_size > 1
@@ -302,7 +303,7 @@ class TIL(Method):
 
     def _full_hypergradient(self, model, batch, outer, alpha, world) -> Tensor:
         call = _TripletCall(model)
-        params = {f"model.{n}": p for n, p in model.named_parameters() if p.grad is not None}
+        params = {f"model.{n}": p for n, p in model.named_parameters() if p.requires_grad}
         lookahead = self._lookahead_buffers(params, alpha)
         # first order only: the outer backward may accumulate row-sparse into the buffers' .grad
         functional_call(call, lookahead, (outer.users, outer.pos_items, outer.neg_items)).mean().backward()
@@ -320,7 +321,8 @@ class TIL(Method):
 
     def _lookahead_buffers(self, params: Dict[str, Tensor], alpha: float) -> Dict[str, Tensor]:
         r""":math:`\tilde\Theta = \Theta - \alpha g` written into leaves kept across steps, their ``.grad``
-        zeroed: no table-sized allocation (and page faults) per step."""
+        zeroed: no table-sized allocation (and page faults) per step, for one extra copy of the
+        parameters and their gradient in memory. A parameter without a gradient is not moved."""
         buffers = getattr(self, "_lookahead", None) or {}
         out = {}
         for name, param in params.items():
@@ -330,7 +332,10 @@ class TIL(Method):
                 buffer = torch.empty_like(param, requires_grad=True)
                 buffer.grad = torch.zeros_like(param)
             with torch.no_grad():
-                torch.add(param, param.grad, alpha=-alpha, out=buffer)
+                if param.grad is None:
+                    buffer.copy_(param)
+                else:
+                    torch.add(param, param.grad, alpha=-alpha, out=buffer)
                 buffer.grad.zero_()
             out[name] = buffer
         self._lookahead = out
@@ -344,28 +349,30 @@ class TIL(Method):
         the JVP of the inner batch's terms then needs the tangent only on the inner rows, which is
         the outer gradient where the two row sets meet and zero elsewhere.
         """
-        tables = model.embedding_tables()
-        tables = (tables[0], tables[1], tables[1])  # users, positives, negatives
-        looked, lookups = [], []
-        for table, ids in ((tables[0], outer.users), (tables[1], torch.cat([outer.pos_items, outer.neg_items.reshape(-1)]))):
-            unique, inverse = torch.unique(ids, return_inverse=True)
-            looked.append(torch.add(take_rows(table.detach(), unique), take_rows(table.grad, unique),
-                                    alpha=-alpha).requires_grad_())
-            lookups.append((unique, inverse))
-        (user_rows, user_inverse), (item_rows, item_inverse) = lookups
+        user_table, item_table = model.embedding_tables()
+        # look-ahead rows of the outer batch: distinct users, distinct items (positives and negatives)
+        outer_items = torch.cat([outer.pos_items, outer.neg_items.reshape(-1)])
+        lookups = [torch.unique(ids, return_inverse=True) for ids in (outer.users, outer_items)]
+        looked = [torch.add(take_rows(table.detach(), unique), take_rows(table.grad, unique), alpha=-alpha)
+                  .requires_grad_() for table, (unique, _) in zip((user_table, item_table), lookups)]
         num_pos = outer.pos_items.numel()
-        outer_inverse = (user_inverse, item_inverse[:num_pos], item_inverse[num_pos:].view(outer.neg_items.shape))
-        scores = model.score_rows(take_rows(looked[0], outer_inverse[0]), take_rows(looked[1], outer_inverse[1]),
-                                  take_rows(looked[1], outer_inverse[2]))
+        item_inverse = lookups[1][1]
+        outer_positions = (lookups[0][1], item_inverse[:num_pos], item_inverse[num_pos:].view(outer.neg_items.shape))
+        scores = model.score_rows(*(take_rows(table_rows, positions) for table_rows, positions
+                                    in zip((looked[0], looked[1], looked[1]), outer_positions)))
         user_grad, item_grad = torch.autograd.grad(bpr_terms(scores.pos, scores.neg).mean(), looked)
+        # forward-mode pass over the inner batch's rows (users, positives, negatives)
         inner_ids = (batch.users, batch.pos_items, batch.neg_items)
-        primals = rows if rows is not None else [take_rows(table.detach(), ids) for table, ids in zip(tables, inner_ids)]
+        tables = (user_table, item_table, item_table)
+        if rows is None:
+            rows = [take_rows(table.detach(), ids) for table, ids in zip(tables, inner_ids)]
+        distinct = (lookups[0][0], lookups[1][0], lookups[1][0])
         with fwAD.dual_level():
             duals = []
-            for primal, ids, unique, grad, inverse in zip(primals, inner_ids, (user_rows, item_rows, item_rows),
-                                                          (user_grad, item_grad, item_grad), outer_inverse):
+            for primal, ids, unique, grad, positions in zip(rows, inner_ids, distinct,
+                                                            (user_grad, item_grad, item_grad), outer_positions):
                 if outer is batch:
-                    tangent = take_rows(grad, inverse)
+                    tangent = take_rows(grad, positions)
                 else:  # the outer gradient where the inner rows are outer rows, zero elsewhere
                     where = torch.searchsorted(unique, ids).clamp_(max=unique.numel() - 1)
                     tangent = torch.where((unique[where] == ids).unsqueeze(-1), take_rows(grad, where), 0.0)
