@@ -71,7 +71,7 @@ from torch.func import functional_call
 from ..sampling import TripletBatch
 from .base import METHODS, Method, MethodConfig, StepContext, l2_term
 from ..utils import kmeans, take_rows
-from .clustering import clustering_loss, soft_assignment
+from .clustering import clustering_loss, hard_assignment
 from .losses import bpr_terms
 
 OUTER_OBJECTIVES = ("same-batch", "other-batch", "holdout")
@@ -395,7 +395,7 @@ class TIL(Method):
         if self.strategy == "mik":
             self.centres.data.copy_(kmeans(items, self.config.num_clusters, self.config.kmeans_iters,
                                            init=self.centres.detach()))
-        self.cluster_ids.copy_(soft_assignment(items, self.centres.detach(), self.config.tau).argmax(1))
+        self.cluster_ids.copy_(hard_assignment(items, self.centres.detach()))
 
     def after_step(self, model, batch, ctx) -> None:
         self.step_count += 1

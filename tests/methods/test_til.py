@@ -259,3 +259,16 @@ def test_general_hypergradient_matches_finite_differences(name):
                                 for e in torch.eye(6, dtype=torch.float64)], dtype=torch.float64)
     assert hyper.abs().max() > 0
     assert torch.allclose(hyper, numeric, rtol=1e-4, atol=1e-9), (hyper, numeric)
+
+
+def test_clustering_loss_is_kl_of_target_and_hard_ids_are_the_argmax():
+    from graphdenoise.methods.clustering import hard_assignment, target_distribution
+
+    torch.manual_seed(1)
+    q, centres = torch.randn(200, 8, dtype=torch.float64), torch.randn(7, 8, dtype=torch.float64)
+    for tau in (1.0, 0.5):
+        assign = soft_assignment(q, centres, tau)
+        target = target_distribution(assign)
+        explicit = (target * (target.log() - assign.log())).sum(1).mean()
+        assert torch.allclose(clustering_loss(q, centres, tau), explicit)
+        assert torch.equal(hard_assignment(q, centres), assign.argmax(1))
