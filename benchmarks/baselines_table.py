@@ -3,7 +3,8 @@ r"""The denoising baselines beside a TUNED plain-BPR control, as in Table 1 of t
 Runs ``bpr`` (an lr x L2 grid, the best cell chosen on VALIDATION Recall@20: the tuned control) and
 every baseline method (``wbpr``, ``aobpr``, ``pris``, ``tce``, ``rce``, ``tce-bpr``, ``rce-bpr``,
 ``bod``) on one backbone (default MF) and dataset (default Last.fm), at the same epochs and seeds; the
-baselines use the control's tuned lr / L2 and their own paper defaults otherwise. Model selection is
+baselines use the control's tuned lr / L2 (or, with ``--tune-all``, search the same grid each) and
+their own paper defaults otherwise. Model selection is
 the trainer's: validation only, with the test split evaluated once for the selected state.
 
 Prints one table per seed set, methods as columns: validation and test Recall@20 / NDCG@20 (mean,
@@ -70,6 +71,20 @@ def run(data, method: str, args, seed: int, lr: float, l2: float, options: Dict[
     return row
 
 
+def tune(data, method: str, args, seed: int, options: Dict[str, object], rows: List[Dict[str, object]]):
+    """Runs ``method`` on the lr x L2 grid, appends every run to ``rows``, returns the best on
+    VALIDATION Recall@20 (never test)."""
+    grid = []
+    for lr in args.bpr_lr:
+        for l2 in args.bpr_l2:
+            row = run(data, method, args, seed, lr, l2, options)
+            row["column"] = f"{method} lr={lr:g} l2={l2:g}"
+            grid.append(row)
+            print(f"seed {seed}  {method} lr={lr:g} l2={l2:g}  val Recall@20 {row['val/recall@20']:.4f}", flush=True)
+    rows += grid
+    return max(grid, key=lambda r: r["val/recall@20"])
+
+
 def format_table(rows: List[Dict[str, object]], columns: List[str]) -> str:
     cells = {}
     for name in columns:
@@ -105,8 +120,11 @@ def main(argv=None) -> None:
     parser.add_argument("--methods", nargs="+", default=BASELINES)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--bpr-lr", type=float, nargs="+", default=[1e-3, 5e-3])
-    parser.add_argument("--bpr-l2", type=float, nargs="+", default=[1e-4, 1e-3])
+    parser.add_argument("--bpr-lr", type=float, nargs="+", default=[1e-3, 5e-3], help="the lr grid")
+    parser.add_argument("--bpr-l2", type=float, nargs="+", default=[1e-4, 1e-3], help="the L2 grid")
+    parser.add_argument("--tune-all", action="store_true",
+                        help="search the same lr x L2 grid for every method (default: the baselines reuse the "
+                             "tuned BPR's lr and L2)")
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--patience", type=int, default=5)
@@ -129,29 +147,25 @@ def main(argv=None) -> None:
     for seed in args.seeds:
         data = load_dataset(args.dataset, root=args.root, data_dir=args.data_dir, seed=seed, noise=args.noise,
                             noise_ratio=args.noise_ratio, **dataset_options)
-        grid = []
-        for lr in args.bpr_lr:
-            for l2 in args.bpr_l2:
-                row = run(data, "bpr", args, seed, lr, l2, method_options.get("bpr", {}))
-                row["column"] = f"bpr lr={lr:g} l2={l2:g}"
-                grid.append(row)
-                print(f"seed {seed}  bpr lr={lr:g} l2={l2:g}  val Recall@20 {row['val/recall@20']:.4f}", flush=True)
-        best = max(grid, key=lambda r: r["val/recall@20"])  # validation only: never test
-        best = dict(best, column="bpr (tuned)")
-        rows += grid + [best]
+        best = tune(data, "bpr", args, seed, method_options.get("bpr", {}), rows)
+        rows.append(dict(best, column="bpr (tuned)"))
         for method in args.methods:
             if method == "bpr":
                 continue
-            row = run(data, method, args, seed, best["lr"], best["l2"], method_options.get(method, {}))
-            row["column"] = method
+            if args.tune_all:
+                row = dict(tune(data, method, args, seed, method_options.get(method, {}), rows), column=method)
+            else:
+                row = run(data, method, args, seed, best["lr"], best["l2"], method_options.get(method, {}))
+                row["column"] = method
             rows.append(row)
-            print(f"seed {seed}  {method:8s} val Recall@20 {row['val/recall@20']:.4f}  "
-                  f"{row['sec_per_epoch']:.2f}s/epoch", flush=True)
+            print(f"seed {seed}  {method:8s} val Recall@20 {row['val/recall@20']:.4f}  lr={row['lr']:g} "
+                  f"l2={row['l2']:g}  {row['sec_per_epoch']:.2f}s/epoch", flush=True)
 
     columns = ["bpr (tuned)"] + [m for m in args.methods if m != "bpr"]
     print(f"\n{args.dataset}, {args.model}, {args.epochs} epochs, seeds {args.seeds}"
           + (f", noise {args.noise} {args.noise_ratio}" if args.noise else "")
-          + f"; bpr tuned over lr {args.bpr_lr} x l2 {args.bpr_l2} on validation Recall@20\n")
+          + f"; {'every method' if args.tune_all else 'bpr'} tuned over lr {args.bpr_lr} x l2 {args.bpr_l2} "
+            f"on validation Recall@20, per seed\n")
     print(format_table(rows, columns))
     fields = ["column", "method", "seed", "lr", "l2", "model", "dataset", "epochs_run", "best_epoch",
               "val/recall@20", "val/ndcg@20", "test/recall@20", "test/ndcg@20", "sec_per_epoch", "total_seconds",
