@@ -63,15 +63,21 @@ class InteractionIndex:
         below = torch.searchsorted(self._shifted_keys, users * self.num_items + rank, right=True)
         return rank + below - self.indptr[users]
 
-    def gather_rows(self, users: Tensor) -> Tuple[Tensor, Tensor]:
-        r"""The pairs of ``users`` as ``(row, item)``, ``row`` the position in ``users`` (vectorised)."""
+    def concat_rows(self, users: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""The items of ``users``, concatenated user after user (CSR order), and each user's count."""
         starts = self.indptr[users]
         counts = self.indptr[users + 1] - starts
         total = int(counts.sum())
-        row = torch.repeat_interleave(torch.arange(users.numel(), device=users.device), counts, output_size=total)
         first = torch.cumsum(counts, 0) - counts
         offsets = torch.arange(total, device=users.device) - torch.repeat_interleave(first, counts, output_size=total)
-        return row, self.items[torch.repeat_interleave(starts, counts, output_size=total) + offsets]
+        return self.items[torch.repeat_interleave(starts, counts, output_size=total) + offsets], counts
+
+    def gather_rows(self, users: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""The pairs of ``users`` as ``(row, item)``, ``row`` the position in ``users`` (vectorised)."""
+        items, counts = self.concat_rows(users)
+        row = torch.repeat_interleave(torch.arange(users.numel(), device=users.device), counts,
+                                      output_size=items.numel())
+        return row, items
 
 
 def take_rows(table: Tensor, index: Tensor) -> Tensor:

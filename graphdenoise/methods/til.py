@@ -203,10 +203,8 @@ class TIL(Method):
         it ran 2.5-3x faster than a row-restricted sparse product with the row-normalised matrix.
         """
         item_table = model.embedding_tables()[1].detach()
-        index = model.train_index
         unique, inverse = torch.unique(users, return_inverse=True)
-        _, items = index.gather_rows(unique)
-        counts = index.counts[unique]
+        items, counts = model.train_index.concat_rows(unique)
         offsets = torch.cumsum(counts, 0) - counts
         return take_rows(F.embedding_bag(items, item_table, offsets, mode="mean"), inverse)
 

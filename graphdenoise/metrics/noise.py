@@ -14,7 +14,6 @@ from typing import Dict
 
 import torch
 
-
 from ..datasets.graph import INTERACTS, num_users_items, train_edges
 from ..sampling import TripletSampler
 from .auc import roc_auc

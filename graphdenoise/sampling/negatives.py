@@ -21,11 +21,11 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-# entries (rows x items) of one dense block of the exact fallback: about 4 M, tens of MB
-_FALLBACK_BLOCK = 1 << 22
-
 from ..registry import Registry
 from ..utils import InteractionIndex
+
+# entries (rows x items) of one dense block of the exact fallback: about 4 M, tens of MB
+_FALLBACK_BLOCK = 1 << 22
 
 NEGATIVE_SAMPLERS: Registry = Registry("negative sampler")
 
@@ -85,13 +85,17 @@ class NegativeSampler:
 
     def draw_restricted(self, users: Tensor, generator: torch.Generator) -> Tensor:
         r"""One draw per entry of ``users`` from :math:`\tilde q(\cdot \mid u)`, the proposal restricted
-        to the user's non-positives, by inverse CDF over dense ``log_prob`` rows (blocks of users)."""
+        to the user's non-positives, by inverse CDF over dense ``log_prob`` rows, one per distinct user
+        (blocks of users). Row ``r``'s normalised CDF is shifted by ``r``, so the draws of every entry of
+        a block are one ``searchsorted`` over the concatenated rows."""
         users = users.cpu()
+        distinct, inverse = torch.unique(users, return_inverse=True)
+        u = torch.rand(users.shape, generator=generator, dtype=torch.float64, device=generator.device).cpu()
         all_items = torch.arange(self.num_items)
         out = torch.empty_like(users)
         rows_per_block = max(1, _FALLBACK_BLOCK // self.num_items)
-        for start in range(0, users.numel(), rows_per_block):  # memory blocks, not a loop per user
-            block = users[start:start + rows_per_block]
+        for start in range(0, distinct.numel(), rows_per_block):  # memory blocks, not a loop per user
+            block = distinct[start:start + rows_per_block]
             n = block.numel()
             log_q = self.log_prob(block.repeat_interleave(self.num_items), all_items.repeat(n)).view(n, -1).double()
             row, positive = self.index.gather_rows(block)
@@ -99,13 +103,16 @@ class NegativeSampler:
             cdf = torch.cumsum((log_q - log_q.max(dim=1, keepdim=True).values).exp().nan_to_num_(0.0), dim=1)
             total = cdf[:, -1:]
             if not (total > 0).all():
-                empty = block[total.view(-1) <= 0].unique()
+                empty = block[total.view(-1) <= 0]
                 raise RuntimeError(
                     f"{type(self).__name__}: the proposal gives zero probability to every non-positive item "
                     f"of user(s) {empty[:5].tolist()}; give unseen items mass (e.g. offset > 0)"
                 )
-            u = torch.rand(n, 1, generator=generator, dtype=torch.float64, device=generator.device).cpu()
-            out[start:start + n] = torch.searchsorted(cdf, u * total, right=True).view(-1).clamp_(max=self.num_items - 1)
+            shifted = (cdf / total + torch.arange(n, dtype=torch.float64).unsqueeze(1)).view(-1)
+            entries = ((inverse >= start) & (inverse < start + n)).nonzero().view(-1)
+            local = inverse[entries] - start
+            flat = torch.searchsorted(shifted, local + u[entries], right=True)
+            out[entries] = (flat - local * self.num_items).clamp_(0, self.num_items - 1)
         return out
 
     def state_dict(self) -> dict:
