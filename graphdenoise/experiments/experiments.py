@@ -23,6 +23,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..train.checkpoint import atomic_write_text
 from . import figures
+from ..optional import require
 from .paper import PAPER_METHODS, SAME_DATA_AS_PAPER, TABLE1, paper_value
 from .report import (details_table, failures_section, fmt, machine_info, mark_best, metric_stats,
                      run_time_summary, table)
@@ -99,6 +100,7 @@ def run(spec: ExperimentSpec, out, *, data_dir: Optional[str] = None, device: Op
 
     Returns the :class:`ExperimentRun`, the path of the markdown report and the figure paths.
     """
+    require("matplotlib", f"the {spec.name!r} experiment's figures")
     out = Path(out)
     result = run_experiment(spec, out, data_dir=data_dir, device=device, root=root, retry_failed=retry_failed,
                             log=log)

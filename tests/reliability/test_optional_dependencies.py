@@ -1,0 +1,23 @@
+"""Optional packages are checked before any work starts, with the extra that installs them."""
+import importlib.util
+
+import pytest
+
+from graphdenoise.experiments import make_spec, run
+from graphdenoise.optional import MissingDependency, require
+
+
+def test_require_names_the_extra(monkeypatch):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(MissingDependency, match=r"pip install 'graphdenoise\[plots\]'"):
+        require("matplotlib", "the figures")
+
+
+def test_experiment_refuses_before_training_any_cell(monkeypatch, tmp_path):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name))
+    spec = make_spec("robustness", datasets=["synthetic"], backbones=["mf"], methods=["bpr"],
+                     budget="tiny")
+    with pytest.raises(MissingDependency, match="matplotlib"):
+        run(spec, tmp_path / "out", log=None)
+    assert not any((tmp_path / "out").rglob("*.json")), "no cell may run before the check"
