@@ -44,8 +44,8 @@ class FitResult:
     def save(self, path: Union[str, Path]) -> None:
         """Save the model (and the method's weights where the task keeps them), metrics, history,
         config and what :func:`load` needs to rebuild the model (atomic)."""
-        from .tasks import TASKS
-        state = TASKS.get(self.task).save_state(self)
+        from .tasks import get_task
+        state = get_task(self.task).save_state(self)
         atomic_save({"format": FORMAT, **self.to_json(), **state}, path)
 
     def save_json(self, path: Union[str, Path]) -> None:
@@ -55,13 +55,13 @@ class FitResult:
 
 def load(path: Union[str, Path], device: Optional[str] = None) -> FitResult:
     """Restore a :class:`FitResult` written by :meth:`FitResult.save`."""
-    from .tasks import TASKS
+    from .tasks import get_task
     state = load_checkpoint(path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"{path} is not a graphdenoise result file (format {found!r})")
     config = state["config"]
-    model, method = TASKS.get(config.get("task", "interactions")).rebuild(state)
+    model, method = get_task(config.get("task", "interactions")).rebuild(state)
     if device is not None:
         model.to(device)
     return FitResult(model, method, state["metrics"], state["history"], config, state.get("best_epoch", 0),

@@ -176,11 +176,16 @@ class SequentialTask(Task):
         return model, method_cls(method_cls.Config(**config["method_config"]))
 
 
+def get_task(name: str) -> Task:
+    """The task registered as ``name``."""
+    return TASKS.get(name)()
+
+
 def task_of(model: str) -> Task:
     """The task whose model registry holds ``model`` (an error listing every model otherwise)."""
     if not isinstance(model, str):
         raise TypeError(f"model must be a string, got {type(model).__name__}")
-    tasks = [TASKS.get(name)() for name in TASKS.names()]
+    tasks = [get_task(name) for name in TASKS.names()]
     for task in tasks:
         if model in task.models():
             return task
