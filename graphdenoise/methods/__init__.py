@@ -15,6 +15,8 @@ from .rce import RCE, RCEConfig
 from .tce_bpr import TCEBPR, TCEBPRConfig
 from .rce_bpr import RCEBPR, RCEBPRConfig
 from .bod import BOD, BODConfig
+from .bsl import BSL, BSLConfig
 
 __all__ += ["WBPR", "WBPRConfig", "AOBPR", "AOBPRConfig", "PRIS", "PRISConfig", "TCE", "TCEConfig", "RCE",
-            "RCEConfig", "TCEBPR", "TCEBPRConfig", "RCEBPR", "RCEBPRConfig", "BOD", "BODConfig"]
+            "RCEConfig", "TCEBPR", "TCEBPRConfig", "RCEBPR", "RCEBPRConfig", "BOD", "BODConfig", "BSL",
+            "BSLConfig"]
