@@ -211,7 +211,7 @@ class BOD(Method):
 
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)
-        self.generator: Optional[WeightGenerator] = None
+        self.weight_net: Optional[WeightGenerator] = None
         self.optimizer: Optional[torch.optim.Optimizer] = None
         self.stats, self.neg_stats, self.matching = WeightStats(), WeightStats(), WeightStats()
 
@@ -223,30 +223,30 @@ class BOD(Method):
             raise ValueError(f"BOD's alignment needs user and item representations of one size, got "
                              f"{user_rep.size(-1)} and {item_rep.size(-1)}")
         param = next(model.parameters())
-        self.generator = WeightGenerator(user_rep.size(-1) + item_rep.size(-1),
+        self.weight_net = WeightGenerator(user_rep.size(-1) + item_rep.size(-1),
                                          self.config.generator_hidden).to(param.device)
-        self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.config.generator_lr)
+        self.optimizer = torch.optim.Adam(self.weight_net.parameters(), lr=self.config.generator_lr)
 
     def outer_optimizers(self):
         return {} if self.optimizer is None else {"generator_optimizer": self.optimizer}
 
     def _require_setup(self) -> WeightGenerator:
-        if self.generator is None:
+        if self.weight_net is None:
             raise RuntimeError("BOD needs setup(model, data, ctx) before use (the trainer calls it)")
-        return self.generator
+        return self.weight_net
 
     # ------------------------------------------------------------------ inner level
     def loss(self, model, batch, ctx):
-        cfg, generator = self.config, self._require_setup()
+        cfg, weight_net = self.config, self._require_setup()
         out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
         with torch.no_grad():
-            w_pos = generator(out.user.detach(), out.pos_item.detach())
-            w_neg = generator(out.user.detach(), out.neg_item.detach()) if cfg.weight_on == "score" else None
+            w_pos = weight_net(out.user.detach(), out.pos_item.detach())
+            w_neg = weight_net(out.user.detach(), out.neg_item.detach()) if cfg.weight_on == "score" else None
         bpr = weighted_bod_bpr(out.pos, out.neg, w_pos, w_neg, cfg.weight_on)
         align = (w_pos * alignment_terms(out.user, out.pos_item)).mean()
-        rows = cfg.uniformity_rows
-        users, pos_items = out.user[:rows], out.pos_item[:rows]
-        neg_items = out.neg_item.reshape(-1, out.neg_item.size(-1))[:rows]
+        k = cfg.uniformity_rows
+        users, pos_items = out.user[:k], out.pos_item[:k]
+        neg_items = out.neg_item.reshape(-1, out.neg_item.size(-1))[:k]
         t = cfg.uniformity_t
         unif = (2 * uniformity(users, t) + uniformity(pos_items, t) + uniformity(neg_items, t)) / 4
         loss = cfg.weight_bpr * bpr + cfg.weight_alignment * align + cfg.weight_uniformity * unif
@@ -269,18 +269,18 @@ class BOD(Method):
 
     def matching_loss(self, model, batch) -> Tensor:
         r"""The outer objective on ``batch``: gradient-matching distance plus the generator's L2."""
-        cfg, generator = self.config, self._require_setup()
+        cfg, weight_net = self.config, self._require_setup()
         params: List[Tensor] = [p for p in model.parameters() if p.requires_grad]
         out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
         user, pos_item = out.user.detach(), out.pos_item.detach()
-        w_pos = generator(user, pos_item)
-        w_neg = generator(user, out.neg_item.detach()) if cfg.weight_on == "score" else None
+        w_pos = weight_net(user, pos_item)
+        w_neg = weight_net(user, out.neg_item.detach()) if cfg.weight_on == "score" else None
         real = weighted_bod_bpr(out.pos, out.neg, w_pos, w_neg, cfg.weight_on)
         synthetic = (w_pos * alignment_terms(out.user, out.pos_item)).mean()
         g_real = torch.autograd.grad(real, params, create_graph=True, allow_unused=True)
         g_syn = torch.autograd.grad(synthetic, params, create_graph=True, allow_unused=True)
         distance = gradient_matching_distance(g_real, g_syn)
-        reg = 0.5 * cfg.generator_reg * sum(p.pow(2).sum() for p in generator.parameters())
+        reg = 0.5 * cfg.generator_reg * sum(p.pow(2).sum() for p in weight_net.parameters())
         return distance + reg
 
     def outer_losses(self, model, batch, ctx):
@@ -294,9 +294,9 @@ class BOD(Method):
     # ------------------------------------------------------------------ diagnostics
     @torch.no_grad()
     def weights(self, model, users, pos_items, neg_items):
-        generator = self._require_setup()
+        weight_net = self._require_setup()
         out = model.triplet(users, pos_items, neg_items)
-        return generator(out.user, out.pos_item)
+        return weight_net(out.user, out.pos_item)
 
     def epoch_stats(self):
         stats = self.stats.read("weight")

@@ -36,7 +36,7 @@ def test_generator_receives_a_gradient_from_the_matching_loss(model_cls):
     trainer = make_trainer(method, model_cls)
     batch = next(iter(trainer.sampler))
     loss = method.matching_loss(trainer.model, batch)
-    params = list(method.generator.parameters())
+    params = list(method.weight_net.parameters())
     grads = torch.autograd.grad(loss, params, allow_unused=True)
     assert all(g is not None for g in grads)
     assert sum(g.abs().sum().item() for g in grads) > 0
@@ -48,7 +48,7 @@ def test_the_recommender_loss_uses_the_weights():
     trainer = make_trainer(method)
     batch = next(iter(trainer.sampler))
     model = trainer.model
-    gen = method.generator
+    gen = method.weight_net
     with torch.no_grad():  # a generator that outputs c everywhere
         c = 0.3
         gen.lin3.weight.zero_()
@@ -72,10 +72,10 @@ def test_training_changes_recommender_and_generator():
     method = BOD(outer_loop=2)
     trainer = make_trainer(method, epochs=1)
     model_before = [p.detach().clone() for p in trainer.model.parameters()]
-    gen_before = [p.detach().clone() for p in method.generator.parameters()]
+    gen_before = [p.detach().clone() for p in method.weight_net.parameters()]
     trainer.fit()
     assert all(not torch.equal(a, b) for a, b in zip(model_before, trainer.model.parameters()))
-    assert any(not torch.equal(a, b) for a, b in zip(gen_before, method.generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(gen_before, method.weight_net.parameters()))
     record = trainer.history[-1]
     assert 0 < record["weight_mean"] < 1 and record["weight_std"] >= 0 and record["matching_loss"] > 0
 

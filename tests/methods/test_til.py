@@ -144,7 +144,7 @@ def test_naive_weight_training_collapses_but_bilevel_does_not():
     model = MF(data)
     naive = TILUI(weight_lr=1e-2)
     sampler = bound(naive, model, data)
-    opt = torch.optim.Adam(list(model.parameters()) + list(naive.generator.parameters()), lr=1e-2)
+    opt = torch.optim.Adam(list(model.parameters()) + list(naive.weight_net.parameters()), lr=1e-2)
     for batch in list(sampler)[:40] * 3:
         out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
         loss = (naive.weights(model, batch.users, batch.pos_items, batch.neg_items) * bpr_terms(out.pos, out.neg)).mean()
