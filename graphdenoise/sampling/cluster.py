@@ -36,11 +36,10 @@ from torch import Tensor
 
 from ..utils import InteractionIndex, kmeans
 from .aobpr import model_representations
-from .negatives import NEGATIVE_SAMPLERS, NegativeSampler
+from .negatives import NegativeSampler
 from .popularity import item_popularity
 
 
-@NEGATIVE_SAMPLERS.register("cluster")
 class ClusterPopularityNegatives(NegativeSampler):
     r"""PRIS's cluster-based popularity proposal (see the module docstring).
 

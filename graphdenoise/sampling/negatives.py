@@ -21,14 +21,10 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..registry import Registry
 from ..utils import InteractionIndex
 
 # entries (rows x items) of one dense block of the exact fallback: about 4 M, tens of MB
 _FALLBACK_BLOCK = 1 << 22
-
-NEGATIVE_SAMPLERS: Registry = Registry("negative sampler")
-
 
 class NegativeSampler:
     r"""Base class. Subclasses implement :meth:`propose` (and :meth:`log_prob` where it is known).
@@ -129,7 +125,6 @@ class NegativeSampler:
         return f"{type(self).__name__}(num_items={self.num_items}, reject_positives={self.reject_positives})"
 
 
-@NEGATIVE_SAMPLERS.register("uniform")
 class UniformNegatives(NegativeSampler):
     r"""Uniform negatives (Rendle et al., BPR, UAI 2009).
 
