@@ -1,8 +1,9 @@
 """Training methods: plain BPR and the denoising methods, by name (:data:`METHODS`)."""
-from .base import METHODS, Method, MethodConfig, StepContext, l2_term
+from .base import METHODS, Method, MethodBase, MethodConfig, SamplingSpec, SetupContext, StepContext, l2_term
 from .bpr import BPR
 
-__all__ = ["METHODS", "Method", "MethodConfig", "StepContext", "l2_term", "BPR"]
+__all__ = ["METHODS", "Method", "MethodBase", "MethodConfig", "SamplingSpec", "SetupContext", "StepContext", "l2_term",
+           "BPR"]
 from .til import TIL, TILMI, TILMIK, TILUI, TILConfig
 
 __all__ += ["TIL", "TILUI", "TILMI", "TILMIK", "TILConfig"]
@@ -14,6 +15,8 @@ from .rce import RCE, RCEConfig
 from .tce_bpr import TCEBPR, TCEBPRConfig
 from .rce_bpr import RCEBPR, RCEBPRConfig
 from .bod import BOD, BODConfig
+from .bsl import BSL, BSLConfig
 
 __all__ += ["WBPR", "WBPRConfig", "AOBPR", "AOBPRConfig", "PRIS", "PRISConfig", "TCE", "TCEConfig", "RCE",
-            "RCEConfig", "TCEBPR", "TCEBPRConfig", "RCEBPR", "RCEBPRConfig", "BOD", "BODConfig"]
+            "RCEConfig", "TCEBPR", "TCEBPRConfig", "RCEBPR", "RCEBPRConfig", "BOD", "BODConfig", "BSL",
+            "BSLConfig"]

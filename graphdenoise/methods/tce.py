@@ -68,8 +68,27 @@ def pointwise_keep_mask(pos, neg, drop_rate: float, drop_scope: str):
     return terms, truncation_mask(terms, drop_rate, labels > 0.5, scope)
 
 
+class Truncation(Method):
+    """What T-CE and its BPR variant share: the drop-rate schedule over ITERATIONS (``ctx.step``) and
+    the kept-fraction statistics."""
+
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        self.schedule = LinearDropRate(self.config.drop_rate, self.config.num_gradual, self.config.exponent)
+        self.step = 0
+        self.stats = WeightStats()
+
+    def drop_rate(self, ctx) -> float:
+        """:math:`\\varepsilon(t)` at the step of ``ctx`` (remembered for :meth:`weights`)."""
+        self.step = ctx.step
+        return self.schedule(ctx.step)
+
+    def epoch_stats(self):
+        return self.stats.read("weight")
+
+
 @METHODS.register("tce")
-class TCE(Method):
+class TCE(Truncation):
     r"""T-CE (see the module docstring).
 
     Args:
@@ -81,17 +100,9 @@ class TCE(Method):
     """
 
     Config = TCEConfig
-    pairwise = False
-
-    def __init__(self, config=None, **overrides):
-        super().__init__(config, **overrides)
-        self.schedule = LinearDropRate(self.config.drop_rate, self.config.num_gradual, self.config.exponent)
-        self.step = 0
-        self.stats = WeightStats()
 
     def loss(self, model, batch, ctx):
-        self.step = ctx.step
-        rate = self.schedule(ctx.step)
+        rate = self.drop_rate(ctx)
         out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
         terms, keep = pointwise_keep_mask(out.pos, out.neg, rate, self.config.drop_scope)
         loss = masked_mean(terms, keep)
@@ -106,7 +117,7 @@ class TCE(Method):
         return keep[: out.pos.numel()].float().view(users.shape)
 
     def epoch_stats(self):
-        stats = self.stats.read("weight")
+        stats = super().epoch_stats()
         if stats:
             stats["dropped_positives"] = 1.0 - stats["weight_mean"]
         return stats

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import METHODS, Method, MethodConfig, l2_term
+from .base import METHODS, MethodConfig, l2_term
 from .losses import bpr_terms
-from .reweighting import LinearDropRate, WeightStats, masked_mean, truncation_mask
+from .reweighting import LinearDropRate, masked_mean, truncation_mask
+from .tce import Truncation
 
 
 @dataclass
@@ -41,7 +42,7 @@ class TCEBPRConfig(MethodConfig):
 
 
 @METHODS.register("tce-bpr")
-class TCEBPR(Method):
+class TCEBPR(Truncation):
     r"""Truncated BPR (see the module docstring).
 
     Args:
@@ -54,15 +55,8 @@ class TCEBPR(Method):
 
     Config = TCEBPRConfig
 
-    def __init__(self, config=None, **overrides):
-        super().__init__(config, **overrides)
-        self.schedule = LinearDropRate(self.config.drop_rate, self.config.num_gradual, self.config.exponent)
-        self.step = 0
-        self.stats = WeightStats()
-
     def loss(self, model, batch, ctx):
-        self.step = ctx.step
-        rate = self.schedule(ctx.step)
+        rate = self.drop_rate(ctx)
         out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
         terms = bpr_terms(out.pos, out.neg)
         keep = truncation_mask(terms, rate)
@@ -74,6 +68,3 @@ class TCEBPR(Method):
     def weights(self, model, users, pos_items, neg_items):
         out = model.triplet(users, pos_items, neg_items)
         return truncation_mask(bpr_terms(out.pos, out.neg), self.schedule(self.step)).float()
-
-    def epoch_stats(self):
-        return self.stats.read("weight")

@@ -1,5 +1,5 @@
 r"""Triplet Importance Learning (Wu, Zhang, Ma, Coates et al., "Adapting Triplet Importance of
-Implicit Feedback for Personalized Recommendation", CIKM 2022; text in ``shared/papers/til.md``).
+Implicit Feedback for Personalized Recommendation", CIKM 2022).
 
 Each triplet's BPR term is weighted by a learned importance (Eq. 2-3):
 
@@ -69,7 +69,7 @@ from torch.nn import functional as F
 from torch.func import functional_call
 
 from ..sampling import TripletBatch
-from .base import METHODS, Method, MethodConfig, StepContext, l2_term
+from .base import METHODS, Method, MethodConfig, SamplingSpec, StepContext, l2_term
 from ..utils import kmeans, take_rows
 from .clustering import clustering_loss, hard_assignment
 from .losses import bpr_terms
@@ -156,24 +156,26 @@ class TIL(Method):
 
     def __init__(self, config: Optional[TILConfig] = None, **overrides):
         super().__init__(config, **overrides)
-        self.generator: Optional[nn.Module] = None
+        self.weight_net: Optional[nn.Module] = None
         self._pending = None
         self._reset_stats()
 
     # ------------------------------------------------------------------ setup
-    def setup(self, model, data, sampler) -> None:
+    def sampling(self) -> SamplingSpec:
+        # one triplet (u, i, j) weighted at a time (Eq. 2-3); outer='holdout' sets edges aside
+        holdout = self.config.holdout_fraction if self.config.outer == "holdout" else 0.0
+        return SamplingSpec(num_negatives=1, holdout_fraction=holdout)
+
+    def setup(self, model, data, ctx) -> None:
         cfg = self.config
-        if sampler is not None and sampler.num_negatives != 1:
-            raise ValueError(f"TIL weights one triplet (u, i, j) at a time (Eq. 2-3): num_negatives must be 1, "
-                             f"got {sampler.num_negatives}")
         dim = model.embedding_tables()[1].size(1)
         hidden = cfg.hidden_dim or dim
         device = model.embedding_tables()[1].device
-        self.generator = nn.Sequential(nn.Linear(2 * dim, hidden), nn.ReLU(), nn.Linear(hidden, 1)).to(device)
-        for layer in (self.generator[0], self.generator[2]):
+        self.weight_net = nn.Sequential(nn.Linear(2 * dim, hidden), nn.ReLU(), nn.Linear(hidden, 1)).to(device)
+        for layer in (self.weight_net[0], self.weight_net[2]):
             nn.init.xavier_uniform_(layer.weight)
             nn.init.zeros_(layer.bias)
-        self.weight_optimizer = torch.optim.Adam(self.generator.parameters(), lr=cfg.weight_lr)
+        self.weight_optimizer = torch.optim.Adam(self.weight_net.parameters(), lr=cfg.weight_lr)
         self.register_buffer("step_count", torch.zeros((), dtype=torch.long, device=device))
         if self.strategy != "ui":
             num_items = model.num_items
@@ -183,14 +185,16 @@ class TIL(Method):
                                         requires_grad=self.strategy == "mi")
             self.register_buffer("cluster_ids", torch.zeros(num_items, dtype=torch.long, device=device))
             self.register_buffer("clusters_ready", torch.zeros((), dtype=torch.bool, device=device))
-            self.centre_optimizer = (torch.optim.Adam([self.centres], lr=self.recommender_lr)
+            self.centre_optimizer = (torch.optim.Adam([self.centres], lr=ctx.lr)
                                      if self.strategy == "mi" else None)
-        if cfg.outer == "holdout" and sampler is not None:
-            # the shared order generator: every rank sets the same slice aside
-            order = sampler.edge_ids[torch.randperm(sampler.edge_ids.numel(), generator=sampler.order_generator)]
-            cut = max(1, int(round(cfg.holdout_fraction * order.numel())))
-            self.register_buffer("holdout_edges", order[:cut].sort().values)
-            sampler.edge_ids = order[cut:].sort().values
+
+    def optimizers(self):
+        """OPT_Λ of the weight generator, and the centres' optimiser of ``til-mi`` (the trainer steps
+        both before the recommender's optimiser)."""
+        out = {"weight_optimizer": self.weight_optimizer}
+        if getattr(self, "centre_optimizer", None) is not None:
+            out["centre_optimizer"] = self.centre_optimizer
+        return out
 
     # ------------------------------------------------------------------ states and weights
     def user_interest(self, model, users: Tensor) -> Tensor:
@@ -208,12 +212,12 @@ class TIL(Method):
         offsets = torch.cumsum(counts, 0) - counts
         return take_rows(F.embedding_bag(items, item_table, offsets, mode="mean"), inverse)
 
-    def state(self, model, users: Tensor, pos_items: Tensor, neg_items: Tensor, rows=None) -> Tensor:
+    def state(self, model, users: Tensor, pos_items: Tensor, neg_items: Tensor, ego=None) -> Tensor:
         """The detached state ``s_uij`` (Eq. 5, or Eq. 6 once clusters exist), ``[B, 2d]``.
 
-        ``rows``: the ego rows ``(p_u, q_i, q_j)`` when the caller has already looked them up."""
+        ``ego``: the ego rows ``(p_u, q_i, q_j)`` when the caller has already looked them up."""
         user_table, item_table = (t.detach() for t in model.embedding_tables())
-        p_u, q_i, q_j = rows if rows is not None else (take_rows(user_table, users), take_rows(item_table, pos_items),
+        p_u, q_i, q_j = ego if ego is not None else (take_rows(user_table, users), take_rows(item_table, pos_items),
                                                        take_rows(item_table, neg_items))
         interest = p_u + self.user_interest(model, users)
         if self._clusters_active():
@@ -222,9 +226,9 @@ class TIL(Method):
             q_j = q_j + self.config.alpha * centres[self.cluster_ids[neg_items]]
         return torch.cat([q_i * interest, q_j * interest], dim=1)
 
-    def weights(self, model, users: Tensor, pos_items: Tensor, neg_items: Tensor, rows=None) -> Tensor:
+    def weights(self, model, users: Tensor, pos_items: Tensor, neg_items: Tensor, ego=None) -> Tensor:
         """Per-triplet importance ``f(s_uij; Λ)`` in (0, 1) (Eq. 3), differentiable w.r.t. Λ."""
-        return torch.sigmoid(self.generator(self.state(model, users, pos_items, neg_items, rows))).view(-1)
+        return torch.sigmoid(self.weight_net(self.state(model, users, pos_items, neg_items, ego))).view(-1)
 
     def _clusters_active(self) -> bool:
         return self.strategy != "ui" and bool(self.clusters_ready)
@@ -237,18 +241,16 @@ class TIL(Method):
         out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
         terms = bpr_terms(out.pos, out.neg)
         # MF's representations are its ego rows: the state and the look-ahead reuse this lookup
-        rows = ((out.user.detach(), out.pos_item.detach(), out.neg_item.detach())
+        ego = ((out.user.detach(), out.pos_item.detach(), out.neg_item.detach())
                 if model.representations_are_embeddings else None)
-        weight = self.weights(model, batch.users, batch.pos_items, batch.neg_items, rows)
+        weight = self.weights(model, batch.users, batch.pos_items, batch.neg_items, ego)
         used = weight / weight.mean().clamp(min=1e-12) if cfg.normalize_weights else weight
-        self._pending = (used, rows)
+        self._pending = (used, ego)
         weighted = (used.detach() * terms).mean()
         loss = weighted + l2_term(model, batch, ctx, out)
         logs = {"weighted_bpr": weighted.detach()}
         if self.strategy == "mi" and self._clusters_active() and cfg.gamma > 0:
             items = torch.unique(torch.cat([batch.pos_items, batch.neg_items]))
-            if self.centres.grad is not None:
-                self.centres.grad.zero_()
             cluster = clustering_loss(model.gather(model.embedding_tables()[1], items), self.centres, cfg.tau)
             loss = loss + cfg.gamma * cluster
             logs["clustering"] = cluster.detach()
@@ -259,27 +261,20 @@ class TIL(Method):
     def outer_batch(self, batch: TripletBatch, ctx: StepContext) -> TripletBatch:
         if self.config.outer == "same-batch":
             return batch
-        if self.config.outer == "other-batch":
-            return ctx.sampler.random_batch(batch.users.numel()).to(batch.users.device)
-        return ctx.sampler.random_batch(batch.users.numel(), edge_ids=self.holdout_edges.cpu()).to(batch.users.device)
+        return ctx.random_batch(batch.users.numel(), holdout=self.config.outer == "holdout")
 
-    def before_optimizer_step(self, model, batch: TripletBatch, ctx: StepContext) -> Dict[str, Tensor]:
+    def after_backward(self, model, batch: TripletBatch, ctx: StepContext) -> Dict[str, Tensor]:
+        """The look-ahead: Λ's gradient from the hypergradient (the trainer then steps OPT_Λ)."""
         pending, self._pending = self._pending, None
         if pending is None:
             return {}
-        weight, rows = pending
-        hyper = self.hypergradient(model, batch, self.outer_batch(batch, ctx), ctx.lr, ctx.world, rows)
-        self.weight_optimizer.zero_grad(set_to_none=False)
+        weight, ego = pending
+        hyper = self.hypergradient(model, batch, self.outer_batch(batch, ctx), ctx.lr, ctx.world, ego)
         weight.backward(hyper)
-        ctx.world.all_reduce_gradients(self.generator.parameters())
-        self.weight_optimizer.step()
-        if self.strategy == "mi" and self._clusters_active() and self.centres.grad is not None:
-            ctx.world.all_reduce_gradients([self.centres])
-            self.centre_optimizer.step()
         return {"hypergradient_norm": hyper.detach().norm()}
 
     def hypergradient(self, model, batch: TripletBatch, outer: TripletBatch, lr: float, world=None,
-                      rows=None) -> Tensor:
+                      ego=None) -> Tensor:
         r"""``∂ J_outer(Θ̃) / ∂ w_k`` for every triplet of ``batch`` (see the module docstring).
 
         Reads the inner gradient from ``p.grad`` (the trainer's backward has just run, and averaged
@@ -288,7 +283,7 @@ class TIL(Method):
 
         When the backbone's representations are rows of its two embedding tables and it has no other
         parameters (MF), the look-ahead, the outer gradient and the JVP tangent are formed on the rows
-        the two batches touch only (:meth:`_row_hypergradient`; ``rows`` are the inner batch's ego rows
+        the two batches touch only (:meth:`_row_hypergradient`; ``ego`` are the inner batch's ego rows
         if already looked up): the same numbers, without table-sized tensors per step. Other backbones
         (and data-parallel runs) take the general path through :func:`~torch.func.functional_call`
         over every parameter (:meth:`_full_hypergradient`).
@@ -296,7 +291,7 @@ class TIL(Method):
         alpha = self.config.lookahead_lr if self.config.lookahead_lr is not None else lr
         distributed = world is not None and world.world_size > 1
         if not distributed and _rows_are_parameters(model):
-            return self._row_hypergradient(model, batch, outer, alpha, rows)
+            return self._row_hypergradient(model, batch, outer, alpha, ego)
         return self._full_hypergradient(model, batch, outer, alpha, world)
 
     def _full_hypergradient(self, model, batch, outer, alpha, world) -> Tensor:
@@ -308,7 +303,7 @@ class TIL(Method):
         grads = [buffer.grad for buffer in lookahead.values()]
         if world is not None:
             world.all_reduce_mean(grads)
-        with model.dense_gradients(), fwAD.dual_level():  # plain indexing has a forward-mode rule
+        with fwAD.dual_level():
             duals = {n: fwAD.make_dual(p.detach(), g)
                      for (n, p), g in zip(params.items(), grads)}
             terms = functional_call(call, duals, (batch.users, batch.pos_items, batch.neg_items))
@@ -339,7 +334,7 @@ class TIL(Method):
         self._lookahead = out
         return out
 
-    def _row_hypergradient(self, model, batch, outer, alpha, rows=None) -> Tensor:
+    def _row_hypergradient(self, model, batch, outer, alpha, ego=None) -> Tensor:
         r"""The hypergradient of an embedding-lookup backbone on touched rows only.
 
         :math:`\tilde\Theta` matters only on the outer batch's rows :math:`R` (the outer loss reads
@@ -362,12 +357,12 @@ class TIL(Method):
         # forward-mode pass over the inner batch's rows (users, positives, negatives)
         inner_ids = (batch.users, batch.pos_items, batch.neg_items)
         tables = (user_table, item_table, item_table)
-        if rows is None:
-            rows = [take_rows(table.detach(), ids) for table, ids in zip(tables, inner_ids)]
+        if ego is None:
+            ego = [take_rows(table.detach(), ids) for table, ids in zip(tables, inner_ids)]
         distinct = (lookups[0][0], lookups[1][0], lookups[1][0])
         with fwAD.dual_level():
             duals = []
-            for primal, ids, unique, grad, positions in zip(rows, inner_ids, distinct,
+            for primal, ids, unique, grad, positions in zip(ego, inner_ids, distinct,
                                                             (user_grad, item_grad, item_grad), outer_positions):
                 if outer is batch:
                     tangent = take_rows(grad, positions)
@@ -419,16 +414,6 @@ class TIL(Method):
         return {"weight_mean": mean, "weight_std": math.sqrt(max(squares / count - mean**2, 0.0)),
                 "weight_frac_above_0.99": above / count}
 
-    def extra_state(self) -> dict:
-        state = {"weight_optimizer": self.weight_optimizer.state_dict()}
-        if getattr(self, "centre_optimizer", None) is not None:
-            state["centre_optimizer"] = self.centre_optimizer.state_dict()
-        return state
-
-    def load_extra_state(self, state: dict) -> None:
-        self.weight_optimizer.load_state_dict(state["weight_optimizer"])
-        if "centre_optimizer" in state:
-            self.centre_optimizer.load_state_dict(state["centre_optimizer"])
 
 
 @METHODS.register("til-ui")

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from ..datasets.graph import train_edges
 from ..utils import take_rows
-from .base import EncoderConfig, Recommender, xavier_embedding
+from .base import MODELS, EncoderConfig, Recommender, xavier_embedding
 from .sparse import SparseConv, SparseOperator, csr_from_coo
 
 
@@ -55,6 +55,7 @@ class LightGCNConv(SparseConv):
     pre-normalised adjacency; ``rows`` restricts the output to those nodes."""
 
 
+@MODELS.register("lightgcn")
 class LightGCN(Recommender):
     r"""LightGCN over the training graph, Xavier-initialised ego embeddings.
 
@@ -90,18 +91,18 @@ class LightGCN(Recommender):
     def representations(self, users: Optional[Tensor] = None, items: Optional[Tensor] = None):
         ego = self.embedding
         if users is None and items is None:
-            rows = None
+            nodes = None
         else:
             users = torch.arange(self.num_users, device=ego.device) if users is None else users
             items = torch.arange(self.num_items, device=ego.device) if items is None else items
-            rows = torch.cat([users, items + self.num_users])
-        x, total = ego, (ego if rows is None else self.gather(ego, rows))
+            nodes = torch.cat([users, items + self.num_users])
+        x, total = ego, (ego if nodes is None else self.gather(ego, nodes))
         for layer in range(self.num_layers):
             last = layer == self.num_layers - 1
-            x = self.conv(x, self.adjacency, rows if last else None)
-            total = total + (x if last or rows is None else take_rows(x, rows))
+            x = self.conv(x, self.adjacency, nodes if last else None)
+            total = total + (x if last or nodes is None else take_rows(x, nodes))
         out = total / (self.num_layers + 1)
-        if rows is None:
+        if nodes is None:
             return out[: self.num_users], out[self.num_users:]
         return out[: users.numel()], out[users.numel():]
 

@@ -1,8 +1,8 @@
 """Triplet and negative sampling over the training graph."""
-from .negatives import NEGATIVE_SAMPLERS, NegativeSampler, UniformNegatives
+from .negatives import NegativeSampler, UniformNegatives
 from .triplets import TripletBatch, TripletSampler
 
-__all__ = ["NEGATIVE_SAMPLERS", "NegativeSampler", "UniformNegatives", "TripletBatch", "TripletSampler"]
+__all__ = ["NegativeSampler", "UniformNegatives", "TripletBatch", "TripletSampler"]
 from .popularity import PopularityNegatives
 from .aobpr import AdaptiveOversampling
 from .cluster import ClusterPopularityNegatives

@@ -48,7 +48,7 @@ import torch
 from torch import Tensor
 
 from ..utils import InteractionIndex
-from .negatives import NEGATIVE_SAMPLERS, NegativeSampler
+from .negatives import NegativeSampler
 
 
 def _model_device(model) -> torch.device:
@@ -87,7 +87,6 @@ def model_representations(model, users: Optional[Tensor] = None,
     return out[0], out[1]
 
 
-@NEGATIVE_SAMPLERS.register("aobpr")
 class AdaptiveOversampling(NegativeSampler):
     r"""AOBPR's adaptive, factor-wise rank sampler (see the module docstring).
 
@@ -122,7 +121,7 @@ class AdaptiveOversampling(NegativeSampler):
         self.num_refreshes = 0
 
     # ------------------------------------------------------------------ adaptation
-    def bind(self, model) -> None:
+    def bind(self, model, batches_per_epoch: Optional[int] = None) -> None:
         """Attach the model whose factors drive the sampling and compute the orderings now."""
         self.model = model
         self.refresh()

@@ -16,19 +16,15 @@ the others ignore it.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 
-from ..registry import Registry
 from ..utils import InteractionIndex
 
 # entries (rows x items) of one dense block of the exact fallback: about 4 M, tens of MB
 _FALLBACK_BLOCK = 1 << 22
-
-NEGATIVE_SAMPLERS: Registry = Registry("negative sampler")
-
 
 class NegativeSampler:
     r"""Base class. Subclasses implement :meth:`propose` (and :meth:`log_prob` where it is known).
@@ -60,6 +56,10 @@ class NegativeSampler:
     def log_prob(self, users: Tensor, items: Tensor) -> Tensor:
         """``log q(items | users)`` of the proposal (zeros when unknown)."""
         return torch.zeros(items.shape, dtype=torch.float)
+
+    def bind(self, model, batches_per_epoch: Optional[int] = None) -> None:
+        """Hook for model-aware proposals (AOBPR, PRIS's clusters): called by the trainer once the
+        model and the method are set up, before the first batch is drawn."""
 
     def update(self, model, step: int) -> None:
         """Hook for adaptive samplers (AOBPR): called by the trainer after each optimiser step."""
@@ -125,7 +125,6 @@ class NegativeSampler:
         return f"{type(self).__name__}(num_items={self.num_items}, reject_positives={self.reject_positives})"
 
 
-@NEGATIVE_SAMPLERS.register("uniform")
 class UniformNegatives(NegativeSampler):
     r"""Uniform negatives (Rendle et al., BPR, UAI 2009).
 

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ..utils import InteractionIndex
-from .negatives import NEGATIVE_SAMPLERS, NegativeSampler
+from .negatives import NegativeSampler
 
 
 def item_popularity(index: InteractionIndex) -> Tensor:
@@ -44,7 +44,6 @@ class CategoricalTable:
         return torch.searchsorted(self.cdf, u, right=True).clamp_(max=self.cdf.numel() - 1)
 
 
-@NEGATIVE_SAMPLERS.register("popularity")
 class PopularityNegatives(NegativeSampler):
     r"""Negatives drawn with probability proportional to (a power of) item popularity.
 

@@ -12,7 +12,7 @@ from graphdenoise.train import load_checkpoint
 
 
 def ctx_of(trainer, step=0, l2=0.0):
-    return StepContext(step=step, epoch=0, lr=1e-3, l2=l2, sampler=trainer.sampler)
+    return StepContext(step=step, epoch=0, lr=1e-3, l2=l2, batches_per_epoch=len(trainer.sampler))
 
 
 def test_generator_shapes_and_registry():
@@ -36,7 +36,7 @@ def test_generator_receives_a_gradient_from_the_matching_loss(model_cls):
     trainer = make_trainer(method, model_cls)
     batch = next(iter(trainer.sampler))
     loss = method.matching_loss(trainer.model, batch)
-    params = list(method.generator.parameters())
+    params = list(method.weight_net.parameters())
     grads = torch.autograd.grad(loss, params, allow_unused=True)
     assert all(g is not None for g in grads)
     assert sum(g.abs().sum().item() for g in grads) > 0
@@ -48,7 +48,7 @@ def test_the_recommender_loss_uses_the_weights():
     trainer = make_trainer(method)
     batch = next(iter(trainer.sampler))
     model = trainer.model
-    gen = method.generator
+    gen = method.weight_net
     with torch.no_grad():  # a generator that outputs c everywhere
         c = 0.3
         gen.lin3.weight.zero_()
@@ -72,10 +72,10 @@ def test_training_changes_recommender_and_generator():
     method = BOD(outer_loop=2)
     trainer = make_trainer(method, epochs=1)
     model_before = [p.detach().clone() for p in trainer.model.parameters()]
-    gen_before = [p.detach().clone() for p in method.generator.parameters()]
+    gen_before = [p.detach().clone() for p in method.weight_net.parameters()]
     trainer.fit()
     assert all(not torch.equal(a, b) for a, b in zip(model_before, trainer.model.parameters()))
-    assert any(not torch.equal(a, b) for a, b in zip(gen_before, method.generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(gen_before, method.weight_net.parameters()))
     record = trainer.history[-1]
     assert 0 < record["weight_mean"] < 1 and record["weight_std"] >= 0 and record["matching_loss"] > 0
 
@@ -104,7 +104,7 @@ def test_checkpoint_resume_is_exact(tmp_path):
     first = make_trainer(BOD(), epochs=1, eval_every=1, checkpoint_dir=str(tmp_path / "b"))
     first.fit()
     saved = load_checkpoint(tmp_path / "b" / "last.pt")
-    assert saved["method_extra"]["generator_optimizer"]["state"]  # Adam moments are saved
+    assert saved["method_optimizers"]["generator_optimizer"]["state"]  # Adam moments are saved
     resumed = make_trainer(BOD(), epochs=2, eval_every=1, checkpoint_dir=str(tmp_path / "b"), resume=True)
     resumed.fit()
     a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
@@ -113,18 +113,17 @@ def test_checkpoint_resume_is_exact(tmp_path):
         assert torch.equal(a["method"][key], b["method"][key]), key
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
-    sa, sb = a["method_extra"]["generator_optimizer"]["state"], b["method_extra"]["generator_optimizer"]["state"]
+    sa, sb = a["method_optimizers"]["generator_optimizer"]["state"], b["method_optimizers"]["generator_optimizer"]["state"]
     assert sa.keys() == sb.keys()
     for k in sa:
         assert all(torch.equal(sa[k][n], sb[k][n]) for n in ("exp_avg", "exp_avg_sq"))
 
 
-def test_load_extra_state_restores_the_optimizer():
+def test_trainer_checkpoints_the_declared_outer_optimizer():
     source = make_trainer(BOD(outer_every=1), epochs=1)
     source.fit()
     target = make_trainer(BOD(outer_every=1), epochs=1)
-    target.method.load_state_dict(source.method.state_dict())
-    target.method.load_extra_state(source.method.extra_state())
+    target.load_state_dict(source.state_dict())
     assert target.method.optimizer.state_dict()["state"].keys() == source.method.optimizer.state_dict()["state"].keys()
     for k, v in source.method.optimizer.state_dict()["state"].items():
         assert torch.equal(target.method.optimizer.state_dict()["state"][k]["exp_avg"], v["exp_avg"])

@@ -5,7 +5,7 @@ import torch
 
 from graphdenoise.datasets.graph import make_heterodata
 from graphdenoise.models import MF
-from graphdenoise.sampling import NEGATIVE_SAMPLERS, AdaptiveOversampling, UniformNegatives
+from graphdenoise.sampling import AdaptiveOversampling, UniformNegatives
 from graphdenoise.utils import InteractionIndex
 
 
@@ -19,9 +19,8 @@ def mf_and_index(num_users=20, num_items=200, dim=8, seed=0):
     return model, InteractionIndex(torch.stack([users, items]), num_users, num_items)
 
 
-def test_registered_and_uniform_before_bind():
+def test_uniform_before_bind():
     model, index = mf_and_index()
-    assert NEGATIVE_SAMPLERS.get("aobpr") is AdaptiveOversampling
     sampler = AdaptiveOversampling(index)
     assert sampler.refresh_every == math.ceil(200 * math.log(200))
     neg, _ = sampler.sample(torch.arange(20), torch.Generator().manual_seed(0))

@@ -3,7 +3,7 @@ import torch
 
 from graphdenoise.datasets.graph import make_heterodata
 from graphdenoise.models import MF
-from graphdenoise.sampling import NEGATIVE_SAMPLERS, ClusterPopularityNegatives
+from graphdenoise.sampling import ClusterPopularityNegatives
 from graphdenoise.sampling.cluster import kmeans
 from graphdenoise.utils import InteractionIndex
 
@@ -29,7 +29,6 @@ def test_kmeans_separates_blobs():
 def test_log_prob_is_normalised_and_matches_frequencies():
     model, index = mf_and_index()
     sampler = ClusterPopularityNegatives(index, num_clusters=4, reject_positives=False)
-    assert NEGATIVE_SAMPLERS.get("cluster") is ClusterPopularityNegatives
     sampler.bind(model)
     items = torch.arange(index.num_items)
     for user in range(3):

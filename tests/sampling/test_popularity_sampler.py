@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from graphdenoise.sampling import NEGATIVE_SAMPLERS, PopularityNegatives
+from graphdenoise.sampling import PopularityNegatives
 from graphdenoise.sampling.popularity import item_popularity
 from graphdenoise.utils import InteractionIndex
 
@@ -16,9 +16,6 @@ def skewed_index(num_users=30, num_items=20, seed=0):
         items.append(torch.full_like(chosen, item))
     return InteractionIndex(torch.stack([torch.cat(users), torch.cat(items)]), num_users, num_items)
 
-
-def test_registered():
-    assert NEGATIVE_SAMPLERS.get("popularity") is PopularityNegatives
 
 
 def test_negatives_are_never_positives():

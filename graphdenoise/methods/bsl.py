@@ -1,0 +1,146 @@
+r"""BSL, the Bilateral SoftMax Loss of Wu, Chen, Wu, Shi, Zhang and Wang, "BSL: Understanding and
+Improving Softmax Loss for Recommendation", ICDE 2024, https://arxiv.org/abs/2312.12882.
+
+The softmax loss (SL) of a positive :math:`(u, i)` against negatives :math:`j_1..j_M` is a
+log-expectation-exp over the negatives, which the paper reads as distributionally robust
+optimisation (DRO) over the negative distribution: hard negatives get exponentially larger weights.
+BSL applies the same log-expectation-exp to the POSITIVE side, with its own temperature, so that a
+positive the model scores low (likely a noisy one) gets an exponentially SMALLER weight:
+
+.. math::
+    \mathcal L_{\mathrm{SL}}(u, i) = -\frac{f(u,i)}{\tau_1}
+        + \log \sum_{m=1}^{M} \exp\!\Big(\frac{f(u,j_m)}{\tau_1}\Big)
+
+    \mathcal L_{\mathrm{BSL}}(u) = -\log \mathop{\mathbb E}_{i \sim \mathcal P_u}
+        \exp\!\Big(\frac{f(u,i)}{\tau_1}\Big)
+        + \tau_2 \log \mathop{\mathbb E}_{j \sim \mathcal N_u} \exp\!\Big(\frac{f(u,j)}{\tau_1}\Big)
+
+with :math:`f` the cosine similarity of the user and item representations. :math:`\tau_2 = 1` is SL
+(up to a constant); dividing by :math:`\tau_2` shows that :math:`1/\tau_2` is the temperature ratio of
+the positive to the negative side, i.e. the "separate temperature on positives" of the paper. The
+positive expectation runs over the user's positives in the batch (``mode='multi'``); ``mode='reweight'``
+keeps one positive per row and sums over the negatives (:math:`\tau_2 \log\sum_m`), the authors'
+LightGCN setting. Their gradient weights each positive by
+:math:`w_b = \exp(f(u,i_b)/\tau_1) / \overline{\exp(f(u,i)/\tau_1)}` (mean 1 per user and batch): the
+per-epoch statistics ``pos_weight_mean`` / ``pos_weight_std`` report it.
+
+We could not read the paper's full text: the formulas above follow the authors' code, which we read
+(``junkangwu/BSL`` @ 89e0267), and equation numbers are not cited:
+
+* ``utils/losses.py:19-35``: ``multi`` is :math:`-\log \operatorname{mean}_{b': u_{b'} = u_b}
+  e^{s^+_{b'}/\tau_1} + \tau_2 \log \operatorname{mean}_m e^{s^-_m/\tau_1}`; ``reweight`` is
+  :math:`-s^+/\tau_1 + \tau_2 \log \sum_m e^{s^-_m/\tau_1}`; batch mean;
+* ``modules/MF_Frame.py:82-93``: :math:`f` is the cosine of the normalised representations (with
+  ``--u_norm --i_norm``); L2 on the raw embeddings of the batch, :math:`\lambda\frac{1}{2B}(\|E_u\|^2 +
+  \|E_i\|^2 + \|E_j\|^2)`, which is our trainer's ``l2`` term;
+* ``main.py:156-159``: ``n_negs`` uniform negatives per positive, with replacement, positives NOT
+  excluded (``reject_positives=False`` here; our default rejects them, :math:`j \sim \mathcal N_u` as
+  the formula reads);
+* the log-sum-exps are computed stably in log space (the code exponentiates directly); equal in
+  exact arithmetic.
+
+Defaults: :math:`\tau_1 = 0.11`, :math:`\tau_2 = 1.10`, ``mode='multi'`` (the README's MF setting on
+Yelp2018); 128 negatives per positive (the scripts use 800 with batches of 1024-2048: raise
+``softmax_negatives`` and lower the trainer's ``batch_size`` to match them). For backbones whose score is
+not an inner product (NeuMF) :math:`f` is the backbone's score of the normalised representations
+(``cosine=False`` scores the raw ones).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..sampling import UniformNegatives
+from .base import METHODS, Method, MethodConfig, SamplingSpec, l2_term
+from .reweighting import WeightStats
+
+
+@dataclass
+class BSLConfig(MethodConfig):
+    """Options of :class:`BSL` (the authors' MF defaults on Yelp2018 where they give them)."""
+
+    temperature: float = 0.11
+    r""":math:`\tau_1`, the softmax temperature of both sides."""
+    temperature_2: float = 1.10
+    r""":math:`\tau_2`; 1 is the plain softmax loss."""
+    mode: str = "multi"
+    """``'multi'`` (log-mean-exp over the user's positives in the batch) or ``'reweight'`` (one positive
+    per row, log-sum-exp over the negatives)."""
+    softmax_negatives: int = 128
+    """Uniform negatives per positive (the authors' scripts: 800)."""
+    reject_positives: bool = True
+    """Draw negatives among the user's non-positives (False: over all items, as the authors' code)."""
+    cosine: bool = True
+    """Score L2-normalised representations (cosine similarity for inner-product backbones)."""
+
+    def __post_init__(self):
+        if self.temperature <= 0 or self.temperature_2 <= 0:
+            raise ValueError(f"temperatures must be positive, got {self.temperature}, {self.temperature_2}")
+        if self.mode not in ("multi", "reweight"):
+            raise ValueError(f"mode must be 'multi' or 'reweight', got {self.mode!r}")
+        if self.softmax_negatives < 1:
+            raise ValueError(f"softmax_negatives must be >= 1, got {self.softmax_negatives}")
+
+
+def grouped_log_mean_exp(values: Tensor, groups: Tensor) -> Tensor:
+    r""":math:`\log \operatorname{mean}_{b': g_{b'} = g_b} e^{x_{b'}}` for every entry ``b`` of ``values``
+    (``[B]``), stably and in :math:`O(B)`: a per-group maximum, one ``index_add`` of the shifted exps."""
+    unique, inverse, counts = torch.unique(groups, return_inverse=True, return_counts=True)
+    peak = values.new_full((unique.numel(),), float("-inf")).scatter_reduce(0, inverse, values.detach(), "amax")
+    total = values.new_zeros(unique.numel()).index_add(0, inverse, (values - peak[inverse]).exp())
+    return (total.log() + peak - counts.to(values.dtype).log())[inverse]
+
+
+@METHODS.register("bsl")
+class BSL(Method):
+    r"""Bilateral softmax loss (see the module docstring).
+
+    Args:
+        config (BSLConfig, optional): ``temperature`` (default: 0.11), ``temperature_2``
+            (default: 1.10), ``mode`` (default: ``'multi'``), ``softmax_negatives`` (default: 128),
+            ``reject_positives`` (default: :obj:`True`), ``cosine`` (default: :obj:`True`).
+
+    Shapes:
+        - **batch:** users and positives ``[B]``, negatives ``[B, M]``.
+    """
+
+    Config = BSLConfig
+
+    def __init__(self, config=None, **overrides):
+        super().__init__(config, **overrides)
+        self.pos_weight = WeightStats()
+
+    def sampling(self) -> SamplingSpec:
+        cfg = self.config
+        return SamplingSpec(negatives=lambda index: UniformNegatives(index, reject_positives=cfg.reject_positives),
+                            num_negatives=cfg.softmax_negatives)
+
+    def scores(self, model, batch):
+        """Triplet scores of ``batch`` (on normalised representations with ``cosine``) and the raw ones."""
+        out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
+        if not self.config.cosine:
+            return out, out
+        u, i, j = (F.normalize(x, dim=-1) for x in (out.user, out.pos_item, out.neg_item))
+        return model.score_rows(u, i, j), out
+
+    def loss(self, model, batch, ctx):
+        cfg = self.config
+        scored, out = self.scores(model, batch)
+        pos = scored.pos / cfg.temperature                                # [B]
+        neg = scored.neg.reshape(pos.numel(), -1) / cfg.temperature      # [B, M]
+        negative = torch.logsumexp(neg, dim=1)
+        if cfg.mode == "multi":
+            positive = grouped_log_mean_exp(pos, batch.users)
+            negative = negative - math.log(neg.size(1))
+            self.pos_weight.update((pos - positive).detach().exp())
+        else:
+            positive = pos
+        bsl = (cfg.temperature_2 * negative - positive).mean()
+        return bsl + l2_term(model, batch, ctx, out), {"bsl": bsl.detach()}
+
+    def epoch_stats(self):
+        return self.pos_weight.read("pos_weight")

@@ -1,0 +1,88 @@
+"""BSL (Wu et al., ICDE 2024): the loss against the authors' formula, its limits and training."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from _baseline_data import fit_one_epoch, make_trainer
+from graphdenoise.methods import BSL, METHODS, StepContext
+from graphdenoise.methods.bsl import grouped_log_mean_exp
+from graphdenoise.models import MODELS
+
+
+def authors_loss(pos, neg, users, t1, t2, mode):
+    """``junkangwu/BSL`` utils/losses.py:19-35, restated with a dense user mask (exps, no log space)."""
+    pos_e, neg_e = torch.exp(pos / t1), torch.exp(neg / t1)
+    if mode == "multi":
+        mask = (users.view(-1, 1) == users.view(1, -1)).double()
+        pos_e = (pos_e.unsqueeze(0) * mask).sum(1) / mask.sum(1)
+        neg_e = neg_e.mean(-1).pow(t2)
+    else:
+        neg_e = neg_e.sum(-1).pow(t2)
+    return -torch.log(pos_e / neg_e).mean()
+
+
+def test_grouped_log_mean_exp_is_the_masked_mean():
+    values = torch.randn(12, dtype=torch.float64) * 5
+    groups = torch.tensor([3, 1, 3, 3, 7, 1, 0, 7, 7, 7, 2, 3])
+    mask = (groups.view(-1, 1) == groups.view(1, -1)).double()
+    want = torch.log((values.exp().unsqueeze(0) * mask).sum(1) / mask.sum(1))
+    assert torch.allclose(grouped_log_mean_exp(values, groups), want, rtol=1e-12)
+    big = grouped_log_mean_exp(torch.tensor([1000.0, 1000.0]), torch.tensor([0, 0]))  # no overflow
+    assert torch.allclose(big, torch.tensor([1000.0, 1000.0]))
+
+
+@pytest.mark.parametrize("mode", ["multi", "reweight"])
+@pytest.mark.parametrize("t2", [1.0, 1.1])
+def test_loss_matches_the_authors_formula(mode, t2):
+    trainer = make_trainer(BSL(mode=mode, temperature=0.2, temperature_2=t2, softmax_negatives=5), l2=0.0)
+    trainer.model.double()
+    method = trainer.method
+    batch, ctx = next(iter(trainer.batches()))
+    assert batch.neg_items.shape == (batch.users.numel(), 5)  # the spec's negatives per positive
+    loss, _ = method.loss(trainer.model, batch, ctx)
+    out = trainer.model.triplet(batch.users, batch.pos_items, batch.neg_items)
+    u, i, j = (F.normalize(x, dim=-1) for x in (out.user, out.pos_item, out.neg_item))
+    cos_pos, cos_neg = (u * i).sum(-1), (u.unsqueeze(1) * j).sum(-1)
+    want = authors_loss(cos_pos, cos_neg, batch.users, 0.2, t2, mode)
+    assert loss.item() == pytest.approx(want.item(), rel=1e-9)
+
+
+def test_temperature_2_of_one_is_the_softmax_loss():
+    pos, neg = torch.randn(6, dtype=torch.float64), torch.randn(6, 4, dtype=torch.float64)
+    users = torch.arange(6)  # one positive per user: multi is reweight shifted by log M
+    multi = authors_loss(pos, neg, users, 0.5, 1.0, "multi")
+    softmax = (-pos / 0.5 + torch.logsumexp(neg / 0.5, dim=1)).mean()
+    assert multi.item() == pytest.approx(softmax.item() - math.log(4), rel=1e-12)
+
+
+def test_positive_weights_favour_high_scoring_positives():
+    method = BSL()
+    trainer = make_trainer(method, batch_size=512, l2=0.0)
+    trainer.fit()
+    record = trainer.history[-1]
+    assert record["pos_weight_mean"] == pytest.approx(1.0, abs=1e-6)  # relative weights, mean 1 per user
+    assert record["pos_weight_std"] > 0
+    assert METHODS.get("bsl") is BSL
+
+
+def test_options_are_validated_and_conflicts_named():
+    for bad in ({"mode": "single"}, {"temperature": 0.0}, {"softmax_negatives": 0}):
+        with pytest.raises(ValueError):
+            BSL(**bad)
+    with pytest.raises(ValueError, match="num_negatives=3 conflicts"):
+        make_trainer(BSL(softmax_negatives=8), num_negatives=3)
+
+
+@pytest.mark.parametrize("model", MODELS.names())
+def test_one_epoch_on_every_backbone(model):
+    result = fit_one_epoch(model, "bsl", softmax_negatives=8)
+    assert math.isfinite(result.history[-1]["bsl"])  # can be negative: a difference of log-means
+
+
+def test_step_context_is_all_it_needs():
+    trainer = make_trainer(BSL(softmax_negatives=4))
+    batch, _ = next(iter(trainer.batches()))
+    loss, logs = trainer.method.loss(trainer.model, batch, StepContext(step=0, epoch=0, lr=1e-3))
+    assert torch.isfinite(loss) and set(logs) == {"bsl"}
