@@ -1,6 +1,8 @@
 """Backbones behind one encoder interface (:class:`Recommender`)."""
 from ..registry import Registry
 from .base import EncoderConfig, Recommender, TripletScores
+from .cdae import CDAE, CDAEConfig
+from .gmf import GMF
 from .lightgcn import LightGCN, LightGCNConfig, LightGCNConv
 from .mf import MF
 from .mgccf import MGCCF, MGCCFConfig
@@ -12,6 +14,8 @@ MODELS.register("mf")(MF)
 MODELS.register("lightgcn")(LightGCN)
 MODELS.register("neumf")(NeuMF)
 MODELS.register("mgccf")(MGCCF)
+MODELS.register("gmf")(GMF)
+MODELS.register("cdae")(CDAE)
 
-__all__ = ["MODELS", "EncoderConfig", "Recommender", "TripletScores", "MF", "LightGCN", "LightGCNConfig",
+__all__ = ["MODELS", "EncoderConfig", "Recommender", "TripletScores", "CDAE", "CDAEConfig", "GMF", "MF", "LightGCN", "LightGCNConfig",
            "LightGCNConv", "NeuMF", "NeuMFConfig", "MGCCF", "MGCCFConfig", "AddSimilarityEdges"]
