@@ -19,6 +19,7 @@ from torch_geometric.data import HeteroData
 
 from ..methods.base import Method, StepContext
 from ..metrics import RankingEvaluator
+from ..metrics.validation import SELECT_ON, check_selection, selection_value
 from ..models.base import Recommender
 from ..sampling import TripletSampler
 from ..datasets.graph import num_users_items, train_edges
@@ -46,6 +47,13 @@ class TrainerConfig:
     """Stop after this many evaluations without improvement of ``monitor`` (0 disables)."""
     monitor: str = "recall@20"
     """Validation metric for early stopping and model selection."""
+    select_on: str = "val"
+    """Model-selection rule: ``val`` (``monitor`` on the clean validation split), ``val_noisy`` (``monitor``
+    on every validation interaction of natural-noise data), ``val_loss`` (BCE with one sampled negative
+    per validation positive) or ``val_loss_revised`` (the RecSys'25 study's ERM_RE: the same, without
+    the ``revised_drop_share`` highest-loss positives); see :mod:`graphdenoise.metrics.validation`."""
+    revised_drop_share: float = 0.2
+    """Share of the highest-loss validation positives that ``val_loss_revised`` leaves out (the study: 0.2)."""
     ks: Sequence[int] = (10, 20, 50)
     """Cut-offs of the reported metrics."""
     seed: int = 0
@@ -69,10 +77,12 @@ class TrainerConfig:
     def __post_init__(self):
         checks = {"epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
                   "l2": self.l2 >= 0, "eval_every": self.eval_every >= 1, "patience": self.patience >= 0,
-                  "num_negatives": self.num_negatives >= 1}
+                  "num_negatives": self.num_negatives >= 1, "revised_drop_share": 0 <= self.revised_drop_share < 1}
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"TrainerConfig.{name}={getattr(self, name)!r} is out of range")
+        if self.select_on not in SELECT_ON:
+            raise ValueError(f"TrainerConfig.select_on must be one of {SELECT_ON}, got {self.select_on!r}")
         self.ks = tuple(self.ks)
         metric, _, k = self.monitor.partition("@")
         if not k.isdigit() or int(k) not in self.ks:
@@ -104,6 +114,7 @@ class Trainer:
         self.evaluator = RankingEvaluator(data, ks=config.ks, memory_budget_mb=config.eval_memory_mb)
         if "val" not in self.evaluator.indices or self.evaluator.indices["val"].num_pairs == 0:
             raise ValueError("training needs a non-empty validation split: model selection never uses test")
+        check_selection(config.select_on, self.evaluator)
         index = InteractionIndex(train_edges(data), *num_users_items(data))
         self.sampler = TripletSampler(data, batch_size=config.batch_size, index=index,
                                       negative_sampler=method.negative_sampler(data, index),
@@ -178,7 +189,7 @@ class Trainer:
             if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
                 metrics = self.evaluate("val")
                 record.update({f"val/{k}": v for k, v in metrics.items()})
-                current = metrics[cfg.monitor]
+                current = selection_value(self, metrics, record)
                 record_validation(self, current, self.state_for_selection)
                 if cfg.show_progress and self.world.is_main:
                     print(f"epoch {self.epoch:4d}  loss {record['loss']:.4f}  val {cfg.monitor} {current:.4f}  "
