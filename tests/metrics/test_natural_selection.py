@@ -119,3 +119,37 @@ def load_natural(shared_data_dir, tmp_path_factory):
     from graphdenoise.datasets import load_dataset
     return load_dataset("ml-100k-natural", root=str(tmp_path_factory.mktemp("natural")),
                         data_dir=str(shared_data_dir), log=False)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_is_bit_identical_with_cdae_and_revised_selection(tmp_path):
+    from graphdenoise.models import CDAE
+    from graphdenoise.utils import seed_everything
+    data = rated_natural_graph()
+
+    def make(checkpoint_dir=None, resume=False):
+        seed_everything(0)
+        config = TrainerConfig(epochs=4, batch_size=128, lr=1e-2, eval_every=1, patience=0, show_progress=False,
+                               select_on="val_loss_revised", checkpoint_dir=checkpoint_dir, resume=resume)
+        return Trainer(CDAE(data, embedding_dim=8), BPR(), data, config)
+
+    reference = make()
+    reference.fit()
+
+    def stop(epoch, record):
+        if epoch == 2:
+            raise Interrupt
+
+    interrupted = make(str(tmp_path))
+    interrupted.callbacks.append(stop)
+    with pytest.raises(Interrupt):
+        interrupted.fit()
+    seed_everything(99)
+    resumed = make(str(tmp_path), resume=True)
+    resumed.fit()
+    assert resumed.history == [dict(h, seconds=r["seconds"]) for h, r in zip(reference.history, resumed.history)]
+    assert resumed.best_epoch == reference.best_epoch
+    assert resumed.final_metrics() == reference.final_metrics()
