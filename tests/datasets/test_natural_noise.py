@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dataset_checks import split_keys
-from graphdenoise.datasets import INTERACTS, NaturalNoiseSplit, load_dataset
+from graphdenoise.datasets import INTERACTS, NaturalNoiseSplit, describe, format_stats, load_dataset
 from graphdenoise.datasets.graph import make_heterodata
 from graphdenoise.datasets.split import in_sorted
 
@@ -59,6 +59,10 @@ def test_ml100k_natural_counts_and_overlap(load_real):
     assert int(store.is_noise.sum()) == 79_619 - 17_605
     # the published split: validation lies inside test (DeCA = the RecSys'25 study)
     assert in_sorted(split_keys(data, "val_noisy"), split_keys(data, "test_noisy")).all()
+    stats = describe(data)
+    assert (stats["interactions"], stats["val_noisy"], stats["test_noisy"], stats["noisy"]) == \
+        (79_619 + 20_293, 9_901, 20_293, 62_014)
+    assert format_stats({"ML-100K": stats}).splitlines()[7].split() == ["#Valid+noisy", "9,901"]
     disjoint = load_real("ml-100k-natural", drop_val_from_test=True)[INTERACTS]
     assert disjoint.test_edge_label_index.size(1) == 3_594 - 1_707
     assert disjoint.test_noisy_edge_label_index.size(1) == 20_293 - 9_901
@@ -73,6 +77,7 @@ def test_modcloth_keeps_cold_test_users(load_real):
     has_train = torch.bincount(store.edge_index[0], minlength=44_784) > 0
     test_users = torch.unique(store.test_edge_label_index[0])
     assert (test_users.numel(), int((~has_train[test_users]).sum())) == (4_303, 1_824)
+    assert describe(data)["interactions"] == 79_914 + 9_990 + 9_989    # pairwise disjoint
 
 
 def rated_graph():
