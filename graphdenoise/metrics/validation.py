@@ -101,13 +101,18 @@ def validation_loss(model, data, split: str = "val", drop_share: float = 0.0, se
 
 
 def check_selection(select_on: str, evaluator) -> None:
-    r"""Raises a :class:`ValueError` when the selection rule ``select_on`` needs a split that the
-    evaluator's dataset lacks."""
-    if select_on not in SELECT_ON:
-        raise ValueError(f"select_on must be one of {SELECT_ON}, got {select_on!r}")
+    r"""Raises a :class:`ValueError` when the selection rule ``select_on`` (one of :data:`SELECT_ON`, as
+    :class:`~graphdenoise.train.TrainerConfig` checks) needs a split that the evaluator's dataset lacks."""
     if select_on == "val_noisy" and "val_noisy" not in evaluator.indices:
         raise ValueError("select_on='val_noisy' needs a noisy validation split (val_noisy_edge_label_index): "
                          "use a natural-noise dataset (ml-100k-natural, modcloth) or NaturalNoiseSplit")
+
+
+def selection_label(config) -> str:
+    r"""What :func:`selection_value` reports under ``config.select_on``, for progress lines."""
+    if config.select_on in ("val", "val_noisy"):
+        return f"{config.select_on} {config.monitor}"
+    return f"-{config.select_on}"
 
 
 def selection_value(trainer, metrics: Dict[str, float], record: Dict[str, float]) -> float:

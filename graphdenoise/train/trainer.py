@@ -19,7 +19,7 @@ from torch_geometric.data import HeteroData
 
 from ..methods.base import Method, StepContext
 from ..metrics import RankingEvaluator
-from ..metrics.validation import SELECT_ON, check_selection, selection_value
+from ..metrics.validation import SELECT_ON, check_selection, selection_label, selection_value
 from ..models.base import Recommender
 from ..sampling import TripletSampler
 from ..datasets.graph import num_users_items, train_edges
@@ -192,7 +192,7 @@ class Trainer:
                 current = selection_value(self, metrics, record)
                 record_validation(self, current, self.state_for_selection)
                 if cfg.show_progress and self.world.is_main:
-                    print(f"epoch {self.epoch:4d}  loss {record['loss']:.4f}  val {cfg.monitor} {current:.4f}  "
+                    print(f"epoch {self.epoch:4d}  loss {record['loss']:.4f}  {selection_label(cfg)} {current:.4f}  "
                           f"best {self.best_metric:.4f} @ {self.best_epoch}  ({record['seconds']:.1f}s/epoch)",
                           flush=True)
                 self.history.append(record)
