@@ -2,7 +2,7 @@
 from ..registry import Registry
 from .base import EncoderConfig, Recommender, TripletScores
 from .cdae import CDAE, CDAEConfig
-from .gmf import GMF
+from .gmf import GMF, GMFConfig
 from .lightgcn import LightGCN, LightGCNConfig, LightGCNConv
 from .mf import MF
 from .mgccf import MGCCF, MGCCFConfig
@@ -17,5 +17,5 @@ MODELS.register("mgccf")(MGCCF)
 MODELS.register("gmf")(GMF)
 MODELS.register("cdae")(CDAE)
 
-__all__ = ["MODELS", "EncoderConfig", "Recommender", "TripletScores", "CDAE", "CDAEConfig", "GMF", "MF", "LightGCN", "LightGCNConfig",
+__all__ = ["MODELS", "EncoderConfig", "Recommender", "TripletScores", "CDAE", "CDAEConfig", "GMF", "GMFConfig", "MF", "LightGCN", "LightGCNConfig",
            "LightGCNConv", "NeuMF", "NeuMFConfig", "MGCCF", "MGCCFConfig", "AddSimilarityEdges"]

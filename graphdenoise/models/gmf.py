@@ -13,15 +13,31 @@ every pairwise method of graphdenoise (BPR, TIL, ...) runs on it too.
 This is the GMF branch of :class:`~graphdenoise.models.NeuMF` on its own: the same prediction-layer
 initialisation (Kaiming-uniform, ``a=1``, ``'sigmoid'``; zero bias, as the authors' code,
 ``code/model.py:51-67``) and the same factorised full ranking :math:`(p_u \odot h)^\top q_i + b`.
-Embeddings are Xavier-uniform (the project's setting; the authors' code uses N(0, 0.01)).
+Embeddings are Xavier-uniform by default (the project's setting); ``init_std=0.01`` gives the study's
+N(0, 0.01) (``code/model.py:54-57``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 from torch import Tensor, nn
 
+from .base import EncoderConfig
 from .mf import MF
+
+
+@dataclass
+class GMFConfig(EncoderConfig):
+    """Options of :class:`GMF`."""
+
+    init_std: Optional[float] = None
+    """Standard deviation of normal embedding initialisation (the study's code: 0.01); None: Xavier-uniform."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.init_std is not None and not self.init_std > 0:
+            raise ValueError(f"init_std must be positive (or None for Xavier), got {self.init_std}")
 
 
 def init_prediction_layer(layer: nn.Linear) -> None:
@@ -38,16 +54,23 @@ class GMF(MF):
 
     Args:
         data (HeteroData): The dataset (node counts and training edges).
-        config (EncoderConfig, optional): ``embedding_dim`` (default: 64; the study uses 32).
+        config (GMFConfig, optional): ``embedding_dim`` (default: 64; the study uses 32), ``init_std``
+            (default: :obj:`None`, Xavier).
     """
+
+    Config = GMFConfig
 
     def __init__(self, data, config=None, **overrides):
         super().__init__(data, config, **overrides)
         self.predict = nn.Linear(self.embedding_dim, 1)
-        init_prediction_layer(self.predict)
+        self.reset_parameters()
 
     def reset_parameters(self):
-        super().reset_parameters()
+        if self.config.init_std is None:
+            super().reset_parameters()
+        else:
+            for table in self.embedding_tables():
+                nn.init.normal_(table, std=self.config.init_std)
         init_prediction_layer(self.predict)
 
     def score_pairs(self, user_rep: Tensor, item_rep: Tensor) -> Tensor:

@@ -159,3 +159,12 @@ def test_cdae_corrupts_the_input_only_in_training():
     assert torch.equal(model.hidden(), model.hidden())
     with pytest.raises(ValueError, match="corruption"):
         CDAE(tiny_graph(), corruption=1.0)
+
+
+def test_gmf_normal_initialisation_option():
+    from graphdenoise.models import GMF
+    torch.manual_seed(0)
+    model = GMF(synthetic(), embedding_dim=32, init_std=0.01)
+    assert abs(float(model.user_embedding.weight.std()) - 0.01) < 1e-3
+    with pytest.raises(ValueError, match="init_std"):
+        GMF(tiny_graph(), init_std=0.0)
