@@ -2,9 +2,10 @@ r"""CDAE, the Collaborative Denoising Auto-Encoder of Wu, DuBois, Zheng, Ester, 
 Auto-Encoders for Top-N Recommender Systems", WSDM 2016 (https://doi.org/10.1145/2835776.2835837).
 
 The input is the user's binary vector of training items :math:`y_u`, corrupted by drop-out noise
-(each observed item is dropped with probability :math:`q`, the survivors scaled by :math:`1/(1-q)`,
-Sec. 4.1); a hidden layer adds a user-specific node :math:`V_u` (Eq. 2), and one output unit per
-item reconstructs the vector (Eq. 3):
+(each observed item is dropped with probability :math:`q`, the survivors scaled by :math:`1/(1-q)`);
+a hidden layer adds a user-specific node :math:`V_u`, and one output unit per item reconstructs the
+vector (the structure of the paper and of the authors' C++ code, ``jasonyaw/CDAE``
+``src/model/recsys/cdae.hpp``; equation numbers not checked against the PDF):
 
 .. math::
     z_u = h\Big(\sum_{i \in \tilde{\mathcal I}_u} \frac{W_i}{1-q} + V_u + b\Big), \qquad
@@ -20,8 +21,8 @@ Efficiency: :math:`z_u` is computed sparsely from the CSR rows of the batch's us
 (one row lookup and one ``index_add_``, the drop-out mask as per-item weights), never from a dense
 users x items matrix; a batch draws one corruption per distinct user.
 
-Defaults follow the CDAE code of the RecSys'25 study (``bachml/EvalDenoisingRec`` ``code/CDAE/model.py:114-140``,
-identical to ``hyNTU/UDT`` ``CDAE/model.py``): corruption :math:`q = 0.2` and ReLU hidden units
+Defaults follow the CDAE code of the RecSys'25 study (``bachml/EvalDenoisingRec``
+``code/CDAE/model.py:114-140``, identical to ``hyNTU/UDT`` ``CDAE/model.py``): corruption :math:`q = 0.2` and ReLU hidden units
 (``code/CDAE/main.py:258`` builds ``CDAE(user_num, item_num, 32, 0.2)``: hidden size 32), untied encoder
 and decoder, Xavier-normal weights and PyTorch's default uniform biases. The paper's sigmoid hidden
 layer (``activation="sigmoid"``) and DeCA's tanh (``wangyu-ustc/DeCA`` ``CDAE.py:24-70``, which also
@@ -98,8 +99,8 @@ class CDAE(Recommender):
         for table in (self.user_node, self.item_input, self.item_output):
             nn.init.xavier_normal_(table.weight)
         # nn.Linear's default biases: encoder fan-in = num_items, decoder fan-in = hidden size
-        nn.init.uniform_(self.input_bias, -1 / math.sqrt(self.num_items), 1 / math.sqrt(self.num_items))
-        nn.init.uniform_(self.output_bias, -1 / math.sqrt(self.embedding_dim), 1 / math.sqrt(self.embedding_dim))
+        for bias, fan_in in ((self.input_bias, self.num_items), (self.output_bias, self.embedding_dim)):
+            nn.init.uniform_(bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
 
     @property
     def representation_dim(self) -> int:
@@ -109,7 +110,8 @@ class CDAE(Recommender):
         return self.user_node.weight, self.item_input.weight
 
     def hidden(self, users: Optional[Tensor] = None) -> Tensor:
-        r""":math:`z_u` of ``users`` (all when :obj:`None`), ``[B, d]``; the input is corrupted in training mode."""
+        r""":math:`z_u` of ``users`` (all when :obj:`None`), ``[B, d]``; the input is corrupted in training
+        mode."""
         index = self.train_index
         if users is None:
             users = torch.arange(self.num_users, device=index.keys.device)
@@ -127,12 +129,12 @@ class CDAE(Recommender):
         user_rep = torch.cat([z, z.new_ones(z.size(0), 1)], dim=1)
         weight, bias = self.item_output.weight, self.output_bias
         if items is not None:
-            weight, bias = weight[items], bias[items]
+            weight, bias = take_rows(weight, items), take_rows(bias, items)
         return user_rep, torch.cat([weight, bias.unsqueeze(1)], dim=1)
 
     def regularization(self, users: Tensor, pos_items: Tensor, neg_items: Tensor, scores=None) -> Tensor:
         r"""L2 of the batch's user nodes and of the input and output weights of its items,
-        :math:`\frac{1}{2B}\sum \|\cdot\|^2` (the paper penalises every weight, Eq. 5)."""
+        :math:`\frac{1}{2B}\sum \|\cdot\|^2` (the paper penalises every weight)."""
         items = torch.cat([pos_items.reshape(-1), neg_items.reshape(-1)])
         sq = self.user_node.weight[users].pow(2).sum()
         for table in (self.item_input.weight, self.item_output.weight):
