@@ -6,6 +6,8 @@ one :class:`~torch_geometric.data.HeteroData` layout of ``docs/data-schema.md``.
     data = load_dataset("gowalla", data_dir="../shared/datasets")
     data = load_dataset("ml-100k", split="ratio", seed=1, min_interactions=10)
     data = load_dataset("synthetic", noise="pos", noise_ratio=0.2)
+    data = load_dataset("ml-100k-natural")  # natural noise: low ratings, ground-truth is_noise
+    data = load_dataset("ml-100k", rating_threshold=None, noise=NaturalNoiseSplit(clean_threshold=5))
 """
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ from graphdenoise.datasets.interactions import (
 )
 from graphdenoise.datasets.lastfm import LastFM
 from graphdenoise.datasets.movielens import MovieLens100K
+from graphdenoise.datasets.natural import ModCloth, MovieLens100KNatural, NaturalNoiseDataset
+from graphdenoise.datasets.natural_noise import DECA_CLEAN_THRESHOLD, NaturalNoiseSplit
 from graphdenoise.datasets.noise import AddNoisyNegatives, AddNoisyPosNeg, AddNoisyPositives
 from graphdenoise.datasets.split import carve_validation, k_core_mask, ratio_split
 from graphdenoise.datasets.stats import describe, format_stats, print_stats
@@ -45,6 +49,8 @@ DATASETS.register("gowalla")(Gowalla)
 DATASETS.register("amazon-cd")(AmazonCD)
 DATASETS.register("lastfm")(LastFM)
 DATASETS.register("ml-100k")(MovieLens100K)
+DATASETS.register("ml-100k-natural")(MovieLens100KNatural)
+DATASETS.register("modcloth")(ModCloth)
 DATASETS.register("synthetic")(Synthetic)
 
 #: Noise settings by name: ``Noisy-Pos``, ``Noisy-Neg`` and ``Noisy-(Pos+Neg)``.
@@ -81,7 +87,8 @@ def load_dataset(
     r"""Loads dataset ``name`` of :data:`DATASETS` and returns its single data object.
 
     Args:
-        name (str): ``gowalla``, ``amazon-cd``, ``lastfm``, ``ml-100k`` or ``synthetic``
+        name (str): ``gowalla``, ``amazon-cd``, ``lastfm``, ``ml-100k``, ``ml-100k-natural``,
+            ``modcloth`` or ``synthetic``
             (case-insensitive; an unknown name raises a :class:`ValueError` listing these).
         root (str, optional): Root directory; the dataset's default if :obj:`None`.
             (default: :obj:`None`)
@@ -114,6 +121,7 @@ __all__ = [
     "DATASETS",
     "NOISES",
     "DATA_ENV",
+    "DECA_CLEAN_THRESHOLD",
     "INTERACTS",
     "REV_INTERACTS",
     "AddNoisyNegatives",
@@ -124,7 +132,11 @@ __all__ = [
     "InteractionDataset",
     "Interactions",
     "LastFM",
+    "ModCloth",
     "MovieLens100K",
+    "MovieLens100KNatural",
+    "NaturalNoiseDataset",
+    "NaturalNoiseSplit",
     "RestrictedUnpickler",
     "Synthetic",
     "build_heterodata",

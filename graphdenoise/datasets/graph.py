@@ -15,12 +15,17 @@ from torch_geometric.data import HeteroData
 INTERACTS: Tuple[str, str, str] = ("user", "interacts", "item")
 REV_INTERACTS: Tuple[str, str, str] = ("item", "rev_interacts", "user")
 SPLITS = ("train", "val", "test")
+#: Held-out splits of the natural-noise protocol (``docs/data-schema.md``): every held-out
+#: interaction, low-rated ones included, beside the clean ``val`` / ``test``.
+NOISY_SPLITS = ("val_noisy", "test_noisy")
+ALL_SPLITS = SPLITS + NOISY_SPLITS
 
 
 def split_key(split: str, attr: str = "edge_index") -> str:
-    """The attribute name of ``attr`` for ``split`` on the interaction store (``val_rating``, ...)."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    """The attribute name of ``attr`` for ``split`` on the interaction store (``val_rating``,
+    ``test_noisy_edge_label_index``, ...)."""
+    if split not in ALL_SPLITS:
+        raise ValueError(f"split must be one of {ALL_SPLITS}, got {split!r}")
     if split == "train":
         return attr
     if attr == "edge_index":
@@ -41,7 +46,8 @@ def make_heterodata(
     user_raw_id: Optional[Tensor] = None,
     item_raw_id: Optional[Tensor] = None,
 ) -> HeteroData:
-    r"""Build the shared layout from per-split ``[2, E]`` edge indices (keys ``train``/``val``/``test``).
+    r"""Build the shared layout from per-split ``[2, E]`` edge indices (keys ``train``/``val``/``test``,
+    and optionally ``val_noisy``/``test_noisy``, which are only written when given).
 
     ``attrs[split][name]`` holds optional per-edge attributes (``rating``, ``timestamp``, ``weight``,
     ``is_noise``), aligned with ``edges[split]``. Every split is sorted by (user, item).
@@ -53,7 +59,10 @@ def make_heterodata(
     data["user"].raw_id = user_raw_id if user_raw_id is not None else torch.arange(num_users)
     data["item"].raw_id = item_raw_id if item_raw_id is not None else torch.arange(num_items)
     store = data[INTERACTS]
-    for split in SPLITS:
+    unknown = sorted(set(edges) - set(ALL_SPLITS))
+    if unknown:
+        raise ValueError(f"unknown split(s) {unknown}; valid: {ALL_SPLITS}")
+    for split in SPLITS + tuple(s for s in NOISY_SPLITS if s in edges):
         edge_index = edges.get(split)
         if edge_index is None:
             edge_index = torch.empty(2, 0, dtype=torch.long)
@@ -77,7 +86,7 @@ def train_edges(data: HeteroData) -> Tensor:
 
 
 def held_out_edges(data: HeteroData, split: str) -> Tensor:
-    """The ``[2, E]`` positives of ``split`` (``train``, ``val`` or ``test``)."""
+    """The ``[2, E]`` positives of ``split`` (``train``, ``val``, ``test``, ``val_noisy`` or ``test_noisy``)."""
     store = data[INTERACTS]
     key = split_key(split)
     if key not in store:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import IO, Any, Dict, Mapping, Optional, Union
 
+import torch
 from torch_geometric.data import HeteroData
 
-from graphdenoise.datasets.graph import INTERACTS, SPLITS, split_key
+from graphdenoise.datasets.graph import INTERACTS, NOISY_SPLITS, SPLITS, split_key
 
 
 def describe(data: HeteroData, name: Optional[str] = None,
@@ -24,7 +25,9 @@ def describe(data: HeteroData, name: Optional[str] = None,
     Returns:
         dict: ``users``, ``items``, ``interactions`` (train + val + test as stored, injected noise
         included), ``train``, ``val``, ``test``, ``density`` (interactions / (users * items), a
-        fraction), and where present ``noisy`` (``is_noise`` edges), ``flipped`` (true positives
+        fraction), and where present ``val_noisy`` / ``test_noisy`` (every held-out interaction of
+        natural-noise data; ``interactions`` then counts the distinct pairs of all splits),
+        ``noisy`` (``is_noise`` edges), ``flipped`` (true positives
         removed by :class:`~graphdenoise.datasets.noise.AddNoisyNegatives`) and
         ``duplicates_collapsed``.
     """
@@ -36,6 +39,11 @@ def describe(data: HeteroData, name: Optional[str] = None,
         key = split_key(split)
         counts[split] = int(store[key].size(1)) if key in store else 0
     total = sum(counts.values())
+    noisy_splits = [split for split in NOISY_SPLITS if split_key(split) in store]
+    if noisy_splits:
+        edges = torch.cat([store[split_key(split)] for split in SPLITS + tuple(noisy_splits)], dim=1)
+        total = int(torch.unique(edges[0] * items + edges[1]).numel())
+        counts.update({split: int(store[split_key(split)].size(1)) for split in noisy_splits})
     out["interactions"] = total
     out.update(counts)
     out["density"] = total / (users * items) if users and items else 0.0
@@ -74,6 +82,9 @@ def format_stats(datasets: Mapping[str, Union[HeteroData, Mapping[str, Any]]]) -
         ("#User", "users"), ("#Item", "items"), ("#Interac", "interactions"),
         ("#Train", "train"), ("#Valid", "val"), ("#Test", "test"),
     ]
+    for label, key in (("#Valid+noisy", "val_noisy"), ("#Test+noisy", "test_noisy")):
+        if any(key in d for d in described.values()):
+            rows.append((label, key))
     if any("noisy" in d for d in described.values()):
         rows.append(("#Noisy", "noisy"))
     if any("flipped" in d for d in described.values()):

@@ -2,8 +2,10 @@ r"""Diagnostics of learned weights: do they find the noise?
 
 :func:`noise_detection_auc` scores every training edge with one seeded uniform negative, asks the
 method for its triplet weights and reports the ROC-AUC of the weights at ranking clean triplets
-above injected ones (``is_noise`` on the training edges), beside a detector that needs no weights at
-all: the trained model's own score margin :math:`\hat y_{ui} - \hat y_{uj}`.
+above noisy ones (``is_noise`` on the training edges: injected by a noise transform, or natural,
+the low-rated interactions of ``ml-100k-natural``, ``modcloth`` or
+:class:`~graphdenoise.datasets.NaturalNoiseSplit`), beside a detector that needs no weights at all: the trained model's own score margin
+:math:`\hat y_{ui} - \hat y_{uj}`.
 
 :func:`rating_pair_weights` is the TIL paper's case study (Fig. 4): the mean learned weight of
 triplets by the ratings the user gave to the positive and the negative item.
@@ -21,14 +23,15 @@ from .auc import roc_auc
 
 @torch.no_grad()
 def noise_detection_auc(method, model, data, seed: int = 0, batch_size: int = 20000) -> Dict[str, float]:
-    r"""AUC of ``method``'s weights and of the score margin at telling clean from injected triplets.
+    r"""AUC of ``method``'s weights and of the score margin at telling clean from noisy (``is_noise``) triplets.
 
     Returns ``{"weight_auc", "margin_auc", "clean_weight_mean", "noisy_weight_mean"}``; AUC > 0.5
     means clean triplets get the higher value.
     """
     store = data[INTERACTS]
     if "is_noise" not in store or not bool(store.is_noise.any()):
-        raise ValueError("the training edges carry no injected noise (is_noise); apply AddNoisyPositives first")
+        raise ValueError("the training edges carry no noise label (is_noise): inject noise (AddNoisyPositives) or "
+                         "use natural noise (ml-100k-natural, modcloth, NaturalNoiseSplit)")
     model.eval()
     device = next(model.parameters()).device
     sampler = TripletSampler(data, batch_size=batch_size, seed=seed, index=None)

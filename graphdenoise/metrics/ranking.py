@@ -1,8 +1,8 @@
 r"""Full-ranking top-k evaluation, batched over users.
 
 For every user with at least one held-out item, all items are scored, the user's training items (and
-validation items when scoring the test split) are masked with ``-inf`` (never 0: a 0 would outrank
-negative scores, the SELFRec pitfall), and ``topk(max_k)`` is taken once. Users are processed in
+validation items, clean and noisy, when scoring a test split) are masked with ``-inf`` (never 0: a 0
+would outrank negative scores, the SELFRec pitfall), and ``topk(max_k)`` is taken once. Users are processed in
 chunks sized by a memory budget, into one reused score buffer, so the full user x item matrix is
 never materialised. Metrics are PyG's :mod:`torch_geometric.metrics` (their definitions match the
 TIL paper's):
@@ -23,7 +23,7 @@ from torch_geometric.data import HeteroData
 from torch_geometric.metrics import (LinkPredHitRatio, LinkPredMetricCollection, LinkPredMRR, LinkPredNDCG,
                                      LinkPredPrecision, LinkPredRecall)
 
-from ..datasets.graph import held_out_edges, num_users_items
+from ..datasets.graph import ALL_SPLITS, held_out_edges, num_users_items
 from ..distributed import SINGLE, World
 from ..utils import InteractionIndex
 
@@ -57,7 +57,7 @@ class RankingEvaluator:
         if self.ks[-1] > self.num_items:
             raise ValueError(f"max k={self.ks[-1]} exceeds the number of items ({self.num_items})")
         self.indices: Dict[str, InteractionIndex] = {}
-        for split in ("train", "val", "test"):
+        for split in ALL_SPLITS:
             try:
                 edges = held_out_edges(data, split)
             except ValueError:
@@ -66,8 +66,11 @@ class RankingEvaluator:
         self._buffer: Optional[Tensor] = None
 
     def masked_splits(self, split: str) -> tuple:
-        """The splits whose items are excluded from the ranking when evaluating ``split``."""
-        return {"train": (), "val": ("train",), "test": ("train", "val")}[split]
+        """The splits whose items are excluded from the ranking when evaluating ``split``: training items,
+        and for a test split every validation interaction too (the natural-noise data's ``user_pos`` =
+        train + validation, ``bachml/EvalDenoisingRec`` ``code/data_utils.py:87-97``)."""
+        test = ("train", "val", "val_noisy")
+        return {"train": (), "val": ("train",), "val_noisy": ("train",), "test": test, "test_noisy": test}[split]
 
     def _chunk_size(self, model) -> int:
         bytes_per_user = 4 * self.num_items * max(1, getattr(model, "full_rank_cost", 1))
@@ -111,7 +114,8 @@ class RankingEvaluator:
 
     @torch.no_grad()
     def evaluate(self, model, split: str = "val", world: World = SINGLE) -> Dict[str, float]:
-        r"""Metrics of ``model`` on ``split`` (``val`` or ``test``), keys like ``"recall@20"``.
+        r"""Metrics of ``model`` on ``split`` (``val``, ``test``, or with natural-noise data ``val_noisy`` /
+        ``test_noisy``), keys like ``"recall@20"``.
 
         Every user with a held-out item in ``split`` is ranked; with several ranks (``world``) each
         ranks a disjoint share of the users and the top-k lists are gathered, so every rank returns

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import MODELS, EncoderConfig, Recommender, xavier_embedding
+from .gmf import init_prediction_layer
 
 
 @dataclass
@@ -102,8 +103,7 @@ class NeuMF(Recommender):
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
-        nn.init.kaiming_uniform_(self.predict.weight, a=1, nonlinearity="sigmoid")
-        nn.init.zeros_(self.predict.bias)
+        init_prediction_layer(self.predict)
 
     def reset_parameters(self):
         for table in (self.user_gmf, self.item_gmf, self.user_mlp, self.item_mlp):

@@ -165,8 +165,8 @@ class TrainingLoop:
             if evaluated:
                 metrics = self.evaluate("val")
                 record.update({f"val/{k}": v for k, v in metrics.items()})
-                self.selection.update(self.epoch, metrics, self.snapshot)
-                self.report(record, metrics)
+                current = self.selection.update(self.epoch, self.selection_value(metrics, record), self.snapshot)
+                self.report(record, current)
             self.history.append(record)
             if evaluated:
                 self.save_checkpoint()
@@ -180,14 +180,22 @@ class TrainingLoop:
         """Validation and test metrics of the selected state (test is computed only here)."""
         return {"val": self.evaluate("val"), "test": self.evaluate("test")}
 
-    def report(self, record: dict, metrics: dict) -> None:
+    def selection_value(self, metrics: Dict[str, float], record: dict) -> float:
+        """The value model selection compares at this evaluation (higher is better): the validation
+        ``monitor`` here; a task may select by another validation rule."""
+        return metrics[self.config.monitor]
+
+    def selection_label(self) -> str:
+        return f"val {self.config.monitor}"
+
+    def report(self, record: dict, current: float) -> None:
         """The one-line summary of an evaluation (with the method's ``progress_keys``)."""
         if not (self.config.show_progress and self.world.is_main):
             return
-        sel, monitor = self.selection, self.config.monitor
+        sel = self.selection
         extra = "".join(f"  {key} {record[key]:.3f}" for key in getattr(self.method, "progress_keys", ())
                         if key in record)
-        print(f"epoch {self.epoch:4d}  loss {record['loss']:.4f}  val {monitor} {metrics[monitor]:.4f}  "
+        print(f"epoch {self.epoch:4d}  loss {record['loss']:.4f}  {self.selection_label()} {current:.4f}  "
               f"best {sel.best_metric:.4f} @ {sel.best_epoch}{extra}  ({record['seconds']:.1f}s/epoch)", flush=True)
 
     # ------------------------------------------------------------------ selection shortcuts

@@ -25,10 +25,10 @@ class ModelSelection:
         self.bad_evaluations = 0
         self.stopped_early = False
 
-    def update(self, epoch: int, metrics: dict, snapshot: Callable[[], dict]) -> float:
-        """Record the validation ``metrics`` of ``epoch``; a deep copy of ``snapshot()`` is kept when
-        ``monitor`` improves. Returns the monitored value."""
-        current = metrics[self.monitor]
+    def update(self, epoch: int, current: float, snapshot: Callable[[], dict]) -> float:
+        """Record the validation value ``current`` of ``epoch`` (higher is better: ``monitor`` of the
+        validation metrics, or a negated validation loss); a deep copy of ``snapshot()`` is kept when it
+        improves. Returns ``current``."""
         if current > self.best_metric:
             self.best_metric, self.best_epoch, self.bad_evaluations = current, epoch, 0
             self.best_state = copy.deepcopy(snapshot())

@@ -21,6 +21,7 @@ from ..datasets.graph import num_users_items, train_edges
 from ..distributed import SINGLE, current_world
 from ..methods.base import BatchSource, Method, SetupContext, StepContext
 from ..metrics import RankingEvaluator
+from ..metrics.validation import SELECT_ON, check_selection, selection_label, selection_value
 from ..models.base import Recommender
 from ..sampling import TripletBatch, TripletSampler
 from ..utils import InteractionIndex, resolve_device
@@ -45,6 +46,13 @@ class TrainerConfig:
     """Stop after this many evaluations without improvement of ``monitor`` (0 disables)."""
     monitor: str = "recall@20"
     """Validation metric for early stopping and model selection."""
+    select_on: str = "val"
+    """Model-selection rule: ``val`` (``monitor`` on the clean validation split), ``val_noisy`` (``monitor``
+    on every validation interaction of natural-noise data), ``val_loss`` (BCE with one sampled negative
+    per validation positive) or ``val_loss_revised`` (the RecSys'25 study's ERM_RE: the same, without
+    the ``revised_drop_share`` highest-loss positives); see :mod:`graphdenoise.metrics.validation`."""
+    revised_drop_share: float = 0.2
+    """Share of the highest-loss validation positives that ``val_loss_revised`` leaves out (the study: 0.2)."""
     ks: Sequence[int] = (10, 20, 50)
     """Cut-offs of the reported metrics."""
     seed: int = 0
@@ -68,10 +76,12 @@ class TrainerConfig:
     def __post_init__(self):
         checks = {"epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
                   "l2": self.l2 >= 0, "eval_every": self.eval_every >= 1, "patience": self.patience >= 0,
-                  "num_negatives": self.num_negatives >= 1}
+                  "num_negatives": self.num_negatives >= 1, "revised_drop_share": 0 <= self.revised_drop_share < 1}
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"TrainerConfig.{name}={getattr(self, name)!r} is out of range")
+        if self.select_on not in SELECT_ON:
+            raise ValueError(f"TrainerConfig.select_on must be one of {SELECT_ON}, got {self.select_on!r}")
         self.ks = tuple(self.ks)
         metric, _, k = self.monitor.partition("@")
         if not k.isdigit() or int(k) not in self.ks:
@@ -115,6 +125,7 @@ class Trainer(TrainingLoop):
         self.evaluator = RankingEvaluator(data, ks=config.ks, memory_budget_mb=config.eval_memory_mb)
         if "val" not in self.evaluator.indices or self.evaluator.indices["val"].num_pairs == 0:
             raise ValueError("training needs a non-empty validation split: model selection never uses test")
+        check_selection(config.select_on, self.evaluator)
         self.sampler = self.build_sampler(method, data)
         self.method.setup(self.model, data, SetupContext(
             lr=config.lr, num_negatives=self.sampler.num_negatives, batches_per_epoch=len(self.sampler),
@@ -156,6 +167,12 @@ class Trainer(TrainingLoop):
 
     def task_state_dict(self) -> dict:
         return {"sampler": self.sampler.state_dict()}
+
+    def selection_value(self, metrics: Dict[str, float], record: dict) -> float:
+        return selection_value(self, metrics, record)  # the rule of ``config.select_on``
+
+    def selection_label(self) -> str:
+        return selection_label(self.config)
 
     def load_task_state_dict(self, state: dict) -> None:
         self.sampler.load_state_dict(state["sampler"])

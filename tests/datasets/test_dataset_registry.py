@@ -15,8 +15,9 @@ from graphdenoise.datasets.gowalla import read_adjacency_lists
 
 
 def test_registry_names():
-    assert DATASETS.names() == ["amazon-cd", "gowalla", "lastfm", "ml-100k", "synthetic"]
-    with pytest.raises(ValueError, match="amazon-cd, gowalla, lastfm, ml-100k, synthetic"):
+    assert DATASETS.names() == ["amazon-cd", "gowalla", "lastfm", "ml-100k", "ml-100k-natural", "modcloth",
+                                "synthetic"]
+    with pytest.raises(ValueError, match="amazon-cd, gowalla, lastfm, ml-100k, ml-100k-natural, modcloth, synthetic"):
         load_dataset("movielens")
 
 

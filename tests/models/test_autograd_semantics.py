@@ -11,6 +11,7 @@ from tests.helpers import synthetic
 
 
 def batch_loss(model, users, pos, neg):
+    torch.manual_seed(123)  # the same corruption draw in every call (CDAE's drop-out)
     out = model.triplet(users, pos, neg)
     return bpr_terms(out.pos, out.neg).mean() + 1e-2 * model.regularization(users, pos, neg, out)
 

@@ -97,3 +97,74 @@ def test_backbone_beats_popularity_on_synthetic(name):
     ours = trainer.evaluate("val")["recall@20"]
     pop = RankingEvaluator(data).evaluate(Popularity(data), "val")["recall@20"]
     assert ours > pop + 0.05, (ours, pop)
+
+
+def test_gmf_scores_are_the_output_layer_of_the_elementwise_product():
+    from graphdenoise.models import GMF
+    torch.manual_seed(0)
+    model = GMF(tiny_graph(), embedding_dim=4)
+    with torch.no_grad():
+        model.predict.bias.fill_(0.3)
+    p, q = model.user_embedding.weight, model.item_embedding.weight
+    h, b = model.predict.weight[0], model.predict.bias
+    u, i = torch.tensor([0, 2, 6]), torch.tensor([1, 8, 4])
+    expected = ((p[u] * q[i]) * h).sum(-1) + b
+    assert torch.allclose(model(u, i), expected, atol=1e-6)
+    with torch.no_grad():
+        full = model.score_matrix(*model.representations())
+        buffer = model.score_matrix(*model.representations(), out=torch.empty(7, 9))
+    assert torch.allclose(full[u, i], expected, atol=1e-6) and torch.allclose(buffer, full, atol=1e-6)
+
+
+def dense_cdae_logits(model, keep=None):
+    """CDAE by a dense users x items input matrix (the authors' nn.Linear formulation)."""
+    index = model.train_index
+    y = torch.zeros(model.num_users, model.num_items)
+    y[index.users, index.items] = 1.0
+    if keep is not None:
+        y = y * keep / (1 - model.corruption)
+    z = model.activation(y @ model.item_input.weight + model.user_node.weight + model.input_bias)
+    return z @ model.item_output.weight.t() + model.output_bias
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+def test_cdae_equals_dense_reference(activation):
+    from graphdenoise.models import CDAE
+    torch.manual_seed(0)
+    model = CDAE(tiny_graph(), embedding_dim=5, activation=activation).eval()
+    with torch.no_grad():
+        scores = model.score_matrix(*model.representations())
+        expected = dense_cdae_logits(model)
+    assert torch.allclose(scores, expected, atol=1e-5)
+    u, i = torch.tensor([0, 3, 3]), torch.tensor([1, 2, 7])
+    assert torch.allclose(model(u, i), expected[u, i], atol=1e-5)
+
+
+def test_cdae_corrupts_the_input_only_in_training():
+    from graphdenoise.models import CDAE
+    torch.manual_seed(0)
+    model = CDAE(tiny_graph(), embedding_dim=5, corruption=0.5)
+    index = model.train_index
+    torch.manual_seed(1)
+    corrupted = model.hidden()
+    torch.manual_seed(1)  # the same draw, in CSR order of the training edges
+    keep = torch.zeros(model.num_users, model.num_items)
+    keep[index.users, index.items] = (torch.rand(index.num_pairs) >= 0.5).float()
+    with torch.no_grad():
+        reference = dense_cdae_logits(model, keep)
+        scores = torch.cat([corrupted, torch.ones(model.num_users, 1)], 1) @ torch.cat(
+            [model.item_output.weight, model.output_bias[:, None]], 1).t()
+    assert torch.allclose(scores, reference, atol=1e-5)
+    model.eval()
+    assert torch.equal(model.hidden(), model.hidden())
+    with pytest.raises(ValueError, match="corruption"):
+        CDAE(tiny_graph(), corruption=1.0)
+
+
+def test_gmf_normal_initialisation_option():
+    from graphdenoise.models import GMF
+    torch.manual_seed(0)
+    model = GMF(synthetic(), embedding_dim=32, init_std=0.01)
+    assert abs(float(model.user_embedding.weight.std()) - 0.01) < 1e-3
+    with pytest.raises(ValueError, match="init_std"):
+        GMF(tiny_graph(), init_std=0.0)
