@@ -17,3 +17,6 @@ from .bod import BOD, BODConfig
 
 __all__ += ["WBPR", "WBPRConfig", "AOBPR", "AOBPRConfig", "PRIS", "PRISConfig", "TCE", "TCEConfig", "RCE",
             "RCEConfig", "TCEBPR", "TCEBPRConfig", "RCEBPR", "RCEBPRConfig", "BOD", "BODConfig"]
+from .deca import DeCA, DeCAConfig, DeCAP, DeCAPConfig
+
+__all__ += ["DeCA", "DeCAConfig", "DeCAP", "DeCAPConfig"]
