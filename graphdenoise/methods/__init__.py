@@ -20,3 +20,6 @@ __all__ += ["WBPR", "WBPRConfig", "AOBPR", "AOBPRConfig", "PRIS", "PRISConfig", 
 from .deca import DeCA, DeCAConfig, DeCAP, DeCAPConfig
 
 __all__ += ["DeCA", "DeCAConfig", "DeCAP", "DeCAPConfig"]
+from .dcf import DCF, DCFConfig
+
+__all__ += ["DCF", "DCFConfig"]
