@@ -23,3 +23,6 @@ __all__ += ["DeCA", "DeCAConfig", "DeCAP", "DeCAPConfig"]
 from .dcf import DCF, DCFConfig
 
 __all__ += ["DCF", "DCFConfig"]
+from .udt import UDT, UDTConfig
+
+__all__ += ["UDT", "UDTConfig"]
