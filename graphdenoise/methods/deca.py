@@ -58,7 +58,9 @@ Reference: ``wangyu-ustc/DeCA`` @ 8b04aa8, ``train.py``. Deviations:
    method's state, so a resumed run does not repeat it). It is not cached on disk.
 5. Model selection is the trainer's (validation ranking metric); the authors test the final model
    (``train.py:362-371``).
-6. Only the NCF/LightGCN path (``train.py:152-190``) is implemented; the CDAE path (un-squared norm,
+6. DeCA(p)'s frozen :math:`g` is evaluated in eval mode (the authors leave it in train mode; the
+   same without dropout, their default).
+7. Only the NCF/LightGCN path (``train.py:152-190``) is implemented; the CDAE path (un-squared norm,
    ``train.py:272-294``) is not.
 """
 from __future__ import annotations
@@ -339,6 +341,13 @@ class DeCAP(DeCA):
         prior.load_state_dict(model.state_dict())
         return prior
 
+    def train(self, mode: bool = True):
+        """The frozen prior stays in eval mode (no dropout in :math:`g`)."""
+        super().train(mode)
+        if self.prior is not None:
+            self.prior.eval()
+        return self
+
     def prior_probabilities(self, users, pos_items, neg_items):
         if not bool(self.pretrained):
             self.pretrain()
@@ -367,5 +376,7 @@ class DeCAP(DeCA):
                 loss.backward()
                 optimizer.step()
         prior.eval()
+        for p in prior.parameters():
+            p.grad = None
         prior.requires_grad_(False)
         self.pretrained.fill_(True)
