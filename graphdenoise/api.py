@@ -13,8 +13,8 @@ from torch_geometric.data import HeteroData
 
 from .datasets.graph import INTERACTS, make_heterodata
 from .methods import METHODS, Method
+from .methods.base import setup_for_inference
 from .models import MODELS, Recommender
-from .sampling import TripletSampler
 from .train import Trainer, TrainerConfig, atomic_save, atomic_write_text, load_checkpoint
 from .utils import seed_everything
 
@@ -88,7 +88,7 @@ def load(path: Union[str, Path], device: Optional[str] = None) -> FitResult:
     model = model_cls(data, model_cls.Config(**config["model_config"]))
     method = method_cls(method_cls.Config(**config["method_config"]))
     model.load_state_dict(state["model_state"])
-    method.setup(model, data, TripletSampler(data, index=model.train_index))
+    setup_for_inference(method, model, data)
     method.load_state_dict(state["method_state"])
     if device is not None:
         model.to(device)

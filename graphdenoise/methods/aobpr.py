@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..sampling.aobpr import AdaptiveOversampling
-from .base import METHODS, MethodConfig
+from .base import METHODS, MethodConfig, SamplingSpec
 from .bpr import BPR
 
 
@@ -56,11 +56,7 @@ class AOBPR(BPR):
 
     Config = AOBPRConfig
 
-    def negative_sampler(self, data, train_index):
-        return AdaptiveOversampling(train_index, rank_scale=self.config.rank_scale,
-                                    refresh_every=self.config.refresh_every)
-
-    def setup(self, model, data, sampler):
-        negatives = sampler.negative_sampler
-        if isinstance(negatives, AdaptiveOversampling):
-            negatives.bind(model)  # the first batch already oversamples
+    def sampling(self):
+        # the trainer binds the proposal to the model before the first batch: it already oversamples
+        return SamplingSpec(negatives=lambda index: AdaptiveOversampling(
+            index, rank_scale=self.config.rank_scale, refresh_every=self.config.refresh_every))

@@ -1,40 +1,117 @@
-r"""The seam between the generic trainer and a training method.
+r"""The seam between the generic trainer and a training method (both tasks: interaction graphs and
+sequences).
+
+A method is **declarative** about everything that is not its objective. It never touches the
+sampler, the trainer or the backbone's gradient machinery; it says what it needs and the trainer
+builds, steps and checkpoints it:
+
+* :meth:`Method.sampling` -- a :class:`SamplingSpec`: the negative proposal, negatives per positive,
+  and a share of the training edges held out of the epoch for an outer objective;
+* :meth:`Method.setup` -- bind to the model and data (build parameters and optimisers here); the
+  :class:`SetupContext` gives the recommender's learning rate, the number of negatives, the number
+  of batches per epoch and the proposal the trainer built from the spec;
+* :meth:`Method.optimizers` / :meth:`Method.outer_optimizers` -- the method's own optimisers. The
+  trainer zeroes, steps and checkpoints them: the first with the recommender's optimiser at every
+  step, the second after each of the method's outer losses;
+* :meth:`Method.epoch_stats` -- per-epoch statistics for the history.
 
 Per batch the trainer calls, in order:
 
-1. :meth:`Method.outer_step` -- bilevel methods (BOD) update their own parameters here, with their
-   own optimiser (the "outer" level), before the recommender's step; a no-op otherwise;
-2. :meth:`Method.loss` -- the recommender's objective on the batch (the "inner" level), including the
-   L2 term; the trainer back-propagates it;
-3. :meth:`Method.before_optimizer_step` -- called with the inner gradients in ``p.grad`` and before
-   the recommender's optimiser steps: TIL's one-step look-ahead reuses those gradients here;
-4. the trainer steps the recommender's optimiser;
-5. :meth:`Method.after_step` -- bookkeeping (schedules, adaptive samplers).
+1. :meth:`Method.outer_losses` -- bilevel methods (BOD) yield outer losses here; for each, the
+   trainer back-propagates it into the parameters of :meth:`outer_optimizers` only and steps them;
+2. :meth:`Method.loss` -- the recommender's objective on the batch (L2 included:
+   :func:`l2_term`) and detached scalars to log; the trainer zeroes every gradient and
+   back-propagates it;
+3. :meth:`Method.after_backward` -- with the recommender's gradients in ``p.grad`` and before any
+   optimiser steps (TIL's one-step look-ahead reads them here and writes its own parameters'
+   gradients);
+4. the trainer steps :meth:`optimizers` and the recommender's optimiser;
+5. :meth:`Method.after_step` -- bookkeeping (schedules, cluster refreshes).
 
-``method.recommender_lr`` is set by the trainer before :meth:`Method.setup`.
+``loss(model, batch, ctx) -> (loss, logs)`` is the one call every method implements. A plain
+``autograd`` call anywhere in a method (``torch.autograd.grad``, ``create_graph=True``,
+forward-mode) sees ordinary dense gradients: the backbones' row-sparse gradient accumulation is
+switched on only inside the trainer's own backward of the loss.
 
-A method also chooses the negative sampler (:meth:`Method.negative_sampler`), may add per-epoch
-statistics to the history (:meth:`Method.epoch_stats`), and owns whatever state it needs to resume
-exactly (:meth:`Method.state_dict`, which must include its optimisers).
+``docs/writing-a-method.md`` walks through a complete method (BSL) written on this seam.
 """
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.data import HeteroData
 
-from ..models.base import Recommender, TripletScores
-from ..sampling import NegativeSampler, TripletBatch, TripletSampler, UniformNegatives
-from ..registry import Registry
 from ..config import resolve_config
 from ..distributed import SINGLE, World
+from ..models.base import Recommender, TripletScores
+from ..registry import Registry
+from ..sampling import NegativeSampler, TripletBatch, UniformNegatives
 from ..utils import InteractionIndex
 
 METHODS: Registry = Registry("method")
+
+Proposal = Callable[[InteractionIndex], NegativeSampler]
+"""Builds a negative sampler from the index of the training positives."""
+
+
+@dataclass
+class SamplingSpec:
+    """What a method needs from triplet sampling; the trainer turns it into its sampler."""
+
+    negatives: Optional[Proposal] = None
+    """Factory of the negative proposal (None: uniform over the user's non-positives)."""
+    num_negatives: Optional[int] = None
+    """Negatives per positive the method requires (None: the trainer's ``num_negatives``). A trainer
+    setting other than 1 (its default) or this value is an error."""
+    holdout_fraction: float = 0.0
+    """Share of the training edges set aside from the epoch, drawn on by
+    :meth:`StepContext.random_batch` with ``holdout=True`` (an outer objective's data)."""
+
+    def __post_init__(self):
+        if self.num_negatives is not None and self.num_negatives < 1:
+            raise ValueError(f"SamplingSpec.num_negatives must be >= 1, got {self.num_negatives}")
+        if not 0 <= self.holdout_fraction < 1:
+            raise ValueError(f"SamplingSpec.holdout_fraction must lie in [0, 1), got {self.holdout_fraction}")
+
+    def build_negatives(self, index: InteractionIndex) -> NegativeSampler:
+        return UniformNegatives(index) if self.negatives is None else self.negatives(index)
+
+    def resolve_num_negatives(self, requested: int, method: str) -> int:
+        """The negatives per positive of a run whose trainer asks for ``requested``."""
+        if self.num_negatives is None:
+            return requested
+        if requested not in (1, self.num_negatives):
+            raise ValueError(f"{method} trains with {self.num_negatives} negative(s) per positive; the trainer's "
+                             f"num_negatives={requested} conflicts (leave it at 1)")
+        return self.num_negatives
+
+
+@dataclass
+class SetupContext:
+    """What the trainer tells a method before training (:meth:`Method.setup`)."""
+
+    lr: float = 1e-3
+    """Learning rate of the recommender's optimiser."""
+    num_negatives: int = 1
+    """Negatives per positive of every batch."""
+    batches_per_epoch: int = 1
+    negatives: Optional[NegativeSampler] = None
+    """The proposal built from :attr:`SamplingSpec.negatives` (read-only for the method: e.g. its
+    ``log_prob``)."""
+    world: World = SINGLE
+    seed: int = 0
+    """Seed of the run (for the method's own generators)."""
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+
+class BatchSource:
+    """Extra batches a method may draw during a step (TIL's outer objective); the trainer provides it."""
+
+    def random_batch(self, size: int, holdout: bool = False) -> TripletBatch:
+        raise NotImplementedError(f"{type(self).__name__} draws no extra batches")
 
 
 @dataclass
@@ -46,11 +123,19 @@ class StepContext:
     epoch: int
     lr: float
     """Learning rate of the recommender's optimiser."""
-    l2: float
+    l2: float = 0.0
     """Weight of the L2 term on the embeddings of the batch."""
-    sampler: TripletSampler
+    batches_per_epoch: int = 1
     world: World = SINGLE
-    """The data-parallel ranks: methods average their own gradients with ``world.all_reduce_mean``."""
+    """The data-parallel ranks (the trainer averages the declared optimisers' gradients itself)."""
+    source: BatchSource = field(default_factory=BatchSource)
+    aux: List = field(default_factory=list)
+    """Auxiliary batches of the step (sequence methods that plan them, e.g. ATJT)."""
+
+    def random_batch(self, size: int, holdout: bool = False) -> TripletBatch:
+        """``size`` training triplets drawn uniformly with replacement, on the batch's device; from the
+        held-out edges of :attr:`SamplingSpec.holdout_fraction` when ``holdout``."""
+        return self.source.random_batch(size, holdout)
 
 
 @dataclass
@@ -58,50 +143,50 @@ class MethodConfig:
     """A method without options."""
 
 
-class Method(nn.Module):
-    r"""Base class of the training methods; plain BPR is :class:`~graphdenoise.methods.BPR`.
+class MethodBase(nn.Module):
+    r"""What the graph and the sequence methods share: a typed config, declared optimisers, the
+    per-step hooks and per-epoch statistics.
 
     Args:
         config (MethodConfig, optional): The method's options; keyword arguments override fields.
     """
 
     Config = MethodConfig
-    recommender_lr: float = 1e-3
 
     def __init__(self, config: Optional[MethodConfig] = None, **overrides):
         super().__init__()
         self.config = resolve_config(type(self), config, overrides)
 
-    def setup(self, model: Recommender, data: HeteroData, sampler: TripletSampler) -> None:
-        """Bind to the model and data before training (build parameters and optimisers here)."""
-
-    def negative_sampler(self, data: HeteroData, train_index: InteractionIndex) -> NegativeSampler:
-        """The negative sampler this method trains with (uniform by default)."""
-        return UniformNegatives(train_index)
-
-    def outer_step(self, model: Recommender, batch: TripletBatch, ctx: StepContext) -> Dict[str, float]:
+    def optimizers(self) -> Dict[str, torch.optim.Optimizer]:
+        """The method's optimisers stepped with the recommender's, by name (zeroed, stepped and
+        checkpointed by the trainer)."""
         return {}
 
-    def loss(self, model: Recommender, batch: TripletBatch, ctx: StepContext) -> Tuple[Tensor, Dict[str, Tensor]]:
+    def outer_optimizers(self) -> Dict[str, torch.optim.Optimizer]:
+        """The method's optimisers stepped after each of its :meth:`outer_losses` (checkpointed too)."""
+        return {}
+
+    def outer_losses(self, model, batch, ctx: StepContext) -> Iterator[Tensor]:
+        """Outer objectives to minimise, one optimiser step each, before the recommender's step."""
+        return iter(())
+
+    def loss(self, model, batch, ctx: StepContext) -> Tuple[Tensor, Dict[str, Tensor]]:
         """The objective of the recommender on ``batch`` (L2 included) and detached scalars to log."""
         raise NotImplementedError
 
-    def before_optimizer_step(self, model: Recommender, batch: TripletBatch, ctx: StepContext) -> Dict[str, Tensor]:
+    def after_backward(self, model, batch, ctx: StepContext) -> Dict[str, Tensor]:
+        """Runs with the recommender's gradients in ``p.grad``, before any optimiser steps."""
         return {}
 
-    def after_step(self, model: Recommender, batch: TripletBatch, ctx: StepContext) -> None:
-        pass
+    def after_step(self, model, batch, ctx: StepContext) -> None:
+        """Bookkeeping after the optimiser steps."""
 
     def epoch_stats(self) -> Dict[str, float]:
         """Statistics accumulated over the epoch (e.g. weight mean/std), reset after reading."""
         return {}
 
-    def weights(self, model: Recommender, users: Tensor, pos_items: Tensor, neg_items: Tensor) -> Tensor:
-        """The per-triplet weights this method would give (ones for unweighted methods)."""
-        return torch.ones(users.shape, device=users.device)
-
     def extra_state(self) -> dict:
-        """Non-parameter state to checkpoint (optimiser states, counters)."""
+        """Non-parameter state an exact resume needs beyond the declared optimisers (generators...)."""
         return {}
 
     def load_extra_state(self, state: dict) -> None:
@@ -110,6 +195,38 @@ class Method(nn.Module):
     def __repr__(self) -> str:
         fields = ", ".join(f"{f.name}={getattr(self.config, f.name)!r}" for f in dataclasses.fields(self.config))
         return f"{type(self).__name__}({fields})"
+
+
+class Method(MethodBase):
+    r"""Base class of the methods of the interaction-graph task; plain BPR is
+    :class:`~graphdenoise.methods.BPR`. See the module docstring for the protocol.
+
+    Args:
+        config (MethodConfig, optional): The method's options; keyword arguments override fields.
+    """
+
+    def sampling(self) -> SamplingSpec:
+        """What this method needs from sampling (uniform negatives by default)."""
+        return SamplingSpec()
+
+    def setup(self, model: Recommender, data, ctx: SetupContext) -> None:
+        """Bind to the model and data before training (build parameters and optimisers here)."""
+
+    def loss(self, model: Recommender, batch: TripletBatch, ctx: StepContext) -> Tuple[Tensor, Dict[str, Tensor]]:
+        raise NotImplementedError
+
+    def weights(self, model: Recommender, users: Tensor, pos_items: Tensor, neg_items: Tensor) -> Tensor:
+        """The per-triplet weights this method would give (ones for unweighted methods)."""
+        return torch.ones(users.shape, device=users.device)
+
+
+def setup_for_inference(method: Method, model: Recommender, data) -> None:
+    """:meth:`Method.setup` outside training (restoring a saved result): the proposal of the method's
+    spec and the model's device, no sampler."""
+    spec = method.sampling()
+    device = next(model.parameters()).device
+    method.setup(model, data, SetupContext(num_negatives=spec.num_negatives or 1,
+                                           negatives=spec.build_negatives(model.train_index), device=device))
 
 
 def l2_term(model: Recommender, batch: TripletBatch, ctx: StepContext, scores: Optional[TripletScores] = None) -> Tensor:

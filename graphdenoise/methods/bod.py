@@ -20,7 +20,7 @@ DirectAU-style objective, weights detached,
 (:math:`\tilde e` the L2-normalised representation, :math:`t = 2`; :math:`\mathcal U` over the pairs of
 the first ``uniformity_rows`` rows of the batch).
 
-**Outer level** (:meth:`BOD.outer_step`): instead of unrolling inner training, :math:`\phi` is updated by
+**Outer level** (:meth:`BOD.outer_losses`): instead of unrolling inner training, :math:`\phi` is updated by
 one-step gradient matching between the weighted-BPR gradient and the weighted-alignment gradient
 with respect to the recommender's parameters (both with ``create_graph=True``, so :math:`\phi`
 receives a gradient through the weights):
@@ -66,7 +66,7 @@ intent implemented instead:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -192,8 +192,9 @@ class BOD(Method):
     r"""BOD: a weight generator trained by one-step gradient matching (see the module docstring).
 
     The generator and its Adam optimiser are built in :meth:`setup` (their sizes depend on the
-    backbone's representations); the generator's parameters are in :meth:`state_dict`, the
-    optimiser's state in :meth:`extra_state`, so a resumed run continues exactly.
+    backbone's representations); the generator's parameters are in :meth:`state_dict` and the
+    optimiser is declared in :meth:`outer_optimizers`: the trainer steps it after each outer loss
+    and checkpoints it, so a resumed run continues exactly.
 
     Args:
         config (BODConfig, optional): ``generator_lr`` (default: 1e-3), ``generator_reg``
@@ -215,7 +216,7 @@ class BOD(Method):
         self.stats, self.neg_stats, self.matching = WeightStats(), WeightStats(), WeightStats()
 
     # ------------------------------------------------------------------ setup and state
-    def setup(self, model, data, sampler):
+    def setup(self, model, data, ctx):
         probe = torch.zeros(1, dtype=torch.long)
         user_rep, item_rep = model_representations(model, probe, probe)
         if user_rep.size(-1) != item_rep.size(-1):
@@ -226,18 +227,12 @@ class BOD(Method):
                                          self.config.generator_hidden).to(param.device)
         self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.config.generator_lr)
 
-    def extra_state(self) -> dict:
-        return {} if self.optimizer is None else {"generator_optimizer": self.optimizer.state_dict()}
-
-    def load_extra_state(self, state: dict) -> None:
-        if "generator_optimizer" in state:
-            if self.optimizer is None:
-                raise RuntimeError("BOD.load_extra_state needs setup() first")
-            self.optimizer.load_state_dict(state["generator_optimizer"])
+    def outer_optimizers(self):
+        return {} if self.optimizer is None else {"generator_optimizer": self.optimizer}
 
     def _require_setup(self) -> WeightGenerator:
         if self.generator is None:
-            raise RuntimeError("BOD needs setup(model, data, sampler) before use (the trainer calls it)")
+            raise RuntimeError("BOD needs setup(model, data, ctx) before use (the trainer calls it)")
         return self.generator
 
     # ------------------------------------------------------------------ inner level
@@ -267,17 +262,13 @@ class BOD(Method):
         cfg = self.config
         if cfg.outer_every is not None:
             return int((ctx.step + 1) % cfg.outer_every == 0)
-        num_batches = max(1, len(ctx.sampler))
+        num_batches = max(1, ctx.batches_per_epoch)
         position = ctx.step % num_batches
         return sum(1 for k in range(cfg.outer_loop)
                    if max(0, (k + 1) * num_batches // cfg.outer_loop - 1) == position)
 
     def matching_loss(self, model, batch) -> Tensor:
         r"""The outer objective on ``batch``: gradient-matching distance plus the generator's L2."""
-        with model.dense_gradients():  # differentiated twice: ordinary table gradients
-            return self._matching_loss(model, batch)
-
-    def _matching_loss(self, model, batch) -> Tensor:
         cfg, generator = self.config, self._require_setup()
         params: List[Tensor] = [p for p in model.parameters() if p.requires_grad]
         out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
@@ -292,20 +283,13 @@ class BOD(Method):
         reg = 0.5 * cfg.generator_reg * sum(p.pow(2).sum() for p in generator.parameters())
         return distance + reg
 
-    def outer_step(self, model, batch, ctx) -> Dict[str, float]:
-        count = self.outer_iterations(ctx)
-        if count == 0:
-            return {}
-        generator = self._require_setup()
-        inputs = list(generator.parameters())
-        for _ in range(count):
+    def outer_losses(self, model, batch, ctx):
+        """:meth:`outer_iterations` gradient-matching losses on ``batch``; the trainer steps the
+        generator after each (per-epoch means are in :meth:`epoch_stats`)."""
+        for _ in range(self.outer_iterations(ctx)):
             loss = self.matching_loss(model, batch)
-            self.optimizer.zero_grad(set_to_none=False)
-            loss.backward(inputs=inputs)
-            ctx.world.all_reduce_gradients(self.generator.parameters())
-            self.optimizer.step()
             self.matching.update(loss.detach().view(1))
-        return {}  # per-epoch means are in epoch_stats (the trainer averages logs over all batches)
+            yield loss
 
     # ------------------------------------------------------------------ diagnostics
     @torch.no_grad()

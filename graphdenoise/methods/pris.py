@@ -21,11 +21,11 @@ cluster picked by the user's softmax affinity to the centroids, then an item by 
 popularity; see :mod:`graphdenoise.sampling.cluster` for our reading). Positives of the user are
 rejected, so :math:`q` is the proposal before rejection, as the sampler's ``log_q`` reports it.
 
-**Drawing L candidates.** PRIS needs ``[B, L]`` negatives with their ``log q``. The method sets the
-trainer's triplet sampler to draw ``num_candidates`` negatives per positive in :meth:`setup`
-(``TripletSampler.num_negatives``), so the candidates come from the trainer's own seeded generator
-(exact resume, no wasted draw) and arrive in ``batch.neg_items`` / ``batch.neg_log_q``. A trainer
-``num_negatives`` other than 1 or ``num_candidates`` is an error.
+**Drawing L candidates.** PRIS needs ``[B, L]`` negatives with their ``log q``. Its
+:meth:`~PRIS.sampling` spec asks for ``num_candidates`` negatives per positive from its proposal, so
+the candidates come from the trainer's own seeded generator (exact resume, no wasted draw) and arrive
+in ``batch.neg_items`` / ``batch.neg_log_q``. A trainer ``num_negatives`` other than 1 or
+``num_candidates`` is an error.
 
 Defaults (not verified against the paper's experimental section): ``num_candidates = 5``,
 ``num_clusters = 16``, ``temperature = 1``, re-clustering once per epoch.
@@ -41,7 +41,7 @@ from torch import Tensor
 from ..sampling.cluster import ClusterPopularityNegatives
 from ..sampling.negatives import UniformNegatives
 from ..sampling.popularity import PopularityNegatives
-from .base import METHODS, Method, MethodConfig, l2_term
+from .base import METHODS, Method, MethodConfig, SamplingSpec, l2_term
 from .losses import weighted_bpr_loss
 from .reweighting import WeightStats
 
@@ -104,33 +104,22 @@ class PRIS(Method):
         self.proposal_sampler = None
         self.stats, self.ess, self.max_weight = WeightStats(), WeightStats(), WeightStats()
 
-    def negative_sampler(self, data, train_index):
+    def proposal(self, index):
+        """The proposal :math:`q(j \\mid u)` over the training positives ``index``."""
         cfg = self.config
         if cfg.proposal == "uniform":
-            sampler = UniformNegatives(train_index)
-        elif cfg.proposal == "popularity":
-            sampler = PopularityNegatives(train_index, alpha=cfg.popularity_alpha, offset=1.0)
-        else:
-            # refresh_every=None: set to one epoch in setup, once the number of batches is known
-            extra = {} if cfg.refresh_every is None else {"refresh_every": cfg.refresh_every}
-            sampler = ClusterPopularityNegatives(train_index, num_clusters=cfg.num_clusters,
-                                                 alpha=cfg.popularity_alpha, offset=1.0, **extra)
-        self.proposal_sampler = sampler
-        return sampler
+            return UniformNegatives(index)
+        if cfg.proposal == "popularity":
+            return PopularityNegatives(index, alpha=cfg.popularity_alpha, offset=1.0)
+        # refresh_every=None: once per epoch (the trainer binds the proposal with the epoch's batches)
+        return ClusterPopularityNegatives(index, num_clusters=cfg.num_clusters, alpha=cfg.popularity_alpha,
+                                          offset=1.0, refresh_every=cfg.refresh_every)
 
-    def setup(self, model, data, sampler):
-        L = self.config.num_candidates
-        if sampler.num_negatives not in (1, L):
-            raise ValueError(f"PRIS draws num_candidates={L} negatives per positive; the trainer's "
-                             f"num_negatives={sampler.num_negatives} conflicts (leave it at 1)")
-        sampler.num_negatives = L
-        if self.proposal_sampler is None:  # not built through the trainer (e.g. api.load)
-            self.negative_sampler(data, sampler.index)
-        negatives = self.proposal_sampler
-        if isinstance(negatives, ClusterPopularityNegatives):
-            if self.config.refresh_every is None:
-                negatives.refresh_every = max(1, len(sampler))
-            negatives.bind(model)
+    def sampling(self):
+        return SamplingSpec(negatives=self.proposal, num_negatives=self.config.num_candidates)
+
+    def setup(self, model, data, ctx):
+        self.proposal_sampler = ctx.negatives  # read for log q(j | u) in weights()
 
     def _log_q(self, users: Tensor, neg_items: Tensor) -> Tensor:
         users = users.unsqueeze(-1).expand_as(neg_items) if neg_items.dim() > users.dim() else users

@@ -57,7 +57,6 @@ class RCE(Method):
     """
 
     Config = RCEConfig
-    pairwise = False
 
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)

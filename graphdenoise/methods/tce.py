@@ -81,7 +81,6 @@ class TCE(Method):
     """
 
     Config = TCEConfig
-    pairwise = False
 
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)

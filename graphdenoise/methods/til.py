@@ -1,5 +1,5 @@
 r"""Triplet Importance Learning (Wu, Zhang, Ma, Coates et al., "Adapting Triplet Importance of
-Implicit Feedback for Personalized Recommendation", CIKM 2022; text in ``shared/papers/til.md``).
+Implicit Feedback for Personalized Recommendation", CIKM 2022).
 
 Each triplet's BPR term is weighted by a learned importance (Eq. 2-3):
 
@@ -69,7 +69,7 @@ from torch.nn import functional as F
 from torch.func import functional_call
 
 from ..sampling import TripletBatch
-from .base import METHODS, Method, MethodConfig, StepContext, l2_term
+from .base import METHODS, Method, MethodConfig, SamplingSpec, StepContext, l2_term
 from ..utils import kmeans, take_rows
 from .clustering import clustering_loss, hard_assignment
 from .losses import bpr_terms
@@ -161,11 +161,13 @@ class TIL(Method):
         self._reset_stats()
 
     # ------------------------------------------------------------------ setup
-    def setup(self, model, data, sampler) -> None:
+    def sampling(self) -> SamplingSpec:
+        # one triplet (u, i, j) weighted at a time (Eq. 2-3); outer='holdout' sets edges aside
+        holdout = self.config.holdout_fraction if self.config.outer == "holdout" else 0.0
+        return SamplingSpec(num_negatives=1, holdout_fraction=holdout)
+
+    def setup(self, model, data, ctx) -> None:
         cfg = self.config
-        if sampler is not None and sampler.num_negatives != 1:
-            raise ValueError(f"TIL weights one triplet (u, i, j) at a time (Eq. 2-3): num_negatives must be 1, "
-                             f"got {sampler.num_negatives}")
         dim = model.embedding_tables()[1].size(1)
         hidden = cfg.hidden_dim or dim
         device = model.embedding_tables()[1].device
@@ -183,14 +185,16 @@ class TIL(Method):
                                         requires_grad=self.strategy == "mi")
             self.register_buffer("cluster_ids", torch.zeros(num_items, dtype=torch.long, device=device))
             self.register_buffer("clusters_ready", torch.zeros((), dtype=torch.bool, device=device))
-            self.centre_optimizer = (torch.optim.Adam([self.centres], lr=self.recommender_lr)
+            self.centre_optimizer = (torch.optim.Adam([self.centres], lr=ctx.lr)
                                      if self.strategy == "mi" else None)
-        if cfg.outer == "holdout" and sampler is not None:
-            # the shared order generator: every rank sets the same slice aside
-            order = sampler.edge_ids[torch.randperm(sampler.edge_ids.numel(), generator=sampler.order_generator)]
-            cut = max(1, int(round(cfg.holdout_fraction * order.numel())))
-            self.register_buffer("holdout_edges", order[:cut].sort().values)
-            sampler.edge_ids = order[cut:].sort().values
+
+    def optimizers(self):
+        """OPT_Λ of the weight generator, and the centres' optimiser of ``til-mi`` (the trainer steps
+        both before the recommender's optimiser)."""
+        out = {"weight_optimizer": self.weight_optimizer}
+        if getattr(self, "centre_optimizer", None) is not None:
+            out["centre_optimizer"] = self.centre_optimizer
+        return out
 
     # ------------------------------------------------------------------ states and weights
     def user_interest(self, model, users: Tensor) -> Tensor:
@@ -247,8 +251,6 @@ class TIL(Method):
         logs = {"weighted_bpr": weighted.detach()}
         if self.strategy == "mi" and self._clusters_active() and cfg.gamma > 0:
             items = torch.unique(torch.cat([batch.pos_items, batch.neg_items]))
-            if self.centres.grad is not None:
-                self.centres.grad.zero_()
             cluster = clustering_loss(model.gather(model.embedding_tables()[1], items), self.centres, cfg.tau)
             loss = loss + cfg.gamma * cluster
             logs["clustering"] = cluster.detach()
@@ -259,23 +261,16 @@ class TIL(Method):
     def outer_batch(self, batch: TripletBatch, ctx: StepContext) -> TripletBatch:
         if self.config.outer == "same-batch":
             return batch
-        if self.config.outer == "other-batch":
-            return ctx.sampler.random_batch(batch.users.numel()).to(batch.users.device)
-        return ctx.sampler.random_batch(batch.users.numel(), edge_ids=self.holdout_edges.cpu()).to(batch.users.device)
+        return ctx.random_batch(batch.users.numel(), holdout=self.config.outer == "holdout")
 
-    def before_optimizer_step(self, model, batch: TripletBatch, ctx: StepContext) -> Dict[str, Tensor]:
+    def after_backward(self, model, batch: TripletBatch, ctx: StepContext) -> Dict[str, Tensor]:
+        """The look-ahead: Λ's gradient from the hypergradient (the trainer then steps OPT_Λ)."""
         pending, self._pending = self._pending, None
         if pending is None:
             return {}
         weight, rows = pending
         hyper = self.hypergradient(model, batch, self.outer_batch(batch, ctx), ctx.lr, ctx.world, rows)
-        self.weight_optimizer.zero_grad(set_to_none=False)
         weight.backward(hyper)
-        ctx.world.all_reduce_gradients(self.generator.parameters())
-        self.weight_optimizer.step()
-        if self.strategy == "mi" and self._clusters_active() and self.centres.grad is not None:
-            ctx.world.all_reduce_gradients([self.centres])
-            self.centre_optimizer.step()
         return {"hypergradient_norm": hyper.detach().norm()}
 
     def hypergradient(self, model, batch: TripletBatch, outer: TripletBatch, lr: float, world=None,
@@ -308,7 +303,7 @@ class TIL(Method):
         grads = [buffer.grad for buffer in lookahead.values()]
         if world is not None:
             world.all_reduce_mean(grads)
-        with model.dense_gradients(), fwAD.dual_level():  # plain indexing has a forward-mode rule
+        with fwAD.dual_level():
             duals = {n: fwAD.make_dual(p.detach(), g)
                      for (n, p), g in zip(params.items(), grads)}
             terms = functional_call(call, duals, (batch.users, batch.pos_items, batch.neg_items))
@@ -419,16 +414,6 @@ class TIL(Method):
         return {"weight_mean": mean, "weight_std": math.sqrt(max(squares / count - mean**2, 0.0)),
                 "weight_frac_above_0.99": above / count}
 
-    def extra_state(self) -> dict:
-        state = {"weight_optimizer": self.weight_optimizer.state_dict()}
-        if getattr(self, "centre_optimizer", None) is not None:
-            state["centre_optimizer"] = self.centre_optimizer.state_dict()
-        return state
-
-    def load_extra_state(self, state: dict) -> None:
-        self.weight_optimizer.load_state_dict(state["weight_optimizer"])
-        if "centre_optimizer" in state:
-            self.centre_optimizer.load_state_dict(state["centre_optimizer"])
 
 
 @METHODS.register("til-ui")

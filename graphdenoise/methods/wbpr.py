@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..sampling.popularity import PopularityNegatives
-from .base import METHODS, MethodConfig
+from .base import METHODS, MethodConfig, SamplingSpec
 from .bpr import BPR
 
 
@@ -45,5 +45,5 @@ class WBPR(BPR):
 
     Config = WBPRConfig
 
-    def negative_sampler(self, data, train_index):
-        return PopularityNegatives(train_index, alpha=self.config.alpha)
+    def sampling(self):
+        return SamplingSpec(negatives=lambda index: PopularityNegatives(index, alpha=self.config.alpha))

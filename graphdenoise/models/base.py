@@ -81,18 +81,20 @@ class Recommender(nn.Module):
     then :meth:`triplet` looks rows up directly and the L2 term reuses them."""
 
     sparse_gradients: bool = False
-    """Whether :meth:`gather` gives embedding tables row-sparse gradients (set by MF and LightGCN)."""
+    """Whether :meth:`gather` may give embedding tables row-sparse gradients in the trainer's backward
+    (set by MF and LightGCN)."""
 
     def gather(self, table: Tensor, index: Tensor) -> Tensor:
-        r"""``table[index]``; for a leaf parameter with :attr:`sparse_gradients`, the backward adds the
-        rows' gradients straight into ``table.grad`` (``index_add_``) instead of returning a table-sized
-        gradient.
+        r"""``table[index]`` with ordinary autograd semantics, plus a fast path for the trainer.
 
-        A plain ``table[index]`` backward allocates and zero-fills a table-sized tensor per lookup and
-        then adds it to ``.grad``: on Gowalla with MF those fills and adds were most of a training step.
-        The direct accumulation is invisible to ``torch.autograd.grad`` w.r.t. the table, so
-        higher-order differentiation (TIL's look-ahead, BOD's gradient matching) runs inside
-        :meth:`dense_gradients`, where lookups are ordinary indexing.
+        Inside :func:`accumulate_row_gradients` (the trainer opens it around its own
+        ``loss.backward()`` only), the backward of a lookup into a leaf table of a model with
+        :attr:`sparse_gradients` adds the rows' gradients straight into ``table.grad``
+        (``index_add_``) instead of returning a table-sized gradient: a plain ``table[index]``
+        backward allocates and zero-fills a table-sized tensor per lookup and then adds it to
+        ``.grad``, and on Gowalla with MF those fills and adds were most of a training step. Anywhere
+        else (``torch.autograd.grad``, ``create_graph=True``, a user's own ``backward()``) the same
+        lookup returns the ordinary dense gradient, bit for bit what ``index_select`` gives.
         """
         if self.sparse_gradients and self._sparse_enabled and table.is_leaf and table.requires_grad \
                 and torch.is_grad_enabled():
@@ -101,7 +103,7 @@ class Recommender(nn.Module):
 
     @contextmanager
     def dense_gradients(self):
-        """Within this block :meth:`gather` produces ordinary dense (higher-order differentiable) gradients."""
+        """Within this block :meth:`gather` is plain indexing even in the trainer's backward."""
         previous, self._sparse_enabled = self._sparse_enabled, False
         try:
             yield self
@@ -123,8 +125,8 @@ class Recommender(nn.Module):
         if out is None:
             return user_rep @ item_rep.t()
         if _numpy_matmul_ok(user_rep, item_rep, out):
-            # OpenBLAS into a reused buffer ran 1.7-2.4x faster than torch.mm(out=) on these CPUs
-            # (PERFORMANCE-NOTES.md); only for inference on CPU float32.
+            # OpenBLAS into a reused buffer ran 1.7-2.4x faster than torch.mm(out=) on 2-core AVX2
+            # CPUs (measured on Gowalla); only for inference on CPU float32.
             np.matmul(user_rep.numpy(), item_rep.numpy().T, out=out.numpy())
             return out
         return torch.mm(user_rep, item_rep.t(), out=out)
@@ -213,21 +215,45 @@ class Recommender(nn.Module):
         return f"{self.num_users} users, {self.num_items} items, embedding_dim={self.embedding_dim}"
 
 
+_ROW_ACCUMULATION = [0]  # > 0 inside the trainer's backward (a counter: the backward may nest)
+
+
+@contextmanager
+def accumulate_row_gradients():
+    r"""Lets the backward of :meth:`Recommender.gather` lookups add row gradients straight into
+    ``table.grad`` (the trainer's fast path). Open it around a ``loss.backward()`` whose gradients go
+    to ``.grad`` and nowhere else: never around ``torch.autograd.grad`` or ``create_graph=True``.
+    A process-wide flag, not a thread-local one: autograd runs CUDA backward passes on its own threads."""
+    _ROW_ACCUMULATION[0] += 1
+    try:
+        yield
+    finally:
+        _ROW_ACCUMULATION[0] -= 1
+
+
 class _AccumulateRows(torch.autograd.Function):
-    """``table[index]`` whose backward adds into ``table.grad`` in place (see :meth:`Recommender.gather`)."""
+    """``table[index]``; its backward adds into ``table.grad`` in place inside
+    :func:`accumulate_row_gradients`, and returns the ordinary dense gradient elsewhere."""
 
     @staticmethod
     def forward(ctx, table: Tensor, index: Tensor) -> Tensor:
         ctx.table, ctx.index = table, index
+        ctx.save_for_forward(index)
         return take_rows(table.detach(), index)
 
     @staticmethod
+    def jvp(ctx, table_tangent: Tensor, _):
+        return take_rows(table_tangent, ctx.saved_tensors[0])
+
+    @staticmethod
     def backward(ctx, grad: Tensor):
-        table = ctx.table
-        if table.grad is None:
-            table.grad = torch.zeros_like(table)
-        table.grad.index_add_(0, ctx.index.reshape(-1), grad.reshape(-1, grad.size(-1)))
-        return None, None
+        table, index, flat = ctx.table, ctx.index.reshape(-1), grad.reshape(-1, grad.size(-1))
+        if _ROW_ACCUMULATION[0] and not torch.is_grad_enabled():
+            if table.grad is None:
+                table.grad = torch.zeros_like(table)
+            table.grad.index_add_(0, index, flat)
+            return None, None
+        return grad.new_zeros(table.shape).index_add_(0, index, flat), None
 
 
 def _numpy_matmul_ok(a: Tensor, b: Tensor, out: Tensor) -> bool:

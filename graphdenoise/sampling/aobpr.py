@@ -122,7 +122,7 @@ class AdaptiveOversampling(NegativeSampler):
         self.num_refreshes = 0
 
     # ------------------------------------------------------------------ adaptation
-    def bind(self, model) -> None:
+    def bind(self, model, batches_per_epoch: Optional[int] = None) -> None:
         """Attach the model whose factors drive the sampling and compute the orderings now."""
         self.model = model
         self.refresh()

@@ -29,6 +29,8 @@ covers only the uniform proposal.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import Tensor
 
@@ -48,7 +50,8 @@ class ClusterPopularityNegatives(NegativeSampler):
         temperature (float): :math:`\tau` of the user-to-cluster softmax. (default: :obj:`1.0`)
         alpha (float): Exponent of the within-cluster popularity. (default: :obj:`1.0`)
         offset (float): Added to every item count before the power. (default: :obj:`1.0`)
-        refresh_every (int): Optimiser steps between re-clusterings. (default: :obj:`1000`)
+        refresh_every (int, optional): Optimiser steps between re-clusterings; :obj:`None` re-clusters
+            once per epoch (the batches per epoch that :meth:`bind` is given). (default: :obj:`1000`)
         kmeans_iterations (int): Lloyd iterations per refresh. (default: :obj:`10`)
         seed (int): Seed of the k-means initialisation. (default: :obj:`0`)
         reject_positives (bool): Redraw candidates that are positives of their user.
@@ -57,19 +60,20 @@ class ClusterPopularityNegatives(NegativeSampler):
     """
 
     def __init__(self, train_index: InteractionIndex, num_clusters: int = 16, temperature: float = 1.0,
-                 alpha: float = 1.0, offset: float = 1.0, refresh_every: int = 1000, kmeans_iterations: int = 10,
+                 alpha: float = 1.0, offset: float = 1.0, refresh_every: Optional[int] = 1000, kmeans_iterations: int = 10,
                  seed: int = 0, reject_positives: bool = True, max_rounds: int = 20):
         super().__init__(train_index, reject_positives, max_rounds)
         checks = {"num_clusters": (num_clusters, num_clusters >= 1), "temperature": (temperature, temperature > 0),
                   "alpha": (alpha, alpha >= 0), "offset": (offset, offset >= 0),
-                  "refresh_every": (refresh_every, refresh_every >= 1),
+                  "refresh_every": (refresh_every, refresh_every is None or refresh_every >= 1),
                   "kmeans_iterations": (kmeans_iterations, kmeans_iterations >= 1)}
         for name, (value, ok) in checks.items():
             if not ok:
                 raise ValueError(f"{name}={value!r} is out of range")
         self.num_clusters, self.temperature = int(num_clusters), float(temperature)
         self.alpha, self.offset = float(alpha), float(offset)
-        self.refresh_every, self.kmeans_iterations = int(refresh_every), int(kmeans_iterations)
+        self.refresh_every = None if refresh_every is None else int(refresh_every)
+        self.kmeans_iterations = int(kmeans_iterations)
         self.kmeans_generator = torch.Generator().manual_seed(seed)
         self.weight = (item_popularity(train_index) + self.offset).pow(self.alpha)
         if self.weight.sum() <= 0:
@@ -115,8 +119,11 @@ class ClusterPopularityNegatives(NegativeSampler):
         return self.user_log_prior[users, cluster] + self.item_log_within[items]
 
     # ------------------------------------------------------------------ adaptation
-    def bind(self, model) -> None:
-        """Attach the model whose representations define the clusters, and cluster now."""
+    def bind(self, model, batches_per_epoch: Optional[int] = None) -> None:
+        """Attach the model whose representations define the clusters, and cluster now (with
+        ``refresh_every=None``, re-cluster every ``batches_per_epoch`` steps from then on)."""
+        if self.refresh_every is None:
+            self.refresh_every = max(1, batches_per_epoch or 1)
         self.model = model
         self.refresh()
 

@@ -16,7 +16,7 @@ the others ignore it.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -60,6 +60,10 @@ class NegativeSampler:
     def log_prob(self, users: Tensor, items: Tensor) -> Tensor:
         """``log q(items | users)`` of the proposal (zeros when unknown)."""
         return torch.zeros(items.shape, dtype=torch.float)
+
+    def bind(self, model, batches_per_epoch: Optional[int] = None) -> None:
+        """Hook for model-aware proposals (AOBPR, PRIS's clusters): called by the trainer once the
+        model and the method are set up, before the first batch is drawn."""
 
     def update(self, model, step: int) -> None:
         """Hook for adaptive samplers (AOBPR): called by the trainer after each optimiser step."""

@@ -53,11 +53,15 @@ class TripletSampler:
             dealt round-robin, and every rank gets the same number of batches of about
             ``batch_size / world_size`` triplets, so the ranks together cover every edge once.
             (default: 1)
+        holdout_fraction (float): Share of the training edges set aside from the epoch (drawn with
+            the shared order generator, so every rank holds out the same edges) for
+            ``random_batch(..., holdout=True)``. (default: 0)
     """
 
     def __init__(self, data: HeteroData, batch_size: int = 5000, negative_sampler: Optional[NegativeSampler] = None,
                  num_negatives: int = 1, seed: int = 0, edge_ids: Optional[Tensor] = None,
-                 index: Optional[InteractionIndex] = None, rank: int = 0, world_size: int = 1):
+                 index: Optional[InteractionIndex] = None, rank: int = 0, world_size: int = 1,
+                 holdout_fraction: float = 0.0):
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if num_negatives <= 0:
@@ -77,6 +81,17 @@ class TripletSampler:
         # the epoch order is shared by all ranks; negatives and random batches are per rank
         self.order_generator = torch.Generator().manual_seed(seed)
         self.generator = torch.Generator().manual_seed(seed + 1_000_003 * (rank + 1))
+        self.holdout_ids: Optional[Tensor] = None
+        if holdout_fraction:
+            self._hold_out(holdout_fraction)
+
+    def _hold_out(self, fraction: float) -> None:
+        if not 0 < fraction < 1:
+            raise ValueError(f"holdout_fraction must lie in [0, 1), got {fraction}")
+        order = self.edge_ids[torch.randperm(self.edge_ids.numel(), generator=self.order_generator)]
+        cut = max(1, int(round(fraction * order.numel())))
+        self.holdout_ids = order[:cut].sort().values
+        self.edge_ids = order[cut:].sort().values
 
     @property
     def rank_batch_size(self) -> int:
@@ -92,9 +107,13 @@ class TripletSampler:
         neg, log_q = self.negative_sampler.sample(users, self.generator, self.num_negatives)
         return TripletBatch(users, pos, neg, edge_ids, log_q)
 
-    def random_batch(self, size: Optional[int] = None, edge_ids: Optional[Tensor] = None) -> TripletBatch:
-        """A batch of ``size`` edges drawn uniformly (with replacement) from ``edge_ids`` (default: all)."""
-        pool = self.edge_ids if edge_ids is None else edge_ids
+    def random_batch(self, size: Optional[int] = None, edge_ids: Optional[Tensor] = None,
+                     holdout: bool = False) -> TripletBatch:
+        """A batch of ``size`` edges drawn uniformly (with replacement) from ``edge_ids`` (default: the
+        epoch's edges; the held-out ones with ``holdout``)."""
+        if holdout and self.holdout_ids is None:
+            raise ValueError("random_batch(holdout=True) needs a sampler built with holdout_fraction > 0")
+        pool = self.holdout_ids if holdout else (self.edge_ids if edge_ids is None else edge_ids)
         pick = torch.randint(pool.numel(), (size or self.batch_size,), generator=self.generator)
         return self.batch(pool[pick])
 

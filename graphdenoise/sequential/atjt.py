@@ -271,20 +271,23 @@ class DNRConfig(RecognizerOptions, PartitionOptions):
 class _RecognizerMethod(SequenceMethod):
     """What ATJT, WAT and DNR share: g, its Adagrad, the replacement transform and diagnostics."""
 
-    def setup(self, model, data, seed, device):
-        cfg = self.config
+    progress_keys = ("w_clean", "w_noisy")
+
+    def setup(self, model, data, ctx):
+        cfg, seed = self.config, ctx.seed
         self.num_users, self.num_items = data.num_users, data.num_items
-        self.device = device
+        self.device = ctx.device
+        self.data, self.samples = data, None
         self.replacement = RandomReplacement(data.num_items, cfg.num_replace, seed=seed + 1)
         self.diag_replacement = RandomReplacement(data.num_items, cfg.num_replace, seed=seed + 2)
-        self.generator = torch.Generator().manual_seed(seed + 3)
+        self.corrupt_generator = torch.Generator().manual_seed(seed + 3)
         self.recognizers = nn.ModuleList([self.new_recognizer() for _ in range(self.num_recognizers())])
         self.initial_state = copy.deepcopy(self.recognizers[0].state_dict())
         self.recognizer_optimizers = [self.new_optimizer(g) for g in self.recognizers]
         self.current = 0
         self.last_rec_index: Optional[Tensor] = None
         self.weight_stats: Dict[str, float] = {}
-        self._sum_w = torch.zeros((), device=device)
+        self._sum_w = torch.zeros((), device=self.device)
         self._num_w = 0
 
     def num_recognizers(self) -> int:
@@ -302,7 +305,20 @@ class _RecognizerMethod(SequenceMethod):
         return self.recognizers[self.current]
 
     def optimizers(self):
-        return [self.recognizer_optimizers[self.current]]
+        return {"recognizer_optimizer": self.recognizer_optimizers[self.current]}
+
+    def extra_state(self) -> dict:
+        """What an exact resume needs beyond the parameters: generators, every g's optimiser, the round."""
+        return {"corrupt_generator": self.corrupt_generator.get_state(),
+                "replacement": self.replacement.generator.get_state(), "current": self.current,
+                "recognizer_optimizers": [opt.state_dict() for opt in self.recognizer_optimizers]}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.corrupt_generator.set_state(state["corrupt_generator"])
+        self.replacement.generator.set_state(state["replacement"])
+        self.current = state["current"]
+        for opt, opt_state in zip(self.recognizer_optimizers, state["recognizer_optimizers"]):
+            opt.load_state_dict(opt_state)
 
     def groups_of(self, samples: Samples) -> Tensor:
         if self.config.partition == "user":
@@ -323,7 +339,7 @@ class _RecognizerMethod(SequenceMethod):
         the others stay original (label 1 = clean)."""
         b = len(batch)
         num_noisy = min(max(int(round(fraction * b)), 1), b - 1) if b > 1 else 0
-        chosen = torch.randperm(b, generator=self.generator)[:num_noisy].to(batch.history.device)
+        chosen = torch.randperm(b, generator=self.corrupt_generator)[:num_noisy].to(batch.history.device)
         history = batch.history.clone()
         history[chosen] = self.replacement(history[chosen])
         label = torch.ones(b, device=history.device)
@@ -342,7 +358,12 @@ class _RecognizerMethod(SequenceMethod):
         self._num_w += w.numel()
         return (w * per_sample).mean(), per_sample.detach().mean()
 
-    def end_epoch(self, data, samples, device):
+    def plan(self, samples, batch_size, generator):
+        self.samples = samples  # the epoch's samples, for the diagnostics of epoch_stats
+        return super().plan(samples, batch_size, generator)
+
+    def epoch_stats(self):
+        data, samples = self.data, self.samples
         stats = {}
         if self._num_w:
             stats["w_mean"] = float(self._sum_w) / self._num_w
@@ -380,14 +401,15 @@ class ATJT(_RecognizerMethod):
 
     Config = ATJTConfig
 
-    def setup(self, model, data, seed, device):
-        super().setup(model, data, seed, device)
-        self.make_partition(data, seed)
+    def setup(self, model, data, ctx):
+        super().setup(model, data, ctx)
+        self.make_partition(data, ctx.seed)
 
     def num_recognizers(self) -> int:
         return 1 if self.config.fresh_recognizer else self.config.num_groups
 
     def plan(self, samples, batch_size, generator):
+        self.samples = samples
         n = self.config.num_groups
         group = self.groups_of(samples)
         rounds = []
@@ -414,8 +436,8 @@ class ATJT(_RecognizerMethod):
             self.current = index
         self.recognizer.train()
 
-    def loss(self, model, batch, aux):
-        cfg, g = self.config, self.recognizer
+    def loss(self, model, batch, ctx):
+        cfg, g, aux = self.config, self.recognizer, ctx.aux
         w = g.weights(batch)
         if cfg.detach_weights:
             w = w.detach()
@@ -442,21 +464,21 @@ class ATJTWithoutAuxiliaryTask(_RecognizerMethod):
 
     Config = WATConfig
 
-    def setup(self, model, data, seed, device):
-        super().setup(model, data, seed, device)
+    def setup(self, model, data, ctx):
+        super().setup(model, data, ctx)
         if not self.config.train_recognizer:
             self.recognizer.eval()
             self.recognizer.requires_grad_(False)
 
     def optimizers(self):
-        return super().optimizers() if self.config.train_recognizer else []
+        return super().optimizers() if self.config.train_recognizer else {}
 
     def plan(self, samples, batch_size, generator):
         rounds = super().plan(samples, batch_size, generator)
         self.last_rec_index = torch.arange(len(samples))[torch.randperm(len(samples), generator=generator)]
         return rounds
 
-    def loss(self, model, batch, aux):
+    def loss(self, model, batch, ctx):
         w = self.recognizer.weights(batch)
         loss_rec, bce = self.weighted_loss(model, batch, w)
         return loss_rec, {"loss_rec": loss_rec.detach(), "bce": bce, "w_batch": w.detach().mean()}
@@ -477,10 +499,10 @@ class DirectNoiseRecognition(_RecognizerMethod):
     def num_recognizers(self) -> int:
         return self.config.num_groups
 
-    def setup(self, model, data, seed, device):
-        super().setup(model, data, seed, device)
-        self.make_partition(data, seed)
-        cfg = self.config
+    def setup(self, model, data, ctx):
+        super().setup(model, data, ctx)
+        self.make_partition(data, ctx.seed)
+        cfg, seed, device = self.config, ctx.seed, ctx.device
         gen = torch.Generator().manual_seed(seed + 5)
         for r, (g, opt) in enumerate(zip(self.recognizers, self.recognizer_optimizers)):
             g.load_state_dict(self.initial_state)
@@ -498,6 +520,7 @@ class DirectNoiseRecognition(_RecognizerMethod):
             g.requires_grad_(False)
 
     def plan(self, samples, batch_size, generator):
+        self.samples = samples
         group = self.groups_of(samples)
         rounds = [Round(r, [Step(b) for b in shuffled_batches(torch.nonzero(group == r).view(-1), batch_size,
                                                                generator)])
@@ -510,9 +533,9 @@ class DirectNoiseRecognition(_RecognizerMethod):
         self.current = index
 
     def optimizers(self):
-        return []
+        return {}
 
-    def loss(self, model, batch, aux):
+    def loss(self, model, batch, ctx):
         with torch.no_grad():
             w = self.recognizer.weights(batch)
         loss_rec, bce = self.weighted_loss(model, batch, w)

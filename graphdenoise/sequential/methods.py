@@ -1,24 +1,24 @@
-r"""The seam between :class:`~graphdenoise.sequential.trainer.SequenceTrainer` and a training method.
+r"""The sequence task's side of the method seam (:mod:`graphdenoise.methods.base`).
 
-Per epoch the trainer draws the training samples (real next items plus fresh negatives) and asks
-the method for a *plan*: a list of rounds, each a list of steps. A step names the samples of the
-recommender's batch and of the method's auxiliary batches (ATJT's noise-recognition batches). For
-each round the trainer calls :meth:`SequenceMethod.begin_round`; for each step it materialises the
-batches, calls :meth:`SequenceMethod.loss`, back-propagates once and steps the recommender's
-optimiser and the method's own optimisers (:meth:`SequenceMethod.optimizers`). So plain BCE and
-ATJT's joint loss :math:`\mathcal{L}_R + \alpha\,\mathcal{L}_D` run through one loop.
-"""
+A sequence method is a :class:`~graphdenoise.methods.base.MethodBase` like the graph methods: the
+same ``setup(model, data, ctx)``, ``loss(model, batch, ctx) -> (loss, logs)``, declared
+:meth:`~graphdenoise.methods.base.MethodBase.optimizers` (zeroed, stepped and checkpointed by the
+trainer), ``after_step`` and ``epoch_stats``. What the sequence task adds is the *plan*: per epoch the
+trainer draws the training samples (real next items plus fresh negatives) and asks the method for a
+list of rounds, each a list of steps. A step names the samples of the recommender's batch and of the
+method's auxiliary batches (ATJT's noise-recognition batches, in ``ctx.aux``). For each round the
+trainer calls :meth:`SequenceMethod.begin_round`. So plain BCE and ATJT's joint loss
+:math:`\mathcal{L}_R + \alpha\,\mathcal{L}_D` run through the one training loop of both tasks."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from ..config import resolve_config
+from ..methods.base import MethodBase, MethodConfig, SetupContext, StepContext
 from .data import SampleBatch, Samples, SequenceData
 from .models.base import SequenceModel
 
@@ -41,25 +41,17 @@ class Round:
     steps: List[Step]
 
 
-@dataclass
-class SequenceMethodConfig:
-    """A method without options."""
+SequenceMethodConfig = MethodConfig
 
 
-class SequenceMethod(nn.Module):
+class SequenceMethod(MethodBase):
     r"""Base class of the sequential training methods; plain pointwise BCE is :class:`BCE`.
 
     Args:
-        config (SequenceMethodConfig, optional): The method's options; keyword arguments override fields.
+        config (MethodConfig, optional): The method's options; keyword arguments override fields.
     """
 
-    Config = SequenceMethodConfig
-
-    def __init__(self, config: Optional[SequenceMethodConfig] = None, **overrides):
-        super().__init__()
-        self.config = config = resolve_config(type(self), config, overrides)
-
-    def setup(self, model: SequenceModel, data: SequenceData, seed: int, device: torch.device) -> None:
+    def setup(self, model: SequenceModel, data: SequenceData, ctx: SetupContext) -> None:
         """Bind to the model and data before training (build auxiliary models here)."""
 
     def plan(self, samples: Samples, batch_size: int, generator: torch.Generator) -> List[Round]:
@@ -69,21 +61,9 @@ class SequenceMethod(nn.Module):
     def begin_round(self, index: int) -> None:
         pass
 
-    def loss(self, model: SequenceModel, batch: SampleBatch, aux: List[SampleBatch]) -> Tuple[Tensor, Dict[str, Tensor]]:
-        """The objective of the step and detached scalars to log."""
+    def loss(self, model: SequenceModel, batch: SampleBatch, ctx: StepContext) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """The objective of the step (auxiliary batches in ``ctx.aux``) and detached scalars to log."""
         raise NotImplementedError
-
-    def optimizers(self) -> List[torch.optim.Optimizer]:
-        """The method's own optimisers, stepped after the recommender's (none by default)."""
-        return []
-
-    def end_epoch(self, data: SequenceData, samples: Samples, device: torch.device) -> Dict[str, float]:
-        """Statistics of the epoch (e.g. mean weights of clean vs noisy sequences)."""
-        return {}
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{f.name}={getattr(self.config, f.name)!r}" for f in dataclasses.fields(self.config))
-        return f"{type(self).__name__}({fields})"
 
 
 class BCE(SequenceMethod):
@@ -93,7 +73,7 @@ class BCE(SequenceMethod):
         \mathcal{L} = -\frac{1}{|b|}\sum_{s \in b} y_s \log \sigma(f_s) + (1 - y_s)\log(1 - \sigma(f_s))
     """
 
-    def loss(self, model, batch, aux):
+    def loss(self, model, batch, ctx):
         loss = F.binary_cross_entropy_with_logits(model.score(batch), batch.label)
         return loss, {"loss_rec": loss.detach()}
 

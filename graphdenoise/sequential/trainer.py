@@ -1,4 +1,7 @@
-r"""The sequential trainer: CTR samples, a method's plan and objective, Adam, validation-only selection.
+r"""The trainer of the sequence task: CTR samples, a method's plan and objective, Adam,
+validation-only selection (the loop itself is :class:`~graphdenoise.train.loop.TrainingLoop`, shared
+with the interaction-graph task: the same step protocol, model selection, checkpoints and exact
+resume).
 
 Protocol guardrails as in :class:`graphdenoise.train.Trainer`: the validation split is required;
 early stopping and the choice of the returned state use validation metrics only (AUC by default);
@@ -7,14 +10,13 @@ noise recognition model) are training-only and are not part of the selected stat
 """
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 import torch
 
-from ..train.selection import record_validation
+from ..methods.base import SetupContext, StepContext
+from ..train.loop import TrainingLoop
 from ..utils import resolve_device
 from .data import SequenceData
 from .methods import SequenceMethod
@@ -50,6 +52,10 @@ class SequenceTrainerConfig:
     """A one-line summary per evaluation."""
     eval_batch_size: int = 256
     """Histories scored at once in evaluation (each with ``1 + eval_negatives`` candidates)."""
+    checkpoint_dir: Optional[str] = None
+    """Where ``last.pt`` is written at each evaluation (None: no checkpoints)."""
+    resume: bool = False
+    """Continue from ``checkpoint_dir/last.pt`` when it exists (exact: same results as uninterrupted)."""
 
     def __post_init__(self):
         checks = {"epochs": self.epochs >= 1, "batch_size": self.batch_size >= 2, "lr": self.lr > 0,
@@ -62,7 +68,7 @@ class SequenceTrainerConfig:
             raise ValueError(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
 
 
-class SequenceTrainer:
+class SequenceTrainer(TrainingLoop):
     r"""Trains a sequence encoder with a sequential method on a :class:`SequenceData` view.
 
     Args:
@@ -72,6 +78,9 @@ class SequenceTrainer:
         config (SequenceTrainerConfig, optional): Options.
         callbacks (list, optional): Called as ``callback(epoch, record)`` after every epoch.
     """
+
+    zero_to_none = True
+    method_train_mode = False  # ATJT's rounds set g's mode; DNR's frozen g stays in eval mode
 
     def __init__(self, model: SequenceModel, method: SequenceMethod, data: SequenceData,
                  config: Optional[SequenceTrainerConfig] = None,
@@ -85,47 +94,34 @@ class SequenceTrainer:
             raise ValueError("training needs a non-empty validation split: model selection never uses test")
         if data.num_targets("train") == 0:
             raise ValueError("the sequential view has no training targets")
-        self.generator = torch.Generator().manual_seed(config.seed)
-        self.method.setup(self.model, data, config.seed, self.device)
+        self.sample_generator = torch.Generator().manual_seed(config.seed)
+        self.method.setup(self.model, data, SetupContext(lr=config.lr, seed=config.seed, device=self.device))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        self.callbacks = list(callbacks or [])
-        self.history: List[Dict[str, float]] = []
-        self.epoch = 0
-        self.best_metric = -math.inf
-        self.best_epoch = 0
-        self.best_state: Optional[dict] = None
-        self.bad_evaluations = 0
-        self.stopped_early = False
+        self.init_loop(callbacks)
 
-    def train_epoch(self) -> Dict[str, float]:
-        """One epoch: fresh negatives, the method's plan, one optimisation step per planned step."""
-        cfg, model, method, data = self.config, self.model, self.method, self.data
-        start = time.perf_counter()
-        model.train()
-        samples = data.training_samples(self.generator)
-        rounds = method.plan(samples, cfg.batch_size, self.generator)
-        total, logs_sum, steps = torch.zeros((), device=self.device), {}, 0
+    def batches(self) -> Iterator:
+        """Fresh negatives, the method's plan, one ``(batch, ctx)`` per planned step."""
+        cfg, method, data = self.config, self.method, self.data
+        samples = data.training_samples(self.sample_generator)
+        rounds = method.plan(samples, cfg.batch_size, self.sample_generator)
         for round_ in rounds:
             method.begin_round(round_.index)
             for step in round_.steps:
                 batch = data.batch(samples.subset(step.rec)).to(self.device)
                 aux = [data.batch(samples.subset(index)).to(self.device) for index in step.aux]
-                loss, logs = method.loss(model, batch, aux)
-                optimizers = [self.optimizer, *method.optimizers()]
-                for opt in optimizers:
-                    opt.zero_grad(set_to_none=True)
-                loss.backward()
-                for opt in optimizers:
-                    opt.step()
-                total += loss.detach()
-                steps += 1
-                for key, value in logs.items():
-                    logs_sum[key] = logs_sum.get(key, 0.0) + value
-        record = {"epoch": self.epoch + 1, "loss": float(total) / max(steps, 1), "steps": steps}
-        record.update({k: float(v) / max(steps, 1) for k, v in logs_sum.items()})
-        record.update(method.end_epoch(data, samples, self.device))
-        record["seconds"] = time.perf_counter() - start
-        return record
+                yield batch, StepContext(step=self.step, epoch=self.epoch, lr=cfg.lr, aux=aux)
+
+    def snapshot(self) -> dict:
+        return {"model": self.model.state_dict()}  # the method's models are training-only
+
+    def restore(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+
+    def task_state_dict(self) -> dict:
+        return {"sample_generator": self.sample_generator.get_state()}
+
+    def load_task_state_dict(self, state: dict) -> None:
+        self.sample_generator.set_state(state["sample_generator"])
 
     @torch.no_grad()
     def scores(self, split: str) -> torch.Tensor:
@@ -145,32 +141,3 @@ class SequenceTrainer:
     def evaluate(self, split: str = "val") -> Dict[str, float]:
         """AUC, HR@5 and NDCG@5 of the current model on ``split``."""
         return candidate_metrics(self.scores(split), ks=(5,))
-
-    def fit(self) -> List[Dict[str, float]]:
-        """Train until ``epochs`` or early stopping, then restore the best validation state."""
-        cfg = self.config
-        while self.epoch < cfg.epochs and not self.stopped_early:
-            record = self.train_epoch()
-            self.epoch += 1
-            if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
-                metrics = self.evaluate("val")
-                record.update({f"val/{k}": v for k, v in metrics.items()})
-                current = metrics[cfg.monitor]
-                record_validation(self, current, self.model.state_dict)
-                if cfg.show_progress:
-                    extra = ""
-                    if "w_clean" in record:
-                        extra = f"  w clean/noisy {record['w_clean']:.3f}/{record['w_noisy']:.3f}"
-                    print(f"epoch {self.epoch:3d}  loss {record['loss']:.4f}  val {cfg.monitor} {current:.4f}  "
-                          f"best {self.best_metric:.4f} @ {self.best_epoch}{extra}  ({record['seconds']:.1f}s)",
-                          flush=True)
-            self.history.append(record)
-            for callback in self.callbacks:
-                callback(self.epoch, record)
-        if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
-        return self.history
-
-    def final_metrics(self) -> Dict[str, Dict[str, float]]:
-        """Validation and test metrics of the selected state (test is computed only here)."""
-        return {"val": self.evaluate("val"), "test": self.evaluate("test")}

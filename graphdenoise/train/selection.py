@@ -1,22 +1,52 @@
-"""Model selection on validation, shared by the graph and the sequence trainers."""
+"""Model selection on validation, one object shared by the graph and the sequence trainers."""
 from __future__ import annotations
 
 import copy
-from typing import Callable
+import math
+from typing import Callable, Optional
 
 
-def record_validation(trainer, current: float, snapshot: Callable[[], dict]) -> None:
-    r"""Keep the best validation state and count evaluations without improvement.
+class ModelSelection:
+    r"""Keeps the best validation state and decides early stopping.
 
-    Updates ``trainer.best_metric``, ``best_epoch``, ``best_state`` (a deep copy of ``snapshot()``),
-    ``bad_evaluations`` and ``stopped_early`` (after ``trainer.config.patience`` evaluations without
-    improvement; 0 disables early stopping). Only validation metrics ever reach this function.
+    Only validation metrics ever reach :meth:`update`: the trainers evaluate the test split once, for
+    the state selected here.
+
+    Args:
+        monitor (str): The validation metric (higher is better), e.g. ``"recall@20"`` or ``"auc"``.
+        patience (int): Stop after this many evaluations without improvement (0 disables).
     """
-    if current > trainer.best_metric:
-        trainer.best_metric, trainer.best_epoch, trainer.bad_evaluations = current, trainer.epoch, 0
-        trainer.best_state = copy.deepcopy(snapshot())
-    else:
-        trainer.bad_evaluations += 1
-        patience = trainer.config.patience
-        if patience and trainer.bad_evaluations >= patience:
-            trainer.stopped_early = True
+
+    def __init__(self, monitor: str, patience: int):
+        self.monitor, self.patience = monitor, int(patience)
+        self.best_metric = -math.inf
+        self.best_epoch = 0
+        self.best_state: Optional[dict] = None
+        self.bad_evaluations = 0
+        self.stopped_early = False
+
+    def update(self, epoch: int, metrics: dict, snapshot: Callable[[], dict]) -> float:
+        """Record the validation ``metrics`` of ``epoch``; a deep copy of ``snapshot()`` is kept when
+        ``monitor`` improves. Returns the monitored value."""
+        current = metrics[self.monitor]
+        if current > self.best_metric:
+            self.best_metric, self.best_epoch, self.bad_evaluations = current, epoch, 0
+            self.best_state = copy.deepcopy(snapshot())
+        else:
+            self.bad_evaluations += 1
+            if self.patience and self.bad_evaluations >= self.patience:
+                self.stopped_early = True
+        return current
+
+    _FIELDS = ("best_metric", "best_epoch", "best_state", "bad_evaluations", "stopped_early")
+
+    def state_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self._FIELDS}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name in self._FIELDS:
+            setattr(self, name, state[name])
+
+    def __repr__(self) -> str:
+        return (f"ModelSelection(monitor={self.monitor!r}, patience={self.patience}, best={self.best_metric:.4f} "
+                f"@ {self.best_epoch})")
