@@ -171,7 +171,7 @@ class DCF(Method):
         self.lookup: Optional[EdgeLookup] = None
         self.kept_stats, self.relabel_stats = WeightStats(), WeightStats()
 
-    def setup(self, model, data, sampler):
+    def setup(self, model, data, ctx):
         edges = train_edges(data)
         device = next(model.parameters()).device
         self.lookup = EdgeLookup(edges, num_users_items(data)[1]).to(device)
@@ -186,7 +186,7 @@ class DCF(Method):
 
     def _require_setup(self):
         if self.lookup is None:
-            raise RuntimeError("DCF needs setup(model, data, sampler) before use (the trainer calls it)")
+            raise RuntimeError("DCF needs setup(model, data, ctx) before use (the trainer calls it)")
 
     def history(self, edge_ids: Tensor, epoch: int) -> Tuple[Tensor, Tensor]:
         """:math:`(\\mu, n)` of the edges as read in ``epoch`` (fresh at a ``time_step`` boundary)."""

@@ -212,40 +212,36 @@ class DeCA(Method):
         self.h1: Optional[BernoulliMF] = None
         self.h2: Optional[BernoulliMF] = None
         self.prior: Optional[nn.Module] = None
-        self.optimizers: dict = {}
+        self._optimizers: dict = {}
         self.num_users = 1
         self.mode = self.config.initial_mode
         self.stats = WeightStats()
 
     # ------------------------------------------------------------------ setup and state
-    def setup(self, model, data, sampler):
+    def setup(self, model, data, ctx):
         self.num_users, num_items = num_users_items(data)
+        self.lr, self.seed = ctx.lr, ctx.seed
         device = next(model.parameters()).device
         self.h1 = BernoulliMF(self.num_users, num_items, self.config.aux_dim).to(device)
         self.h2 = BernoulliMF(self.num_users, num_items, self.config.aux_dim).to(device)
         self.prior = self.build_prior(model, data, num_items).to(device)
-        lr = self.config.aux_lr or self.recommender_lr
-        self.optimizers = {"h1": torch.optim.Adam(self.h1.parameters(), lr=lr),
-                           "h2": torch.optim.Adam(self.h2.parameters(), lr=lr)}
+        lr = self.config.aux_lr or ctx.lr
+        self._optimizers = {"h1": torch.optim.Adam(self.h1.parameters(), lr=lr),
+                            "h2": torch.optim.Adam(self.h2.parameters(), lr=lr)}
         if self.prior_is_trained:
-            self.optimizers["prior"] = torch.optim.Adam(self.prior.parameters(), lr=lr)
+            self._optimizers["prior"] = torch.optim.Adam(self.prior.parameters(), lr=lr)
+
+    def optimizers(self):
+        """Adam of :math:`h_1`, :math:`h_2` and (DeCA) :math:`g`, stepped by the trainer with :math:`f`'s."""
+        return dict(self._optimizers)
 
     def build_prior(self, model, data, num_items) -> nn.Module:
         """DeCA's :math:`g`: a fresh MF of ``aux_dim`` factors."""
         return BernoulliMF(self.num_users, num_items, self.config.aux_dim)
 
-    def extra_state(self) -> dict:
-        return {"optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()}}
-
-    def load_extra_state(self, state: dict) -> None:
-        for key, opt_state in state.get("optimizers", {}).items():
-            if key not in self.optimizers:
-                raise RuntimeError(f"{type(self).__name__}.load_extra_state needs setup() first (optimiser {key!r})")
-            self.optimizers[key].load_state_dict(opt_state)
-
     def _require_setup(self):
         if self.h1 is None:
-            raise RuntimeError(f"{type(self).__name__} needs setup(model, data, sampler) before use (the trainer calls it)")
+            raise RuntimeError(f"{type(self).__name__} needs setup(model, data, ctx) before use (the trainer calls it)")
 
     # ------------------------------------------------------------------ objective
     def prior_probabilities(self, users: Tensor, pos_items: Tensor, neg_items: Tensor):
@@ -272,15 +268,14 @@ class DeCA(Method):
         logs = {"deca": deca.detach(), "agreement": agree_pos.detach().mean()}
         return deca + reg + l2_term(model, batch, ctx, out), logs
 
-    def after_step(self, model, batch, ctx):
-        """Step :math:`h_1` (unless DN), :math:`h_2` (unless DP) and a trained prior; clear their gradients."""
-        steps = {"h1": self.mode != "DN", "h2": self.mode != "DP", "prior": self.prior_is_trained}
-        for key, opt in self.optimizers.items():
-            params = [p for group in opt.param_groups for p in group["params"]]
-            if steps[key]:
-                ctx.world.all_reduce_gradients(params)
-                opt.step()
-            opt.zero_grad(set_to_none=False)
+    def after_backward(self, model, batch, ctx):
+        """The noise model idle in this sub-task (:math:`h_2` in DP, :math:`h_1` in DN) is not stepped:
+        its gradients are cleared to None, which Adam skips (``train.py:141-148``)."""
+        idle = {"DP": self.h2, "DN": self.h1}.get(self.mode)
+        if idle is not None:
+            for p in idle.parameters():
+                p.grad = None
+        return {}
 
     # ------------------------------------------------------------------ diagnostics
     @torch.no_grad()
@@ -360,9 +355,8 @@ class DeCAP(DeCA):
         + \lambda_0\tfrac12\sum\|\theta_g\|^2/|U|` (``train.py:181-190``), then freeze."""
         cfg, prior = self.config, self.prior
         device = next(prior.parameters()).device
-        sampler = TripletSampler(self.data, batch_size=cfg.pretrain_batch_size,
-                                 seed=int(torch.randint(0, 2**62, (1,))))
-        optimizer = torch.optim.Adam(prior.parameters(), lr=cfg.aux_lr or self.recommender_lr)
+        sampler = TripletSampler(self.data, batch_size=cfg.pretrain_batch_size, seed=self.seed + 7919)
+        optimizer = torch.optim.Adam(prior.parameters(), lr=cfg.aux_lr or self.lr)
         prior.train()
         for _ in range(cfg.pretrain_epochs):
             for batch in sampler:

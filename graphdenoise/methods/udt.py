@@ -125,7 +125,7 @@ class UDT(Method):
         self.lookup: Optional[EdgeLookup] = None
         self.stats = WeightStats()
 
-    def setup(self, model, data, sampler):
+    def setup(self, model, data, ctx):
         edges = train_edges(data)
         num_users, num_items = num_users_items(data)
         device = next(model.parameters()).device
@@ -145,7 +145,7 @@ class UDT(Method):
 
     def _require_setup(self):
         if self.lookup is None:
-            raise RuntimeError("UDT needs setup(model, data, sampler) before use (the trainer calls it)")
+            raise RuntimeError("UDT needs setup(model, data, ctx) before use (the trainer calls it)")
 
     def epoch_weights(self) -> Tuple[Tensor, Tensor]:
         """``(edge weights, user factors)`` from the losses accumulated over the last epoch."""

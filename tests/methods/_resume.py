@@ -24,6 +24,7 @@ def assert_resume_exact(make_method, tmp_path, epochs: int = 3, model_cls=None, 
         for key in a[part]:
             assert torch.equal(a[part][key], b[part][key]), (part, key)
     _assert_same(a["method_extra"], b["method_extra"])
+    _assert_same(a.get("method_optimizers", {}), b.get("method_optimizers", {}), "method_optimizers")
     return a
 
 

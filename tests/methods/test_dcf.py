@@ -12,7 +12,7 @@ from graphdenoise.models import MODELS
 
 
 def ctx_of(trainer, step=10_000, epoch=0):
-    return StepContext(step=step, epoch=epoch, lr=1e-3, l2=0.0, sampler=trainer.sampler)
+    return StepContext(step=step, epoch=epoch, lr=1e-3, l2=0.0)
 
 
 def test_equations_by_hand():

@@ -45,7 +45,7 @@ def test_weights_come_from_the_previous_epoch():
     trainer = make_trainer(method, num_negatives=2)
     model = trainer.model
     batches = epoch_batches(trainer)
-    ctx = lambda epoch: StepContext(step=0, epoch=epoch, lr=1e-3, l2=0.0, sampler=trainer.sampler)
+    ctx = lambda epoch: StepContext(step=0, epoch=epoch, lr=1e-3, l2=0.0)
     for epoch in (0, 1):
         for batch in batches:
             loss, _ = method.loss(model, batch, ctx(epoch))
