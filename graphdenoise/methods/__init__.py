@@ -26,3 +26,6 @@ __all__ += ["DCF", "DCFConfig"]
 from .udt import UDT, UDTConfig
 
 __all__ += ["UDT", "UDTConfig"]
+from .pld import PLD, PLDConfig
+
+__all__ += ["PLD", "PLDConfig"]
