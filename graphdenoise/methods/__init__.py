@@ -29,3 +29,6 @@ __all__ += ["UDT", "UDTConfig"]
 from .pld import PLD, PLDConfig
 
 __all__ += ["PLD", "PLDConfig"]
+from .sgdl import SGDL, SGDLConfig
+
+__all__ += ["SGDL", "SGDLConfig"]
