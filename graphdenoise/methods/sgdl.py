@@ -244,8 +244,8 @@ class SGDL(Method):
 
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)
-        self.ltw = LearningToWeight(self.config.ltw_hidden)
-        self.scheduler = DenoisingScheduler(2)
+        self.ltw: Optional[LearningToWeight] = None
+        self.scheduler: Optional[DenoisingScheduler] = None
         self.register_buffer("phase", torch.zeros((), dtype=torch.bool))
         self.clock, self.pointer, self.generator = EpochClock(), -1, torch.Generator()
         self._outer: dict = {}
@@ -261,6 +261,8 @@ class SGDL(Method):
         self.negatives = ctx.negatives
         self.generator = torch.Generator().manual_seed(ctx.seed + 15485863)
         device = next(model.parameters()).device
+        self.ltw = LearningToWeight(self.config.ltw_hidden).to(device)  # built here: after the run's seeding
+        self.scheduler = DenoisingScheduler(2).to(device)
         self.register_buffer("memory", torch.zeros(self.edges.size(1), self.config.history_len, dtype=torch.bool,
                                                    device=device))
         self.register_buffer("clean", torch.zeros(self.edges.size(1), dtype=torch.bool, device=device))
