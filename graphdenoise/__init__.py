@@ -3,7 +3,8 @@ r"""graphdenoise: training recommenders on noisy implicit feedback, on PyTorch G
 ``graphdenoise.fit(dataset="gowalla", model="lightgcn", method="til-mi")`` trains and evaluates in one
 call; the registries below are the names that ``fit``, the CLI and the benchmarks share.
 """
-from .api import FitResult, fit, load
+from .api import fit
+from .result import FitResult, load
 from .datasets import DATASETS  # noqa: F401
 from .methods import METHODS
 from .models import MODELS

@@ -1,99 +1,15 @@
 r"""One call: :func:`fit` trains and evaluates a recommender; :func:`load` restores a saved result."""
 from __future__ import annotations
 
-import dataclasses
-import json
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Optional, Union
 
-import torch
 from torch_geometric.data import HeteroData
 
-from .datasets.graph import INTERACTS, make_heterodata
-from .methods import METHODS, Method
-from .methods.base import setup_for_inference
-from .models import MODELS, Recommender
-from .train import Trainer, TrainerConfig, atomic_save, atomic_write_text, load_checkpoint
-from .utils import seed_everything
+from .datasets.graph import INTERACTS
+from .result import FitResult, load
+from .tasks import Task, task_of
 
-
-def _config_fields(cls) -> set:
-    return {f.name for f in dataclasses.fields(cls)}
-
-
-def split_options(model_cls, method_cls, options: Dict[str, Any]):
-    r"""Route keyword options to the trainer, model and method configs by field name.
-
-    A name that no config has, or that two configs share, is a clear error.
-    """
-    owners = {"trainer": _config_fields(TrainerConfig), "model": _config_fields(model_cls.Config),
-              "method": _config_fields(method_cls.Config)}
-    routed: Dict[str, Dict[str, Any]] = {key: {} for key in owners}
-    for name, value in options.items():
-        matches = [key for key, names in owners.items() if name in names]
-        if not matches:
-            valid = sorted(set().union(*owners.values()))
-            raise ValueError(f"unknown option {name!r}; valid options for this model and method: {', '.join(valid)}")
-        routed[matches[0]][name] = value
-    return routed["trainer"], routed["model"], routed["method"]
-
-
-@dataclass
-class FitResult:
-    """What :func:`fit` returns: the trained model, its metrics per split, the history and the config."""
-
-    model: Recommender
-    method: Method
-    metrics: Dict[str, Dict[str, float]]
-    history: List[Dict[str, float]]
-    config: Dict[str, Any]
-    best_epoch: int = 0
-    seconds: float = 0.0
-
-    def recommend(self, users, k: int = 20) -> torch.Tensor:
-        return self.model.recommend(users, k)
-
-    def to_json(self) -> dict:
-        return {"config": self.config, "metrics": self.metrics, "best_epoch": self.best_epoch,
-                "seconds": self.seconds, "history": self.history}
-
-    def save(self, path: Union[str, Path]) -> None:
-        """Save model and method weights, metrics, history, config and the training graph (atomic)."""
-        model = self.model
-        if not isinstance(model, Recommender):
-            raise ValueError(f"save() supports the graph backbones ({', '.join(MODELS.names())}); for a sequence "
-                             f"model use save_json() for the metrics and torch.save(result.model.state_dict(), path)")
-        atomic_save({"format": "graphdenoise-result-1", **self.to_json(),
-                     "model_state": {k: v.cpu() for k, v in model.state_dict().items()},
-                     "method_state": {k: v.cpu() for k, v in self.method.state_dict().items()},
-                     "num_users": model.num_users, "num_items": model.num_items,
-                     "train_edge_index": torch.stack([model.train_index.users, model.train_index.items]).cpu()},
-                    path)
-
-    def save_json(self, path: Union[str, Path]) -> None:
-        """Metrics, config and history as JSON (atomic)."""
-        atomic_write_text(json.dumps(self.to_json(), indent=2, default=str), path)
-
-
-def load(path: Union[str, Path], device: Optional[str] = None) -> FitResult:
-    """Restore a :class:`FitResult` written by :meth:`FitResult.save`."""
-    state = load_checkpoint(path)
-    if state.get("format") != "graphdenoise-result-1":
-        raise ValueError(f"{path} is not a graphdenoise result file (format {state.get('format')!r})")
-    config = state["config"]
-    data = make_heterodata(state["num_users"], state["num_items"], {"train": state["train_edge_index"]})
-    model_cls, method_cls = MODELS.get(config["model"]), METHODS.get(config["method"])
-    model = model_cls(data, model_cls.Config(**config["model_config"]))
-    method = method_cls(method_cls.Config(**config["method_config"]))
-    model.load_state_dict(state["model_state"])
-    setup_for_inference(method, model, data)
-    method.load_state_dict(state["method_state"])
-    if device is not None:
-        model.to(device)
-    return FitResult(model, method, state["metrics"], state["history"], config, state.get("best_epoch", 0),
-                     state.get("seconds", 0.0))
+__all__ = ["fit", "load", "FitResult"]
 
 
 def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", method: str = "bpr", *,
@@ -111,8 +27,10 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
     Args:
         dataset (str or HeteroData): A registered name (``gowalla``, ``amazon-cd``, ``lastfm``,
             ``ml-100k``, ``synthetic``) or a :class:`HeteroData` in graphdenoise's layout.
-        model (str): ``mf``, ``neumf``, ``lightgcn`` or ``mgccf``. (default: ``"lightgcn"``)
-        method (str): ``bpr`` or a denoising method. (default: ``"bpr"``)
+        model (str): A graph backbone (``mf``, ``neumf``, ``lightgcn``, ``mgccf``) or a sequence
+            encoder (``widedeep``, ``din``, ``sasrec``: the sequential task of
+            :mod:`graphdenoise.sequential`). (default: ``"lightgcn"``)
+        method (str): ``bpr`` or a denoising method of the model's task. (default: ``"bpr"``)
         epochs (int, optional): Maximum epochs. (default: 300)
         device (str, optional): ``cpu``, ``cuda``... (default: CUDA when available)
         seed (int): Fixes split, initialisation, sampling and results on CPU. (default: 0)
@@ -124,76 +42,60 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
         distributed (bool): Data-parallel training inside an initialised ``torch.distributed``
             process group (e.g. under ``torchrun``); every rank calls ``fit`` with the same arguments
             and gets the same result. (default: :obj:`False`)
-        **options: Fields of :class:`~graphdenoise.train.TrainerConfig`, of the model's config and
-            of the method's config, by name (e.g. ``lr=5e-3``, ``num_layers=2``, ``drop_rate=0.1``).
+        **options: Fields of the task's trainer config (:class:`~graphdenoise.train.TrainerConfig`),
+            of the model's config and of the method's config, by name (e.g. ``lr=5e-3``,
+            ``num_layers=2``, ``drop_rate=0.1``); a name that two configs share is an error.
     """
-    if model in _sequence_models():
-        return _fit_sequential(dataset, model, method, epochs=epochs, device=device, seed=seed, data_dir=data_dir,
-                               dataset_options=dataset_options, show_progress=show_progress, **options)
-    if model not in MODELS and model not in _sequence_models():
-        MODELS.get(model)  # raises, listing the graph backbones
-    model_cls, method_cls = MODELS.get(model), METHODS.get(method)
-    trainer_opts, model_opts, method_opts = split_options(model_cls, method_cls, options)
-    if epochs is not None:
-        trainer_opts["epochs"] = epochs
-    if distributed:
-        from .distributed import current_world, rank_device
-        device = rank_device(device, current_world())
-    trainer_config = TrainerConfig(seed=seed, device=device, show_progress=show_progress, distributed=distributed,
-                                   **trainer_opts)
-    data = _resolve_dataset(dataset, data_dir, seed, dataset_options or {}, noisy_positives, noisy_negatives)
-    seed_everything(seed)
-    net = model_cls(data, **model_opts)
-    algo = method_cls(**method_opts)
-    trainer = Trainer(net, algo, data, trainer_config)
-    start = time.perf_counter()
-    trainer.fit()
-    metrics = trainer.final_metrics()
-    config = {"dataset": dataset if isinstance(dataset, str) else "<HeteroData>", "model": model.lower(),
-              "method": method.lower(), "model_config": asdict(net.config), "method_config": asdict(algo.config),
-              "trainer": asdict(trainer_config), "dataset_options": dataset_options or {},
-              "noisy_positives": noisy_positives, "noisy_negatives": noisy_negatives,
-              "torch": torch.__version__}
-    return FitResult(net, algo, metrics, trainer.history, config, trainer.best_epoch, time.perf_counter() - start)
-
-
-def _sequence_models():
-    from .sequential import SEQUENCE_MODELS
-    return SEQUENCE_MODELS
-
-
-def _fit_sequential(dataset, model, method, *, epochs, device, seed, data_dir, dataset_options, show_progress,
-                    **options) -> FitResult:
-    """Sequence encoders (``widedeep``, ``din``, ``sasrec``) train on the sequential view of the data."""
-    from .sequential import fit_sequence
-    dataset_options = dict(dataset_options or {})
-    if isinstance(dataset, str) and dataset.lower() == "ml-100k":
-        dataset_options.setdefault("rating_threshold", None)  # every rating is an interaction (ATJT, Sec. 5)
-    data = _resolve_dataset(dataset, data_dir, seed, dataset_options, 0.0, 0.0)
-    result = fit_sequence(data, model=model, method=method, epochs=epochs, device=device, seed=seed,
-                          show_progress=show_progress, **options)
-    result.config.setdefault("dataset", dataset if isinstance(dataset, str) else "<HeteroData>")
+    task = task_of(model)
+    task.methods().get(method)  # an unknown method is named before the data is loaded
+    routed = task.route(model, method, options)
+    if (noisy_positives or noisy_negatives) and task.name != "interactions":
+        raise ValueError(f"noisy_positives / noisy_negatives corrupt the interaction graph; the {task.name} task of "
+                         f"model {model!r} does not take them")
+    data = _resolve_dataset(dataset, data_dir, seed, _dataset_options(task, dataset, dataset_options))
+    data = _add_noise(data, noisy_positives, noisy_negatives, seed)
+    result = task.fit(data, model, method, routed, epochs=epochs, device=device, seed=seed,
+                      show_progress=show_progress, distributed=distributed)
+    result.config.update({"dataset": dataset if isinstance(dataset, str) else "<HeteroData>",
+                          "dataset_options": dataset_options or {}, "noisy_positives": noisy_positives,
+                          "noisy_negatives": noisy_negatives})
     return result
 
 
-def _resolve_dataset(dataset, data_dir, seed, dataset_options, noisy_positives, noisy_negatives) -> HeteroData:
+def _dataset_options(task: Task, dataset, options: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """``options`` plus the task's loader defaults that the named dataset's loader accepts."""
+    options = dict(options or {})
+    if isinstance(dataset, str) and task.dataset_defaults:
+        import inspect
+
+        from .datasets import DATASETS
+        accepted = inspect.signature(DATASETS.get(dataset).__init__).parameters
+        for name, value in task.dataset_defaults.items():
+            if name in accepted:
+                options.setdefault(name, value)
+    return options
+
+
+def _resolve_dataset(dataset, data_dir, seed, dataset_options) -> HeteroData:
     if isinstance(dataset, HeteroData):
-        data = dataset
-        if INTERACTS not in data.edge_types:
+        if INTERACTS not in dataset.edge_types:
             raise ValueError(f"a HeteroData dataset needs the edge type {INTERACTS} (see docs/data-schema.md)")
-    elif isinstance(dataset, str):
+        return dataset
+    if isinstance(dataset, str):
         from .datasets import load_dataset
-        data = load_dataset(dataset, data_dir=data_dir, seed=seed, **dataset_options)
-    else:
-        raise TypeError(f"dataset must be a name or a HeteroData, got {type(dataset).__name__}")
-    if noisy_positives or noisy_negatives:
-        from .datasets.noise import AddNoisyNegatives, AddNoisyPositives, AddNoisyPosNeg
-        data = data.clone()
-        if noisy_positives and noisy_negatives and noisy_positives == noisy_negatives:
-            data = AddNoisyPosNeg(noisy_positives, seed=seed)(data)  # both counted on the clean edges
-        else:
-            if noisy_positives:
-                data = AddNoisyPositives(noisy_positives, seed=seed)(data)
-            if noisy_negatives:
-                data = AddNoisyNegatives(noisy_negatives, seed=seed)(data)
+        return load_dataset(dataset, data_dir=data_dir, seed=seed, **dataset_options)
+    raise TypeError(f"dataset must be a name or a HeteroData, got {type(dataset).__name__}")
+
+
+def _add_noise(data: HeteroData, noisy_positives: float, noisy_negatives: float, seed: int) -> HeteroData:
+    """Noisy positives, then noisy negatives among the clean training edges (:class:`AddNoisyPosNeg`
+    is the same two steps with one ratio)."""
+    if not (noisy_positives or noisy_negatives):
+        return data
+    from .datasets.noise import AddNoisyNegatives, AddNoisyPositives
+    data = data.clone()
+    if noisy_positives:
+        data = AddNoisyPositives(noisy_positives, seed=seed)(data)
+    if noisy_negatives:
+        data = AddNoisyNegatives(noisy_negatives, seed=seed)(data)
     return data

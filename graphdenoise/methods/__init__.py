@@ -1,8 +1,9 @@
 """Training methods: plain BPR and the denoising methods, by name (:data:`METHODS`)."""
-from .base import METHODS, Method, MethodConfig, StepContext, l2_term
+from .base import METHODS, Method, MethodBase, MethodConfig, SamplingSpec, SetupContext, StepContext, l2_term
 from .bpr import BPR
 
-__all__ = ["METHODS", "Method", "MethodConfig", "StepContext", "l2_term", "BPR"]
+__all__ = ["METHODS", "Method", "MethodBase", "MethodConfig", "SamplingSpec", "SetupContext", "StepContext", "l2_term",
+           "BPR"]
 from .til import TIL, TILMI, TILMIK, TILUI, TILConfig
 
 __all__ += ["TIL", "TILUI", "TILMI", "TILMIK", "TILConfig"]

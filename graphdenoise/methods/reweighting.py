@@ -4,9 +4,9 @@ https://arxiv.org/abs/2006.04153 (reference code: ``WenjieWWJ/DenoisingRec`` @ 4
 ``T_CE/loss.py``, ``R_CE/loss.py``, ``T_CE/main.py``).
 
 * :class:`LinearDropRate` -- T-CE's drop-rate schedule, counted in ITERATIONS;
-* :func:`truncation_mask` / :func:`truncated_loss` -- leave the largest-loss samples out;
-* :func:`rce_weights` / :func:`reweighted_bce` -- R-CE's detached confidence weights;
-* :func:`bpr_confidence_weights` / :func:`reweighted_bpr_loss` -- the same on the BPR loss;
+* :func:`truncation_mask` / :func:`masked_mean` -- leave the largest-loss samples out;
+* :func:`rce_weights` -- R-CE's detached confidence weights;
+* :func:`bpr_confidence_weights` -- the same on the BPR loss;
 * :func:`pointwise_logits` -- a triplet batch as pointwise samples (positives label 1, negatives 0);
 * :class:`WeightStats` -- running mean / std of weights for ``epoch_stats``.
 """
@@ -18,7 +18,6 @@ from typing import Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
-from .losses import bce_terms, weighted_bpr_loss
 
 
 @dataclass
@@ -93,12 +92,6 @@ def truncation_mask(terms: Tensor, drop_rate: float, candidates: Optional[Tensor
     return keep.view(terms.shape)
 
 
-def truncated_loss(terms: Tensor, drop_rate: float, candidates: Optional[Tensor] = None,
-                   scope: str = "batch") -> Tensor:
-    r"""Mean of ``terms`` over the samples :func:`truncation_mask` keeps (T-CE's truncated loss)."""
-    return masked_mean(terms, truncation_mask(terms, drop_rate, candidates, scope))
-
-
 def masked_mean(terms: Tensor, keep: Tensor) -> Tensor:
     """Mean of ``terms[keep]`` (a zero that keeps the graph when nothing is kept)."""
     return terms[keep].mean() if keep.any() else terms.sum() * 0.0
@@ -122,23 +115,11 @@ def rce_weights(logits: Tensor, labels: Tensor, beta: float, reweight_negatives:
     return torch.where(labels > 0.5, pos_weight, neg_weight)
 
 
-def reweighted_bce(logits: Tensor, labels: Tensor, beta: float, reweight_negatives: bool = True) -> Tensor:
-    r"""R-CE: :math:`\frac1n \sum_k \omega_k\, \ell_{\mathrm{BCE}}(y_k, \hat y_k)` with
-    :func:`rce_weights` (detached)."""
-    weight = rce_weights(logits, labels, beta, reweight_negatives)
-    return (weight * bce_terms(logits, labels)).mean()
-
-
 def bpr_confidence_weights(pos: Tensor, neg: Tensor, beta: float) -> Tensor:
     r"""Detached :math:`\sigma(\hat y_{ui} - \hat y_{uj})^\beta` per triplet (``[B]`` or ``[B, L]``)."""
     if neg.dim() == pos.dim() + 1:
         pos = pos.unsqueeze(-1)
     return torch.sigmoid((pos - neg).detach()).pow(beta)
-
-
-def reweighted_bpr_loss(pos: Tensor, neg: Tensor, beta: float) -> Tensor:
-    r"""R-CE on BPR: :math:`\frac1B \sum \sigma(\hat y_{ui}-\hat y_{uj})^\beta\,\ell_{\mathrm{BPR}}`."""
-    return weighted_bpr_loss(pos, neg, bpr_confidence_weights(pos, neg, beta))
 
 
 class WeightStats:

@@ -1,17 +1,10 @@
 """Backbones behind one encoder interface (:class:`Recommender`)."""
-from ..registry import Registry
-from .base import EncoderConfig, Recommender, TripletScores
+from .base import MODELS, EncoderConfig, Recommender, TripletScores
 from .lightgcn import LightGCN, LightGCNConfig, LightGCNConv
 from .mf import MF
 from .mgccf import MGCCF, MGCCFConfig
 from .neumf import NeuMF, NeuMFConfig
 from .similarity import AddSimilarityEdges
-
-MODELS: Registry = Registry("model")
-MODELS.register("mf")(MF)
-MODELS.register("lightgcn")(LightGCN)
-MODELS.register("neumf")(NeuMF)
-MODELS.register("mgccf")(MGCCF)
 
 __all__ = ["MODELS", "EncoderConfig", "Recommender", "TripletScores", "MF", "LightGCN", "LightGCNConfig",
            "LightGCNConv", "NeuMF", "NeuMFConfig", "MGCCF", "MGCCFConfig", "AddSimilarityEdges"]

@@ -23,7 +23,11 @@ from torch_geometric.data import HeteroData
 
 from ..config import resolve_config
 from ..datasets.graph import num_users_items, train_edges
+from ..registry import Registry
 from ..utils import InteractionIndex, take_rows
+
+MODELS: Registry = Registry("model")
+"""The graph backbones by name; a backbone registers itself with ``@MODELS.register(name)``."""
 
 
 @dataclass

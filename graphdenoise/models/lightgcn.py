@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from ..datasets.graph import train_edges
 from ..utils import take_rows
-from .base import EncoderConfig, Recommender, xavier_embedding
+from .base import MODELS, EncoderConfig, Recommender, xavier_embedding
 from .sparse import SparseConv, SparseOperator, csr_from_coo
 
 
@@ -55,6 +55,7 @@ class LightGCNConv(SparseConv):
     pre-normalised adjacency; ``rows`` restricts the output to those nodes."""
 
 
+@MODELS.register("lightgcn")
 class LightGCN(Recommender):
     r"""LightGCN over the training graph, Xavier-initialised ego embeddings.
 

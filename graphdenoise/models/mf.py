@@ -6,9 +6,10 @@ from typing import Optional, Tuple
 
 from torch import Tensor, nn
 
-from .base import Recommender, xavier_embedding
+from .base import MODELS, Recommender, xavier_embedding
 
 
+@MODELS.register("mf")
 class MF(Recommender):
     r"""Inner-product matrix factorisation with Xavier-initialised embeddings.
 

@@ -47,7 +47,7 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from ..datasets.graph import train_edges
-from .base import EncoderConfig, Recommender, xavier_embedding
+from .base import MODELS, EncoderConfig, Recommender, xavier_embedding
 from .similarity import SIMILAR, AddSimilarityEdges
 from .sparse import SparseConv, SparseOperator, csr_from_coo, mean_operator
 
@@ -104,6 +104,7 @@ def _linear(in_dim: int, out_dim: int) -> nn.Linear:
     return layer
 
 
+@MODELS.register("mgccf")
 class MGCCF(Recommender):
     r"""Multi-Graph Convolution Collaborative Filtering, inner-product score (equations in the module
     docstring).

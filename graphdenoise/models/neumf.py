@@ -26,7 +26,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from .base import EncoderConfig, Recommender, xavier_embedding
+from .base import MODELS, EncoderConfig, Recommender, xavier_embedding
 
 
 @dataclass
@@ -53,6 +53,7 @@ class NeuMFConfig(EncoderConfig):
                              f"{self.num_layers} halving layers")
 
 
+@MODELS.register("neumf")
 class NeuMF(Recommender):
     r"""Neural matrix factorisation: GMF and MLP towers with separate embeddings, fused into a logit.
 

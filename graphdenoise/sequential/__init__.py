@@ -29,7 +29,6 @@ Decisions where the ATJT paper (Liu et al., JCST 2024) is silent:
 * **ATJT.** See :mod:`graphdenoise.sequential.atjt` for the reading of gradient flow (w is not
   detached), the layer sizes of g, the partition (by sample) and the fresh copy of g per round.
 """
-from ..registry import Registry
 from .api import fit_sequence, route_options
 from .atjt import (
     ATJT,
@@ -43,17 +42,11 @@ from .atjt import (
     weight_statistics,
 )
 from .data import PAD, SampleBatch, Samples, SequenceData, SequenceDataConfig
-from .methods import BCE, Round, SequenceMethod, SequenceMethodConfig, Step
+from .methods import BCE, SEQUENCE_METHODS, Round, SequenceMethod, SequenceMethodConfig, Step
 from .metrics import candidate_metrics, roc_auc
 from .models import DIN, SASRec, SEQUENCE_MODELS, SequenceModel, SequenceModelConfig, WideDeep
 from .trainer import SequenceTrainer, SequenceTrainerConfig
 from .transforms import RandomReplacement
-
-SEQUENCE_METHODS: Registry = Registry("sequence method")
-SEQUENCE_METHODS.register("bce")(BCE)
-SEQUENCE_METHODS.register("atjt")(ATJT)
-SEQUENCE_METHODS.register("atjt-wat")(ATJTWithoutAuxiliaryTask)
-SEQUENCE_METHODS.register("atjt-dnr")(DirectNoiseRecognition)
 
 __all__ = [
     "SEQUENCE_MODELS", "SEQUENCE_METHODS", "fit_sequence", "route_options", "SequenceData", "SequenceDataConfig",

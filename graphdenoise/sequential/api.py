@@ -1,7 +1,6 @@
 r""":func:`fit_sequence`: train and evaluate a sequence encoder with a sequential method in one call."""
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import asdict
 from typing import Any, Dict, Optional, Union
@@ -9,39 +8,22 @@ from typing import Any, Dict, Optional, Union
 import torch
 from torch_geometric.data import HeteroData
 
-from ..api import FitResult
+from ..result import FitResult
 from ..utils import seed_everything
 from .data import SequenceData, SequenceDataConfig
 from .methods import SequenceMethod
 from .models.base import SequenceModel
 from .trainer import SequenceTrainer, SequenceTrainerConfig
 
-_RESERVED = ("epochs", "device", "seed", "show_progress")
-
 
 def route_options(model_cls, method_cls, options: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     r"""Route keyword options to the ``data``, ``trainer``, ``model`` and ``method`` configs by field
-    name. A name no config has is a :class:`ValueError` listing the valid names; a name two configs
-    share is an error too (never silently routed to one of them)."""
-    owners = {
-        "data": {f.name for f in dataclasses.fields(SequenceDataConfig)},
-        "trainer": {f.name for f in dataclasses.fields(SequenceTrainerConfig)} - set(_RESERVED),
-        "model": {f.name for f in dataclasses.fields(model_cls.Config)},
-        "method": {f.name for f in dataclasses.fields(method_cls.Config)},
-    }
-    routed: Dict[str, Dict[str, Any]] = {key: {} for key in owners}
-    for name, value in options.items():
-        if name in _RESERVED:
-            raise ValueError(f"{name!r} is a keyword argument of fit_sequence, pass it directly")
-        matches = [key for key, names in owners.items() if name in names]
-        if not matches:
-            valid = sorted(set().union(*owners.values()))
-            raise ValueError(f"unknown option {name!r} for model {model_cls.__name__} and method "
-                             f"{method_cls.__name__}; valid options: {', '.join(valid)}")
-        if len(matches) > 1:
-            raise ValueError(f"option {name!r} is ambiguous: it belongs to the {' and '.join(matches)} configs")
-        routed[matches[0]][name] = value
-    return routed
+    name (:func:`graphdenoise.options.route_options`: unknown and ambiguous names are errors)."""
+    from ..tasks import SequentialTask
+    from ..options import config_fields, route_options as route
+    owners = {key: config_fields(cls) for key, cls in SequentialTask().owners(model_cls, method_cls).items()}
+    return route(owners, options, f"model {model_cls.__name__} and method {method_cls.__name__}",
+                 SequentialTask.reserved)
 
 
 def fit_sequence(data: Union[HeteroData, SequenceData], model: str = "din", method: str = "bce", *,
@@ -72,15 +54,27 @@ def fit_sequence(data: Union[HeteroData, SequenceData], model: str = "din", meth
             (``num_groups``, ``alpha``, ``recognizer_lr``...), by name.
 
     Returns:
-        :class:`graphdenoise.api.FitResult` with ``metrics = {'val': {...}, 'test': {...}}`` (keys
+        :class:`graphdenoise.result.FitResult` with ``metrics = {'val': {...}, 'test': {...}}`` (keys
         ``auc``, ``hr@5``, ``ndcg@5``). For the ATJT family ``result.method.weight_stats`` holds the
         clean vs noisy mean weights (the paper's Table 5) of the last epoch, and the history has
         ``w_clean`` / ``w_noisy`` per epoch.
     """
-    from . import SEQUENCE_METHODS, SEQUENCE_MODELS
+    from .methods import SEQUENCE_METHODS
+    from .models import SEQUENCE_MODELS
+
+    routed = route_options(SEQUENCE_MODELS.get(model), SEQUENCE_METHODS.get(method), options)
+    return train_sequence(data, model, method, routed, epochs=epochs, device=device, seed=seed,
+                          show_progress=show_progress)
+
+
+def train_sequence(data: Union[HeteroData, SequenceData], model: str, method: str,
+                   routed: Dict[str, Dict[str, Any]], *, epochs: Optional[int], device: Optional[str], seed: int,
+                   show_progress: bool) -> FitResult:
+    """:func:`fit_sequence` with options already routed to their configs."""
+    from .methods import SEQUENCE_METHODS
+    from .models import SEQUENCE_MODELS
 
     model_cls, method_cls = SEQUENCE_MODELS.get(model), SEQUENCE_METHODS.get(method)
-    routed = route_options(model_cls, method_cls, options)
     if epochs is not None:
         routed["trainer"]["epochs"] = epochs
     trainer_config = SequenceTrainerConfig(seed=seed, device=device, show_progress=show_progress, **routed["trainer"])

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .data import PAD, SampleBatch, Samples, SequenceData
-from .methods import Round, SequenceMethod, SequenceMethodConfig, Step, shuffled_batches
+from .methods import SEQUENCE_METHODS, Round, SequenceMethod, SequenceMethodConfig, Step, shuffled_batches
 from .models.base import mlp, reset_module
 from .models.din import AttentionPooling
 from .transforms import RandomReplacement
@@ -378,6 +378,7 @@ class _RecognizerMethod(SequenceMethod):
         return stats
 
 
+@SEQUENCE_METHODS.register("atjt")
 class ATJT(_RecognizerMethod):
     r"""Auxiliary Task Joint Training (Algorithm 1 of the ATJT paper).
 
@@ -451,6 +452,7 @@ class ATJT(_RecognizerMethod):
                       "w_batch": w.detach().mean()}
 
 
+@SEQUENCE_METHODS.register("atjt-wat")
 class ATJTWithoutAuxiliaryTask(_RecognizerMethod):
     r"""WAT ablation (Table 4 of the ATJT paper): the same g structure produces the weights
     :math:`w_i` of Eq. (1) but has no target of its own -- no auxiliary noise-recognition task and no
@@ -484,6 +486,7 @@ class ATJTWithoutAuxiliaryTask(_RecognizerMethod):
         return loss_rec, {"loss_rec": loss_rec.detach(), "bce": bce, "w_batch": w.detach().mean()}
 
 
+@SEQUENCE_METHODS.register("atjt-dnr")
 class DirectNoiseRecognition(_RecognizerMethod):
     r"""DNR ablation (Table 4 of the ATJT paper): g is first trained on its own to tell replaced
     from original sequences, then frozen, and its outputs weight the recommender's loss (Eq. 1,

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..methods.base import MethodBase, MethodConfig, SetupContext, StepContext
+from ..registry import Registry
 from .data import SampleBatch, Samples, SequenceData
 from .models.base import SequenceModel
 
@@ -40,6 +41,8 @@ class Round:
     index: int
     steps: List[Step]
 
+
+SEQUENCE_METHODS: Registry = Registry("sequence method")
 
 SequenceMethodConfig = MethodConfig
 
@@ -66,6 +69,7 @@ class SequenceMethod(MethodBase):
         raise NotImplementedError
 
 
+@SEQUENCE_METHODS.register("bce")
 class BCE(SequenceMethod):
     r"""Plain pointwise binary cross-entropy on the CTR samples (the control of every table).
 

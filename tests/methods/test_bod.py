@@ -12,7 +12,7 @@ from graphdenoise.train import load_checkpoint
 
 
 def ctx_of(trainer, step=0, l2=0.0):
-    return StepContext(step=step, epoch=0, lr=1e-3, l2=l2, sampler=trainer.sampler)
+    return StepContext(step=step, epoch=0, lr=1e-3, l2=l2, batches_per_epoch=len(trainer.sampler))
 
 
 def test_generator_shapes_and_registry():
@@ -104,7 +104,7 @@ def test_checkpoint_resume_is_exact(tmp_path):
     first = make_trainer(BOD(), epochs=1, eval_every=1, checkpoint_dir=str(tmp_path / "b"))
     first.fit()
     saved = load_checkpoint(tmp_path / "b" / "last.pt")
-    assert saved["method_extra"]["generator_optimizer"]["state"]  # Adam moments are saved
+    assert saved["method_optimizers"]["generator_optimizer"]["state"]  # Adam moments are saved
     resumed = make_trainer(BOD(), epochs=2, eval_every=1, checkpoint_dir=str(tmp_path / "b"), resume=True)
     resumed.fit()
     a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
@@ -113,18 +113,17 @@ def test_checkpoint_resume_is_exact(tmp_path):
         assert torch.equal(a["method"][key], b["method"][key]), key
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
-    sa, sb = a["method_extra"]["generator_optimizer"]["state"], b["method_extra"]["generator_optimizer"]["state"]
+    sa, sb = a["method_optimizers"]["generator_optimizer"]["state"], b["method_optimizers"]["generator_optimizer"]["state"]
     assert sa.keys() == sb.keys()
     for k in sa:
         assert all(torch.equal(sa[k][n], sb[k][n]) for n in ("exp_avg", "exp_avg_sq"))
 
 
-def test_load_extra_state_restores_the_optimizer():
+def test_trainer_checkpoints_the_declared_outer_optimizer():
     source = make_trainer(BOD(outer_every=1), epochs=1)
     source.fit()
     target = make_trainer(BOD(outer_every=1), epochs=1)
-    target.method.load_state_dict(source.method.state_dict())
-    target.method.load_extra_state(source.method.extra_state())
+    target.load_state_dict(source.state_dict())
     assert target.method.optimizer.state_dict()["state"].keys() == source.method.optimizer.state_dict()["state"].keys()
     for k, v in source.method.optimizer.state_dict()["state"].items():
         assert torch.equal(target.method.optimizer.state_dict()["state"][k]["exp_avg"], v["exp_avg"])

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from _baseline_data import fit_one_epoch, make_trainer
 from graphdenoise.methods import METHODS, RCEBPR, StepContext
-from graphdenoise.methods.reweighting import bpr_confidence_weights, reweighted_bpr_loss
+from graphdenoise.methods.reweighting import bpr_confidence_weights
 from graphdenoise.models import MODELS
 
 
@@ -14,12 +14,6 @@ def test_weights_formula_and_no_gradient():
     w = bpr_confidence_weights(pos, neg, 0.2)
     assert w.shape == (6, 3) and not w.requires_grad
     assert torch.allclose(w, torch.sigmoid(pos.detach().unsqueeze(1) - neg.detach()) ** 0.2)
-    loss = reweighted_bpr_loss(pos, neg, 0.2)
-    fixed = (w * F.softplus(neg - pos.unsqueeze(1))).mean()
-    assert loss.item() == pytest.approx(fixed.item())
-    g1 = torch.autograd.grad(loss, [pos, neg])
-    g2 = torch.autograd.grad(fixed, [pos, neg])
-    assert all(torch.allclose(a, b) for a, b in zip(g1, g2))
 
 
 def test_method_uses_the_weights():
@@ -27,7 +21,7 @@ def test_method_uses_the_weights():
     method = RCEBPR(beta=0.5)
     trainer = make_trainer(method)
     batch = next(iter(trainer.sampler))
-    ctx = StepContext(step=0, epoch=0, lr=1e-3, l2=0.0, sampler=trainer.sampler)
+    ctx = StepContext(step=0, epoch=0, lr=1e-3, l2=0.0)
     loss, _ = method.loss(trainer.model, batch, ctx)
     with torch.no_grad():
         out = trainer.model.triplet(batch.users, batch.pos_items, batch.neg_items)

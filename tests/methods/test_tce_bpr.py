@@ -15,7 +15,7 @@ def test_drops_the_highest_bpr_loss_triplets_by_the_schedule(num_negatives):
     batch = next(iter(trainer.sampler))
     model = trainer.model
     for step in (0, 2, 4):
-        ctx = StepContext(step=step, epoch=0, lr=1e-3, l2=0.0, sampler=trainer.sampler)
+        ctx = StepContext(step=step, epoch=0, lr=1e-3, l2=0.0)
         loss, logs = method.loss(model, batch, ctx)
         rate = min(step / 4, 1) * 0.3
         keep = method.weights(model, batch.users, batch.pos_items, batch.neg_items).bool()

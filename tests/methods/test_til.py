@@ -3,7 +3,7 @@ import torch
 from torch.func import functional_call
 
 import graphdenoise
-from graphdenoise.methods import TILMI, TILUI, StepContext
+from graphdenoise.methods import TILMI, TILUI, SetupContext, StepContext
 from graphdenoise.methods.clustering import clustering_loss, soft_assignment
 from graphdenoise.methods.losses import bpr_terms
 from graphdenoise.metrics import noise_detection_auc
@@ -15,9 +15,8 @@ from tests.helpers import synthetic, tiny_graph
 
 
 def bound(method, model, data):
-    method.recommender_lr = 1e-2
     sampler = TripletSampler(data, batch_size=8)
-    method.setup(model, data, sampler)
+    method.setup(model, data, SetupContext(lr=1e-2))
     return sampler
 
 
@@ -103,7 +102,7 @@ def test_hypergradient_matches_finite_differences():
     batch = sampler.random_batch(6)
     outer = sampler.random_batch(5)
     alpha, l2 = 0.3, 1e-2
-    ctx = StepContext(step=0, epoch=0, lr=alpha, l2=l2, sampler=sampler)
+    ctx = StepContext(step=0, epoch=0, lr=alpha, l2=l2)
     loss, _ = method.loss(model, batch, ctx)
     weight = method._pending[0].detach()
     model.zero_grad()
@@ -200,13 +199,12 @@ def test_row_restricted_hypergradient_equals_the_full_one(outer_kind):
     torch.manual_seed(0)
     model = MF(data).double()
     method = TILUI(outer=outer_kind)
-    method.recommender_lr = 1e-2
     sampler = TripletSampler(data, batch_size=64)
-    method.setup(model, data, sampler)
+    method.setup(model, data, SetupContext(lr=1e-2))
     method.double()
     batch = sampler.random_batch(64)
     outer = batch if outer_kind == "same-batch" else sampler.random_batch(64)
-    loss, _ = method.loss(model, batch, StepContext(step=0, epoch=0, lr=0.05, l2=1e-3, sampler=sampler))
+    loss, _ = method.loss(model, batch, StepContext(step=0, epoch=0, lr=0.05, l2=1e-3))
     for p in model.parameters():
         p.grad = torch.zeros_like(p)
     loss.backward()
@@ -218,8 +216,8 @@ def test_row_restricted_hypergradient_equals_the_full_one(outer_kind):
 
 def test_til_refuses_several_negatives_per_triplet():
     data = synthetic()
-    with pytest.raises(ValueError, match="num_negatives must be 1, got 3"):
-        TILUI().setup(MF(data), data, TripletSampler(data, batch_size=64, num_negatives=3))
+    with pytest.raises(ValueError, match="num_negatives=3 conflicts"):
+        Trainer(MF(data), TILUI(), data, TrainerConfig(num_negatives=3, show_progress=False))
 
 
 @pytest.mark.parametrize("name", ["lightgcn", "mgccf", "neumf"])
@@ -238,7 +236,7 @@ def test_general_hypergradient_matches_finite_differences(name):
     method.double()
     batch, outer = sampler.random_batch(6), sampler.random_batch(5)
     alpha = 0.3
-    loss, _ = method.loss(model, batch, StepContext(step=0, epoch=0, lr=alpha, l2=0.0, sampler=sampler))
+    loss, _ = method.loss(model, batch, StepContext(step=0, epoch=0, lr=alpha, l2=0.0))
     weight = method._pending[0].detach()
     for p in model.parameters():
         p.grad = torch.zeros_like(p)

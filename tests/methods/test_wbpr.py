@@ -13,7 +13,7 @@ def test_registered_and_picks_the_popularity_sampler():
     assert METHODS.get("wbpr") is WBPR
     data = tiny_data()
     index = InteractionIndex(train_edges(data), 48, 60)
-    sampler = WBPR(alpha=0.5).negative_sampler(data, index)
+    sampler = WBPR(alpha=0.5).sampling().build_negatives(index)
     assert isinstance(sampler, PopularityNegatives) and sampler.alpha == 0.5
     with pytest.raises(ValueError):
         WBPR(alpha=-0.1)

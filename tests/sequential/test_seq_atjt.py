@@ -4,13 +4,14 @@ import torch
 import torch.nn.functional as F
 
 from conftest import clustered_sequences
+from graphdenoise.methods import SetupContext, StepContext
 from graphdenoise.sequential import (ATJT, BCE, DirectNoiseRecognition, ATJTWithoutAuxiliaryTask, NoiseRecognizer,
                                      RandomReplacement, SequenceData, WideDeep, roc_auc, weight_statistics)
 
 
 def setup_method_on(view, method, seed=0, model=None):
     model = model or WideDeep.from_data(view, embedding_dim=8, hidden_units=(16,))
-    method.setup(model, view, seed, torch.device("cpu"))
+    method.setup(model, view, SetupContext(seed=seed))
     return model
 
 
@@ -77,10 +78,10 @@ def test_fresh_recognizer_per_round(toy_graph):
     method.begin_round(0)
     for p in method.recognizer.parameters():
         p.data.add_(1.0)
-    opt_before = method.optimizers()[0]
+    opt_before = method.optimizers()["recognizer_optimizer"]
     method.begin_round(1)
     assert all(torch.equal(v, initial[k]) for k, v in method.recognizer.state_dict().items())
-    assert method.optimizers()[0] is not opt_before
+    assert method.optimizers()["recognizer_optimizer"] is not opt_before
     persistent = ATJT(fresh_recognizer=False, num_groups=3)
     setup_method_on(view, persistent)
     assert len(persistent.recognizers) == 3
@@ -103,7 +104,7 @@ def test_weights_reach_the_recommenders_loss(toy_graph):
     w = torch.linspace(0, 1, len(batch))
     w[::2] = 0.0
     method.recognizer.weights = lambda b: w                          # controlled weights
-    loss, _ = method.loss(model, batch, [])
+    loss, _ = method.loss(model, batch, StepContext(0, 0, 1e-3))
     model.zero_grad()
     loss.backward()
     got = [p.grad.clone() for p in model.parameters()]
@@ -128,7 +129,7 @@ def test_recommender_loss_reaches_g_unless_detached(toy_graph, detach):
     model = setup_method_on(view, method)
     method.begin_round(0)
     batch = _batch(view)
-    loss, logs = method.loss(model, batch, [_batch(view)])
+    loss, logs = method.loss(model, batch, StepContext(0, 0, 1e-3, aux=[_batch(view)]))
     assert float(logs["loss_aux"]) > 0
     loss.backward()
     g_grad = sum(float(p.grad.abs().sum()) for p in method.recognizer.parameters() if p.grad is not None)
@@ -142,7 +143,7 @@ def test_joint_loss_is_lr_plus_scaled_mean_of_ld(toy_graph):
     model = setup_method_on(view, method)
     method.begin_round(0)
     batch, aux = _batch(view), [_batch(view, 16), _batch(view, 20)]
-    loss, logs = method.loss(model, batch, aux)
+    loss, logs = method.loss(model, batch, StepContext(0, 0, 1e-3, aux=aux))
     assert float(loss.detach()) == pytest.approx(float(logs["loss_rec"]) + 0.7 * float(logs["loss_aux"]), rel=1e-6)
     # L_D is the mean over the N - 1 batches, each half replaced and labelled 0
     noisy, label = method.corrupt(aux[0], 0.5)
@@ -156,7 +157,7 @@ def test_dnr_freezes_g_and_wat_has_no_auxiliary_task(toy_graph):
     model = setup_method_on(view, dnr)
     assert len(dnr.recognizers) == 2
     assert not any(p.requires_grad for p in dnr.recognizers.parameters())
-    assert dnr.optimizers() == []
+    assert dnr.optimizers() == {}
     pretrained = {k: v.clone() for k, v in dnr.recognizers.state_dict().items()}
     assert not all(torch.equal(pretrained[k], dnr.initial_state[k.split(".", 1)[1]]) for k in pretrained)
     gen = torch.Generator().manual_seed(0)
@@ -164,7 +165,7 @@ def test_dnr_freezes_g_and_wat_has_no_auxiliary_task(toy_graph):
     rounds = dnr.plan(samples, 16, gen)
     assert all(not s.aux for r in rounds for s in r.steps)
     dnr.begin_round(1)
-    loss, _ = dnr.loss(model, _batch(view), [])
+    loss, _ = dnr.loss(model, _batch(view), StepContext(0, 0, 1e-3))
     loss.backward()
     assert all(torch.equal(v, pretrained[k]) for k, v in dnr.recognizers.state_dict().items())
 
@@ -172,14 +173,14 @@ def test_dnr_freezes_g_and_wat_has_no_auxiliary_task(toy_graph):
     model = setup_method_on(view, wat)
     rounds = wat.plan(samples, 16, gen)
     assert len(rounds) == 1 and all(not s.aux for s in rounds[0].steps)
-    loss, logs = wat.loss(model, _batch(view), [])
+    loss, logs = wat.loss(model, _batch(view), StepContext(0, 0, 1e-3))
     loss.backward()
     assert "loss_aux" not in logs
     assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in wat.recognizer.parameters())
     frozen = ATJTWithoutAuxiliaryTask(train_recognizer=False)
     model = setup_method_on(view, frozen)
-    assert frozen.optimizers() == [] and not frozen.recognizer.training
-    loss, _ = frozen.loss(model, _batch(view), [])
+    assert frozen.optimizers() == {} and not frozen.recognizer.training
+    loss, _ = frozen.loss(model, _batch(view), StepContext(0, 0, 1e-3))
     loss.backward()
     assert all(p.grad is None for p in frozen.recognizer.parameters())
 

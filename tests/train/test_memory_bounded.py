@@ -23,13 +23,8 @@ SCRIPT = textwrap.dedent("""
     model = LightGCN(data, embedding_dim=8)
     trainer = Trainer(model, TILUI(), data, TrainerConfig(batch_size=20000, device="cpu", show_progress=False,
                                                           eval_memory_mb=64))
-    for step, batch in zip(range(3), trainer.sampler):   # three full TIL steps through the propagation
-        loss, _ = trainer.method.loss(model, batch, _ctx := __import__("graphdenoise").methods.StepContext(
-            step=step, epoch=0, lr=1e-3, l2=1e-4, sampler=trainer.sampler))
-        trainer.optimizer.zero_grad(set_to_none=False)
-        loss.backward()
-        trainer.method.before_optimizer_step(model, batch, _ctx)
-        trainer.optimizer.step()
+    for _, (batch, ctx) in zip(range(3), trainer.batches()):   # three full TIL steps through the propagation
+        trainer.optimisation_step(batch, ctx)
     ranked = RankingEvaluator(data, ks=(20,), memory_budget_mb=64).top_k(model, "test", torch.arange(50))
     assert ranked.shape == (50, 20)
     import time; print("seconds", time.perf_counter() - START)
