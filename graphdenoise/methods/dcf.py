@@ -56,6 +56,7 @@ Deviations:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -83,7 +84,7 @@ def time_averaged_loss(previous: Tensor, damped: Tensor, epoch: int) -> Tensor:
 def confidence_bound(count: Tensor, epoch: int, lam: float) -> Tensor:
     r"""Eq. 4's radius :math:`\lambda(s + \lambda\ln(2s)/s^2)/((n+1) - \lambda)` (``loss.py:22``)."""
     s = epoch + 1.0
-    return lam * (s + lam * torch.log(torch.tensor(2.0 * s)).item() / (s * s)) / ((count + 1.0) - lam)
+    return lam * (s + lam * math.log(2.0 * s) / (s * s)) / ((count + 1.0) - lam)
 
 
 def lower_bound(previous: Tensor, count: Tensor, pos_terms: Tensor, epoch: int, lam: float) -> Tuple[Tensor, Tensor]:

@@ -14,7 +14,7 @@ paper). Per sample, with :math:`\lg x = \ln(x + 10^{-5})` (the authors' ``log``)
 .. math::
     \mathcal L_{ui} = \underbrace{\alpha\,\mathrm{KL}(g\|f) + (1-\alpha)\,\mathrm{KL}(f\|g)}_{
     \text{agreement } A} - \ell(\tilde y_{ui}), \qquad
-    \mathrm{KL}(a\|b) = a\lg\tfrac{}{}a - a\lg b + (1-a)\lg(1-a) - (1-a)\lg(1-b)
+    \mathrm{KL}(a\|b) = a\lg a - a\lg b + (1-a)\lg(1-a) - (1-a)\lg(1-b)
 
 and the expected log-likelihood :math:`\ell` alternates between two sub-tasks, one per iteration:
 
@@ -27,8 +27,9 @@ and the expected log-likelihood :math:`\ell` alternates between two sub-tasks, o
 :math:`\operatorname{mean}_{+}\mathcal L + L\cdot\operatorname{mean}_{-}\mathcal L
 + \lambda_0\,\tfrac12\sum_{\theta\in f}\|\theta\|^2/|\mathcal U|` with :math:`L` negatives per
 positive, plus the trainer's L2 term (set ``l2=0`` for the authors' objective). One backward pass;
-then :math:`f` steps (the trainer), :math:`h_1` steps unless the step was DN, :math:`h_2` unless it
-was DP, and :math:`g` steps in DeCA; the sub-task then toggles.
+then :math:`f` steps (the trainer), and the method's declared optimisers step :math:`h_1` unless the
+step was DN, :math:`h_2` unless it was DP (the idle one's gradients are cleared in
+:meth:`DeCA.after_backward`), and :math:`g` in DeCA; the sub-task then toggles.
 
 * **DeCA**: :math:`g` is a fresh MF (``aux_dim`` factors) trained jointly, through :math:`A` only.
 * **DeCA(p)**: :math:`g` is a copy of :math:`f` with the same initial weights, pre-trained with plain
