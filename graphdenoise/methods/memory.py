@@ -4,8 +4,6 @@ r"""Per-interaction memory shared by the methods that judge a training edge over
 * :class:`EdgeLookup` -- the training edge id of ``(u, i)`` pairs (one ``searchsorted``), so that
   :meth:`~graphdenoise.methods.Method.weights`, which receives pairs, can read state kept per edge;
 * :func:`segment_softmax` -- a softmax within groups (e.g. over each user's positives), vectorised;
-* :func:`spawn_generator` -- a method's own seeded generator, drawn from the global torch RNG (so a
-  run's seed fixes it); its state goes into the method's ``extra_state``;
 * :class:`EpochClock` -- tells a method, from ``ctx.epoch``, that a new epoch has begun.
 """
 from __future__ import annotations
@@ -56,12 +54,6 @@ def segment_softmax(values: Tensor, segment: Tensor, num_segments: int) -> Tenso
     exp = torch.where(torch.isfinite(shifted), shifted.exp(), torch.zeros_like(shifted))
     total = torch.zeros(num_segments, dtype=values.dtype, device=values.device).index_add_(0, segment, exp)
     return exp / total[segment].clamp(min=torch.finfo(values.dtype).tiny)
-
-
-def spawn_generator() -> torch.Generator:
-    """A new CPU generator seeded from the global torch RNG (the run's seed fixes it)."""
-    seed = int(torch.randint(0, 2**62, (1,)))
-    return torch.Generator().manual_seed(seed)
 
 
 class EpochClock:
