@@ -20,3 +20,13 @@ from .bsl import BSL, BSLConfig
 __all__ += ["WBPR", "WBPRConfig", "AOBPR", "AOBPRConfig", "PRIS", "PRISConfig", "TCE", "TCEConfig", "RCE",
             "RCEConfig", "TCEBPR", "TCEBPRConfig", "RCEBPR", "RCEBPRConfig", "BOD", "BODConfig", "BSL",
             "BSLConfig"]
+
+# The natural-noise denoisers of the RecSys'25 benchmark and their successors.
+from .deca import DeCA, DeCAConfig, DeCAP, DeCAPConfig
+from .dcf import DCF, DCFConfig
+from .udt import UDT, UDTConfig
+from .pld import PLD, PLDConfig
+from .sgdl import SGDL, SGDLConfig
+
+__all__ += ["DeCA", "DeCAConfig", "DeCAP", "DeCAPConfig", "DCF", "DCFConfig", "UDT", "UDTConfig", "PLD",
+            "PLDConfig", "SGDL", "SGDLConfig"]
