@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from .methods import METHODS, Method
 from .models import MODELS, Recommender
 from .sampling import TripletSampler
 from .train import Trainer, TrainerConfig, atomic_save, atomic_write_text, load_checkpoint
+from .train.fingerprint import default_checkpoint_dir, run_fingerprint
+from .train.interrupt import TrainingInterrupted, stop_on_signals
 from .utils import seed_everything
 
 
@@ -51,13 +54,15 @@ class FitResult:
     config: Dict[str, Any]
     best_epoch: int = 0
     seconds: float = 0.0
+    interrupted: bool = False
+    """True for the best state so far of a run stopped by Ctrl-C or SIGTERM (see :class:`TrainingInterrupted`)."""
 
     def recommend(self, users, k: int = 20) -> torch.Tensor:
         return self.model.recommend(users, k)
 
     def to_json(self) -> dict:
         return {"config": self.config, "metrics": self.metrics, "best_epoch": self.best_epoch,
-                "seconds": self.seconds, "history": self.history}
+                "seconds": self.seconds, "interrupted": self.interrupted, "history": self.history}
 
     def save(self, path: Union[str, Path]) -> None:
         """Save model and method weights, metrics, history, config and the training graph (atomic)."""
@@ -79,7 +84,7 @@ class FitResult:
 
 def load(path: Union[str, Path], device: Optional[str] = None) -> FitResult:
     """Restore a :class:`FitResult` written by :meth:`FitResult.save`."""
-    state = load_checkpoint(path)
+    state = load_checkpoint(path, "result file")
     if state.get("format") != "graphdenoise-result-1":
         raise ValueError(f"{path} is not a graphdenoise result file (format {state.get('format')!r})")
     config = state["config"]
@@ -93,7 +98,7 @@ def load(path: Union[str, Path], device: Optional[str] = None) -> FitResult:
     if device is not None:
         model.to(device)
     return FitResult(model, method, state["metrics"], state["history"], config, state.get("best_epoch", 0),
-                     state.get("seconds", 0.0))
+                     state.get("seconds", 0.0), state.get("interrupted", False))
 
 
 def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", method: str = "bpr", *,
@@ -145,16 +150,45 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
     seed_everything(seed)
     net = model_cls(data, **model_opts)
     algo = method_cls(**method_opts)
-    trainer = Trainer(net, algo, data, trainer_config)
-    start = time.perf_counter()
-    trainer.fit()
-    metrics = trainer.final_metrics()
-    config = {"dataset": dataset if isinstance(dataset, str) else "<HeteroData>", "model": model.lower(),
+    name = dataset if isinstance(dataset, str) else "<HeteroData>"
+    fingerprint = run_fingerprint(net, algo, data, trainer_config, dataset=name, dataset_options=dataset_options or {},
+                                  noisy_positives=noisy_positives, noisy_negatives=noisy_negatives)
+    if trainer_config.resume and trainer_config.checkpoint_dir is None:
+        trainer_config = dataclasses.replace(
+            trainer_config, checkpoint_dir=default_checkpoint_dir(name, model, method, seed, fingerprint))
+    trainer = Trainer(net, algo, data, trainer_config, fingerprint=fingerprint)
+    config = {"dataset": name, "model": model.lower(),
               "method": method.lower(), "model_config": asdict(net.config), "method_config": asdict(algo.config),
               "trainer": asdict(trainer_config), "dataset_options": dataset_options or {},
               "noisy_positives": noisy_positives, "noisy_negatives": noisy_negatives,
-              "torch": torch.__version__}
+              "torch": str(torch.__version__)}
+    start = time.perf_counter()
+    try:
+        with stop_on_signals():
+            trainer.fit()
+    except TrainingInterrupted as stop:
+        raise _interrupted(stop, trainer, config, start) from None
+    metrics = trainer.final_metrics()
     return FitResult(net, algo, metrics, trainer.history, config, trainer.best_epoch, time.perf_counter() - start)
+
+
+def _interrupted(stop: TrainingInterrupted, trainer: Trainer, config: dict, start: float) -> TrainingInterrupted:
+    """The interrupt, carrying the best state so far as a :class:`FitResult` and how to resume."""
+    result = None
+    if not trainer.world.is_distributed:  # evaluating would need every rank
+        if trainer.best_state is not None:
+            trainer.load_selection_state(trainer.best_state)
+        result = FitResult(trainer.model, trainer.method, trainer.final_metrics(), trainer.history, config,
+                           trainer.best_epoch, time.perf_counter() - start, interrupted=True)
+    path = trainer.checkpoint_path
+    if path is None or trainer.checkpoint_epoch is None:
+        how = "no checkpoint folder was set, so the run cannot be resumed (set checkpoint_dir or resume=True)"
+    else:
+        how = (f"{path} holds epoch {trainer.checkpoint_epoch}; continue with the same options and resume=True, "
+               f"checkpoint_dir={str(path.parent)!r} (CLI: --resume --checkpoint-dir {path.parent})")
+    signame = signal.Signals(stop.signum).name
+    return TrainingInterrupted(stop.signum, f"training interrupted by {signame} in epoch {trainer.epoch + 1}: {how}",
+                               result)
 
 
 def _sequence_models():

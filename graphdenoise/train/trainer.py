@@ -25,6 +25,8 @@ from ..datasets.graph import num_users_items, train_edges
 from ..distributed import SINGLE, current_world
 from ..utils import InteractionIndex, resolve_device
 from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
+from .fingerprint import check_fingerprint, run_fingerprint
+from .guards import FiniteGuard, training_tensors
 from .selection import record_validation
 
 
@@ -88,11 +90,16 @@ class Trainer:
         data (HeteroData): The dataset with ``val`` and ``test`` splits.
         config (TrainerConfig, optional): Options.
         callbacks (list, optional): Called as ``callback(epoch, record)`` after every epoch.
+        fingerprint (dict, optional): The run's fingerprint written into checkpoints and checked on
+            resume (:func:`~graphdenoise.train.fingerprint.run_fingerprint` of the inputs if :obj:`None`).
     """
 
     def __init__(self, model: Recommender, method: Method, data: HeteroData, config: Optional[TrainerConfig] = None,
-                 callbacks: Optional[List[Callable[[int, dict], None]]] = None):
+                 callbacks: Optional[List[Callable[[int, dict], None]]] = None, fingerprint: Optional[dict] = None):
         self.config = config = config or TrainerConfig()
+        if fingerprint is None and config.checkpoint_dir is not None:
+            fingerprint = run_fingerprint(model, method, data, config)
+        self.fingerprint, self.finite, self.checkpoint_epoch = fingerprint, FiniteGuard(), None
         self.world = current_world() if config.distributed else SINGLE
         if config.distributed and not self.world.is_distributed and not dist.is_initialized():
             raise ValueError("distributed=True needs an initialised torch.distributed process group "
@@ -143,6 +150,7 @@ class Trainer:
                               world=self.world)
             outer_logs = method.outer_step(model, batch, ctx)
             loss, logs = method.loss(model, batch, ctx)
+            self.finite.observe_loss(loss, self.step)
             self.optimizer.zero_grad(set_to_none=False)
             loss.backward()
             self.world.all_reduce_gradients(model.parameters())
@@ -170,12 +178,14 @@ class Trainer:
     def fit(self) -> List[Dict[str, float]]:
         """Train until ``epochs`` or early stopping, then restore the best validation state."""
         cfg = self.config
-        if cfg.resume:
-            self._maybe_resume()
+        if not (cfg.resume and self._maybe_resume()) and self.epoch == 0:
+            self._checkpoint()  # a resumable checkpoint exists from the start (an interrupt never writes one)
         while self.epoch < cfg.epochs and not self.stopped_early:
             record = self.train_epoch()
             self.epoch += 1
+            self.finite.check_epoch(self.epoch, record["loss"], self.step)
             if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
+                self.finite.check_state(self.training_tensors(), self.epoch, self.step)
                 metrics = self.evaluate("val")
                 record.update({f"val/{k}": v for k, v in metrics.items()})
                 current = metrics[cfg.monitor]
@@ -199,6 +209,10 @@ class Trainer:
         return {"val": self.evaluate("val"), "test": self.evaluate("test")}
 
     # ------------------------------------------------------------------ state
+    def training_tensors(self):
+        """``(name, tensor)`` of every parameter and optimiser state (checked for NaN/inf per evaluation)."""
+        return training_tensors(self.model, self.method, self.optimizer, self.method.extra_state())
+
     def state_for_selection(self) -> dict:
         return {"model": self.model.state_dict(), "method": self.method.state_dict()}
 
@@ -213,7 +227,7 @@ class Trainer:
             "sampler": self.sampler.state_dict(), "rng": rng_state(), "epoch": self.epoch, "step": self.step,
             "history": self.history, "best_metric": self.best_metric, "best_epoch": self.best_epoch,
             "best_state": self.best_state, "bad_evaluations": self.bad_evaluations,
-            "stopped_early": self.stopped_early, "config": asdict(self.config),
+            "stopped_early": self.stopped_early, "config": asdict(self.config), "fingerprint": self.fingerprint,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -232,14 +246,24 @@ class Trainer:
         return None if self.config.checkpoint_dir is None else Path(self.config.checkpoint_dir) / "last.pt"
 
     def _checkpoint(self) -> None:
-        if self.checkpoint_path is not None and self.world.is_main:
-            atomic_save(self.state_dict(), self.checkpoint_path)
+        if self.checkpoint_path is not None:
+            if self.world.is_main:
+                atomic_save(self.state_dict(), self.checkpoint_path)
+            self.checkpoint_epoch = self.epoch
 
-    def _maybe_resume(self) -> None:
+    def _maybe_resume(self) -> bool:
         path = self.checkpoint_path
         if path is None:
             raise ValueError("resume=True needs checkpoint_dir")
-        if path.exists():
-            self.load_state_dict(load_checkpoint(path))
-            if self.config.show_progress and self.world.is_main:
-                print(f"resumed from {path} at epoch {self.epoch}", flush=True)
+        if not path.exists():
+            return False
+        state = load_checkpoint(path)
+        check_fingerprint(state.get("fingerprint"), self.fingerprint, path)
+        try:
+            self.load_state_dict(state)
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise ValueError(f"checkpoint {path} does not fit this run: {type(exc).__name__}: {exc}") from None
+        self.checkpoint_epoch = self.epoch
+        if self.config.show_progress and self.world.is_main:
+            print(f"resumed from {path} at epoch {self.epoch}", flush=True)
+        return True
