@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
+from ..train.guards import FiniteGuard, training_tensors
 from ..train.selection import record_validation
 from ..utils import resolve_device
 from .data import SequenceData
@@ -91,6 +92,8 @@ class SequenceTrainer:
         self.callbacks = list(callbacks or [])
         self.history: List[Dict[str, float]] = []
         self.epoch = 0
+        self.step = 0
+        self.finite = FiniteGuard()
         self.best_metric = -math.inf
         self.best_epoch = 0
         self.best_state: Optional[dict] = None
@@ -111,6 +114,7 @@ class SequenceTrainer:
                 batch = data.batch(samples.subset(step.rec)).to(self.device)
                 aux = [data.batch(samples.subset(index)).to(self.device) for index in step.aux]
                 loss, logs = method.loss(model, batch, aux)
+                self.finite.observe_loss(loss, self.step)
                 optimizers = [self.optimizer, *method.optimizers()]
                 for opt in optimizers:
                     opt.zero_grad(set_to_none=True)
@@ -119,6 +123,7 @@ class SequenceTrainer:
                     opt.step()
                 total += loss.detach()
                 steps += 1
+                self.step += 1
                 for key, value in logs.items():
                     logs_sum[key] = logs_sum.get(key, 0.0) + value
         record = {"epoch": self.epoch + 1, "loss": float(total) / max(steps, 1), "steps": steps}
@@ -152,7 +157,10 @@ class SequenceTrainer:
         while self.epoch < cfg.epochs and not self.stopped_early:
             record = self.train_epoch()
             self.epoch += 1
+            self.finite.check_epoch(self.epoch, record["loss"], self.step)
             if self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs:
+                self.finite.check_state(training_tensors(self.model, self.method, self.optimizer, {
+                    "optimizers": [opt.state_dict() for opt in self.method.optimizers()]}), self.epoch, self.step)
                 metrics = self.evaluate("val")
                 record.update({f"val/{k}": v for k, v in metrics.items()})
                 current = metrics[cfg.monitor]

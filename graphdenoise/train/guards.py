@@ -98,4 +98,4 @@ class FiniteGuard:
         name, tensor = tensors[index]
         count = int((~torch.isfinite(tensor.detach())).sum())
         raise NonFiniteError(f"non-finite values in {name} ({count} of {tensor.numel()} entries) at epoch {epoch}, "
-                             f"step {step}. " + _ADVICE, epoch, step, name)
+                             f"step {step} (checked at the evaluation). " + _ADVICE, epoch, step, name)
