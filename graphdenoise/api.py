@@ -131,6 +131,13 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
             and gets the same result. (default: :obj:`False`)
         **options: Fields of :class:`~graphdenoise.train.TrainerConfig`, of the model's config and
             of the method's config, by name (e.g. ``lr=5e-3``, ``num_layers=2``, ``drop_rate=0.1``).
+            ``resume=True`` without ``checkpoint_dir`` uses
+            ``runs/<dataset>_<model>_<method>_seed<N>_<hash of the run's fingerprint>``.
+
+    Raises:
+        ResumeMismatchError: ``resume=True`` found a checkpoint of another run (names the differing fields).
+        NonFiniteError: A loss, parameter or optimiser state became NaN or inf (names epoch, step, tensor).
+        TrainingInterrupted: Ctrl-C or SIGTERM; ``.result`` is the best state so far (``interrupted=True``).
     """
     if model in _sequence_models():
         return _fit_sequential(dataset, model, method, epochs=epochs, device=device, seed=seed, data_dir=data_dir,

@@ -2,8 +2,12 @@ r"""The generic trainer: triplet batches, a method's objective, Adam, validation
 
 Protocol guardrails are built in: the validation split is required; early stopping and the choice of
 the returned state use validation metrics only; the test split is evaluated once, for the selected
-state. Checkpoints (written atomically at each evaluation) hold everything an exact resume needs:
-model, optimisers, method state, sampler generator, RNG states, epoch and history.
+state. Checkpoints (written atomically when training starts and at each evaluation) hold everything
+an exact resume needs: model, optimisers, method state, sampler generator, RNG states, epoch and
+history, as tensors and plain containers (read back with ``weights_only=True``), plus the run's
+fingerprint: a resume by a run with other data or options is refused (:mod:`.fingerprint`). A NaN or
+inf loss, parameter or optimiser state stops training before it is evaluated or checkpointed
+(:mod:`.guards`).
 """
 from __future__ import annotations
 
@@ -55,9 +59,10 @@ class TrainerConfig:
     device: Optional[str] = None
     """``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None picks CUDA when available."""
     checkpoint_dir: Optional[str] = None
-    """Where ``last.pt`` is written at each evaluation (None: no checkpoints)."""
+    """Where ``last.pt`` is written when training starts and at each evaluation (None: no checkpoints)."""
     resume: bool = False
-    """Continue from ``checkpoint_dir/last.pt`` when it exists."""
+    """Continue from ``checkpoint_dir/last.pt`` when it exists (it must come from the same run: same data,
+    model, method and options except the epoch budget and display options)."""
     show_progress: bool = True
     """A tqdm bar per epoch and a one-line summary per evaluation."""
     num_negatives: int = 1
