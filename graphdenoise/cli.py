@@ -33,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--data-dir", default=None, help="folder of raw files (default: $GRAPHDENOISE_DATA)")
     fit.add_argument("--out", default=None, help="write metrics, config and history as JSON here")
     fit.add_argument("--save", default=None, help="write the trained model here (graphdenoise.load reads it)")
-    fit.add_argument("--checkpoint-dir", default=None, help="checkpoint folder (default with --resume: runs/<dataset>_<model>_<method>_seed<N>_<hash of "
-                          "every option that changes the run>)")
+    fit.add_argument("--checkpoint-dir", default=None,
+                     help="checkpoint folder (default with --resume: runs/<dataset>_<model>_<method>_seed<N>_<hash>, "
+                          "the hash of every option that changes the run)")
     fit.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     for name, kind in (("lr", float), ("l2", float), ("batch-size", int), ("eval-every", int), ("patience", int)):
         fit.add_argument(f"--{name}", type=kind, default=None)
