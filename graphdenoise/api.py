@@ -189,13 +189,13 @@ def _interrupted(stop: TrainingInterrupted, trainer: Trainer, config: dict, star
                            trainer.best_epoch, time.perf_counter() - start, interrupted=True)
     path = trainer.checkpoint_path
     if path is None or trainer.checkpoint_epoch is None:
-        how = "no checkpoint folder was set, so the run cannot be resumed (set checkpoint_dir or resume=True)"
+        path, how = None, "no checkpoint folder was set, so it cannot be resumed (set checkpoint_dir or resume=True)"
     else:
         how = (f"{path} holds epoch {trainer.checkpoint_epoch}; continue with the same options and resume=True, "
-               f"checkpoint_dir={str(path.parent)!r} (CLI: --resume --checkpoint-dir {path.parent})")
+               f"checkpoint_dir={str(path.parent)!r}")
     signame = signal.Signals(stop.signum).name
     return TrainingInterrupted(stop.signum, f"training interrupted by {signame} in epoch {trainer.epoch + 1}: {how}",
-                               result)
+                               result, None if path is None else str(path), trainer.checkpoint_epoch)
 
 
 def _sequence_models():

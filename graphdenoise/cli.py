@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import sys
 from typing import List, Optional
 
@@ -126,7 +127,7 @@ def _fit(args) -> int:
     except TrainingInterrupted as stop:
         if stop.result is not None and is_main:
             _write_results(args, stop.result)
-        print(f"graphdenoise: {stop}", file=sys.stderr, flush=True)
+        print(f"graphdenoise: {_resume_hint(stop)}", file=sys.stderr, flush=True)
         return stop.exit_code
     if not is_main:
         return 0
@@ -135,6 +136,17 @@ def _fit(args) -> int:
     print(_metrics_table(result.metrics))
     _write_results(args, result)
     return 0
+
+
+def _resume_hint(stop) -> str:
+    """One line: where the interrupted run stopped and the command line that continues it."""
+    import signal
+    head = f"interrupted by {signal.Signals(stop.signum).name}"
+    if stop.checkpoint is None:
+        return f"{head}; no checkpoint folder was set (--checkpoint-dir or --resume), so the run cannot be resumed"
+    folder = os.path.dirname(stop.checkpoint)
+    return (f"{head}; checkpoint {stop.checkpoint} holds epoch {stop.checkpoint_epoch}: resume by running the same "
+            f"command with --resume --checkpoint-dir {folder}")
 
 
 def _write_results(args, result) -> None:

@@ -30,10 +30,14 @@ class TrainingInterrupted(KeyboardInterrupt):
         result: The best state so far (a :class:`~graphdenoise.FitResult` with ``interrupted=True``)
             when :func:`graphdenoise.fit` was interrupted, else :obj:`None`.
         message (str): Where the run stopped and how to resume it.
+        checkpoint (str): The checkpoint to resume from (:obj:`None` without a checkpoint folder).
+        checkpoint_epoch (int): The epoch that checkpoint holds.
     """
 
-    def __init__(self, signum: int, message: Optional[str] = None, result: Any = None):
+    def __init__(self, signum: int, message: Optional[str] = None, result: Any = None,
+                 checkpoint: Optional[str] = None, checkpoint_epoch: Optional[int] = None):
         self.signum, self.result = int(signum), result
+        self.checkpoint, self.checkpoint_epoch = checkpoint, checkpoint_epoch
         self.message = message or f"training interrupted by {signal.Signals(signum).name}"
         super().__init__(self.message)
 

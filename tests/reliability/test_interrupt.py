@@ -50,8 +50,8 @@ def test_sigint_mid_training_leaves_a_resumable_checkpoint_and_results(tmp_path)
     assert process.returncode == 130
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     lines = [line for line in stderr.splitlines() if "interrupted" in line]
-    assert len(lines) == 1 and "training interrupted by SIGINT" in lines[0]
-    assert f"--resume --checkpoint-dir {ck}" in lines[0]
+    assert len(lines) == 1 and "interrupted by SIGINT; checkpoint" in lines[0]
+    assert "holds epoch" in lines[0] and f"same command with --resume --checkpoint-dir {ck}" in lines[0]
     payload = json.loads(out.read_text())
     assert payload["interrupted"] is True and payload["best_epoch"] >= 1
     assert graphdenoise.load(saved).interrupted
@@ -82,16 +82,21 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     assert [h["loss"] for h in actual["history"]] == [h["loss"] for h in expected["history"]]
 
 
-def test_sigterm_in_python_raises_training_interrupted_with_the_best_state(tmp_path, monkeypatch):
-    previous = signal.getsignal(signal.SIGTERM)
+def _signal_in_epoch(monkeypatch, epoch: int, signum: int) -> None:
+    """Makes the process send itself ``signum`` as epoch ``epoch`` starts (the handler raises right there)."""
     train_epoch = Trainer.train_epoch
 
-    def terminated_in_epoch_3(self):
-        if self.epoch == 2:
-            os.kill(os.getpid(), signal.SIGTERM)
+    def signalled(self):
+        if self.epoch == epoch - 1:
+            os.kill(os.getpid(), signum)
         return train_epoch(self)
 
-    monkeypatch.setattr(Trainer, "train_epoch", terminated_in_epoch_3)
+    monkeypatch.setattr(Trainer, "train_epoch", signalled)
+
+
+def test_sigterm_in_python_raises_training_interrupted_with_the_best_state(tmp_path, monkeypatch):
+    previous = signal.getsignal(signal.SIGTERM)
+    _signal_in_epoch(monkeypatch, 3, signal.SIGTERM)
     with pytest.raises(TrainingInterrupted) as info:
         graphdenoise.fit(synthetic(), model="mf", epochs=50, eval_every=1, batch_size=1024, patience=0,
                          checkpoint_dir=str(tmp_path))
@@ -105,14 +110,7 @@ def test_sigterm_in_python_raises_training_interrupted_with_the_best_state(tmp_p
 
 
 def test_interrupt_without_checkpoint_folder_says_it_cannot_resume(monkeypatch):
-    train_epoch = Trainer.train_epoch
-
-    def interrupted_in_epoch_2(self):
-        if self.epoch == 1:
-            os.kill(os.getpid(), signal.SIGINT)
-        return train_epoch(self)
-
-    monkeypatch.setattr(Trainer, "train_epoch", interrupted_in_epoch_2)
+    _signal_in_epoch(monkeypatch, 2, signal.SIGINT)
     with pytest.raises(TrainingInterrupted, match="no checkpoint folder was set") as info:
         graphdenoise.fit(synthetic(), model="mf", epochs=50, eval_every=1, batch_size=1024)
     assert info.value.exit_code == 130 and info.value.result.best_epoch == 1
