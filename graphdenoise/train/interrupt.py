@@ -9,7 +9,8 @@ from it, prints the message and exits with ``128 + signal`` (130 for Ctrl-C).
 
 The checkpoint a run resumes from is the one written at the start of training and at every
 evaluation (``checkpoint_dir/last.pt``): the state in the middle of an epoch cannot be resumed
-bit-identically, so an interrupt never writes it.
+bit-identically, so an interrupt never writes it. A signal that arrives while a checkpoint is being
+written (inside :func:`signals_deferred`) takes effect once the write is complete.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import threading
 from typing import Any, Iterator, Optional
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_deferral = {"depth": 0, "pending": None}
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -67,6 +69,9 @@ def stop_on_signals() -> Iterator[None]:
 
     def handler(signum, frame):
         restore()
+        if _deferral["depth"]:
+            _deferral["pending"] = signum
+            return
         raise TrainingInterrupted(signum)
 
     for signum in SIGNALS:
@@ -75,3 +80,18 @@ def stop_on_signals() -> Iterator[None]:
         yield
     finally:
         restore()
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    r"""Inside :func:`stop_on_signals`, a SIGINT or SIGTERM that arrives in this block (a checkpoint
+    write) raises :class:`TrainingInterrupted` only when the block is complete. A second signal acts
+    at once, as usual."""
+    _deferral["depth"] += 1
+    try:
+        yield
+    finally:
+        _deferral["depth"] -= 1
+    if not _deferral["depth"] and _deferral["pending"] is not None:
+        signum, _deferral["pending"] = _deferral["pending"], None
+        raise TrainingInterrupted(signum)

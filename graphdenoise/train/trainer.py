@@ -31,6 +31,7 @@ from ..utils import InteractionIndex, resolve_device
 from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
 from .fingerprint import check_fingerprint, run_fingerprint
 from .guards import FiniteGuard, training_tensors
+from .interrupt import signals_deferred
 from .selection import record_validation
 
 
@@ -252,9 +253,10 @@ class Trainer:
 
     def _checkpoint(self) -> None:
         if self.checkpoint_path is not None:
-            if self.world.is_main:
-                atomic_save(self.state_dict(), self.checkpoint_path)
-            self.checkpoint_epoch = self.epoch
+            with signals_deferred():  # Ctrl-C during the write stops training once the checkpoint is complete
+                if self.world.is_main:
+                    atomic_save(self.state_dict(), self.checkpoint_path)
+                self.checkpoint_epoch = self.epoch
 
     def _maybe_resume(self) -> bool:
         path = self.checkpoint_path

@@ -114,3 +114,20 @@ def test_interrupt_without_checkpoint_folder_says_it_cannot_resume(monkeypatch):
     with pytest.raises(TrainingInterrupted, match="no checkpoint folder was set") as info:
         graphdenoise.fit(synthetic(), model="mf", epochs=50, eval_every=1, batch_size=1024)
     assert info.value.exit_code == 130 and info.value.result.best_epoch == 1
+
+
+def test_signal_during_a_checkpoint_write_lets_the_write_complete(tmp_path, monkeypatch):
+    import graphdenoise.train.trainer as trainer_module
+    save = trainer_module.atomic_save
+
+    def interrupted_while_writing(state, path):
+        if state["epoch"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        save(state, path)
+
+    monkeypatch.setattr(trainer_module, "atomic_save", interrupted_while_writing)
+    with pytest.raises(TrainingInterrupted) as info:
+        graphdenoise.fit(synthetic(), model="mf", epochs=50, eval_every=1, batch_size=1024, patience=0,
+                         checkpoint_dir=str(tmp_path))
+    assert info.value.checkpoint_epoch == 2 and load_checkpoint(tmp_path / "last.pt")["epoch"] == 2
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
