@@ -1,8 +1,9 @@
 r"""Non-finite numbers stop training: a NaN or inf loss, parameter or optimiser state is an error.
 
-Checks stay off the hot path: per step, :meth:`FiniteGuard.observe_loss` folds "is this batch loss
-finite" into one device scalar (no host synchronisation); :meth:`FiniteGuard.check_epoch` reads it
-once with the epoch's mean loss, which the trainer moves to the host anyway. Parameters and the
+Checks stay off the hot path: per step, :meth:`FiniteGuard.observe_loss` only keeps a reference to
+the detached batch loss (no kernel, no host synchronisation); :meth:`FiniteGuard.check_epoch` looks
+at the epoch's mean loss, which the trainer moves to the host anyway, and only when it is not
+finite stacks the batch losses to name the first bad step. Parameters and the
 optimisers' states (Adam's moments turn inf under a huge ``l2`` while the loss stays finite and the
 model silently stops changing) are checked by :meth:`FiniteGuard.check_state` once per evaluation,
 before the model is evaluated or checkpointed, so a last good checkpoint is never overwritten.
@@ -10,7 +11,7 @@ before the model is evaluated or checkpointed, so a last good checkpoint is neve
 from __future__ import annotations
 
 import math
-from typing import Iterable, Iterator, Optional, Tuple
+from typing import Iterable, Iterator, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -65,23 +66,24 @@ class FiniteGuard:
     r"""Raises :class:`NonFiniteError` when a loss, parameter or optimiser state is NaN or inf."""
 
     def __init__(self):
-        self._first_bad_step: Optional[Tensor] = None
+        self._losses: List[Tensor] = []
+        self._first_step = 0
 
     def observe_loss(self, loss: Tensor, step: int) -> None:
-        r"""Remembers (on the loss's device, no synchronisation) the first step whose loss is not finite."""
-        bad = ~torch.isfinite(loss.detach())
-        if self._first_bad_step is None:
-            self._first_bad_step = torch.full((), -1, dtype=torch.long, device=loss.device)
-        self._first_bad_step = torch.where(bad & (self._first_bad_step < 0), step, self._first_bad_step)
+        r"""Keeps the detached batch loss of global step ``step`` until the epoch's check."""
+        if not self._losses:
+            self._first_step = step
+        self._losses.append(loss.detach())
 
     def check_epoch(self, epoch: int, mean_loss: float, step: int) -> None:
-        r"""Raises if the epoch's ``mean_loss`` (already on the host) or any observed batch loss was not finite."""
-        first = self._first_bad_step
-        self._first_bad_step = None
+        r"""Raises if the epoch's ``mean_loss`` (already on the host) is not finite, naming the first
+        observed step whose batch loss was not finite."""
+        losses, self._losses = self._losses, []
         if math.isfinite(mean_loss):
             return
-        bad_step = int(first) if first is not None and int(first) >= 0 else step
-        where = f"step {bad_step}" if first is not None and int(first) >= 0 else f"the sum over epoch {epoch}"
+        bad = (~torch.isfinite(torch.stack(losses).reshape(len(losses), -1)).all(1)).nonzero() if losses else []
+        bad_step = self._first_step + int(bad[0]) if len(bad) else step
+        where = f"step {bad_step}" if len(bad) else f"the sum over epoch {epoch}"
         raise NonFiniteError(f"non-finite training loss ({mean_loss}) at epoch {epoch}, {where} (tensor 'loss'). "
                              + _ADVICE, epoch, bad_step, "loss")
 
