@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import os.path as osp
+import re
 import shutil
 import sys
 import tempfile
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Callable, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 from torch_geometric.data import HeteroData, InMemoryDataset, download_url
-from torch_geometric.data.dataset import _repr
 
 from graphdenoise.datasets.interactions import Interactions, build_heterodata
 from graphdenoise.datasets.split import check_ratios
@@ -73,6 +73,11 @@ def check_sha256(path: str, expected: str, name: Optional[str] = None) -> None:
             f"{expected.lower()}, got {actual}. The file is corrupt or not the expected version; "
             "delete it (or fix the data folder) and load again."
         )
+
+
+def _repr(transform) -> str:
+    r"""How ``processed/pre_transform.pt`` records a transform (PyG's convention: no memory addresses)."""
+    return "None" if transform is None else re.sub(r"(<.*?)\s.*(>)", r"\1\2", str(transform))
 
 
 def _format_number(value: float) -> str:

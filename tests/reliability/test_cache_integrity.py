@@ -71,3 +71,11 @@ def test_flipped_byte_in_a_real_dataset_cache_is_rebuilt(tmp_path, shared_data_d
     with pytest.warns(UserWarning, match="not intact"):
         assert torch.equal(_edges(MovieLens100K(root=str(tmp_path), data_dir=str(shared_data_dir), log=False)),
                            expected)
+
+
+def test_other_pre_transform_is_reported_from_the_safely_read_record(tmp_path):
+    from graphdenoise.datasets import AddNoisyPositives
+    _dataset(tmp_path)
+    assert safe_torch_load(Path(tmp_path) / "processed" / "pre_transform.pt") == "None"
+    with pytest.warns(UserWarning, match="`pre_transform` argument differs"):
+        _dataset(tmp_path, pre_transform=AddNoisyPositives(0.1, seed=0))
