@@ -45,6 +45,13 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
         **options: Fields of the task's trainer config (:class:`~graphdenoise.train.TrainerConfig`),
             of the model's config and of the method's config, by name (e.g. ``lr=5e-3``,
             ``num_layers=2``, ``drop_rate=0.1``); a name that two configs share is an error.
+            ``resume=True`` without ``checkpoint_dir`` uses
+            ``runs/<dataset>_<model>_<method>_seed<N>_<hash of the run's fingerprint>``.
+
+    Raises:
+        ResumeMismatchError: ``resume=True`` found a checkpoint of another run (names the differing fields).
+        NonFiniteError: A loss, parameter or optimiser state became NaN or inf (names epoch, step, tensor).
+        TrainingInterrupted: Ctrl-C or SIGTERM; ``.result`` is the best state so far (``interrupted=True``).
     """
     task = task_of(model)
     task.methods().get(method)  # an unknown method is named before the data is loaded
@@ -54,11 +61,12 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
                          f"model {model!r} does not take them")
     data = _resolve_dataset(dataset, data_dir, seed, _dataset_options(task, dataset, dataset_options))
     data = _add_noise(data, noisy_positives, noisy_negatives, seed)
+    described = {"dataset": dataset if isinstance(dataset, str) else "<HeteroData>",
+                 "dataset_options": dataset_options or {}, "noisy_positives": noisy_positives,
+                 "noisy_negatives": noisy_negatives}
     result = task.fit(data, model, method, routed, epochs=epochs, device=device, seed=seed,
-                      show_progress=show_progress, distributed=distributed)
-    result.config.update({"dataset": dataset if isinstance(dataset, str) else "<HeteroData>",
-                          "dataset_options": dataset_options or {}, "noisy_positives": noisy_positives,
-                          "noisy_negatives": noisy_negatives})
+                      show_progress=show_progress, distributed=distributed, described=described)
+    result.config.update(described)
     return result
 
 

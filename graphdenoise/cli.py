@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--data-dir", default=None, help="folder of raw files (default: $GRAPHDENOISE_DATA)")
     fit.add_argument("--out", default=None, help="write metrics, config and history as JSON here")
     fit.add_argument("--save", default=None, help="write the trained model here (graphdenoise.load reads it)")
-    fit.add_argument("--checkpoint-dir", default=None, help="checkpoint folder (default with --resume: runs/<run>)")
+    fit.add_argument("--checkpoint-dir", default=None,
+                     help="checkpoint folder (default with --resume: runs/<dataset>_<model>_<method>_seed<N>_<hash>, "
+                          "the hash of every option that changes the run)")
     fit.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     for name, kind in (("lr", float), ("l2", float), ("batch-size", int), ("eval-every", int), ("patience", int)):
         fit.add_argument(f"--{name}", type=kind, default=None)
@@ -94,6 +96,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _fit(args)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         return _fail(str(exc))
+    except KeyboardInterrupt:  # outside training (loading data, a sequence model, a second Ctrl-C)
+        print("graphdenoise: interrupted", file=sys.stderr, flush=True)
+        return 130
 
 
 def _fit(args) -> int:
@@ -103,11 +108,8 @@ def _fit(args) -> int:
         value = getattr(args, name)
         if value is not None:
             options[name] = value
-    checkpoint_dir = args.checkpoint_dir
-    if args.resume and checkpoint_dir is None:
-        checkpoint_dir = os.path.join("runs", f"{args.dataset}_{args.model}_{args.method}_seed{args.seed}")
-    if checkpoint_dir is not None:
-        options["checkpoint_dir"] = checkpoint_dir
+    if args.checkpoint_dir is not None:
+        options["checkpoint_dir"] = args.checkpoint_dir
     if args.resume:
         options["resume"] = True
     is_main = True
@@ -116,22 +118,44 @@ def _fit(args) -> int:
         world = init_from_env(args.device)
         is_main = world.is_main
         options["distributed"] = True
-    result = fit(args.dataset, args.model, args.method, epochs=args.epochs, device=args.device, seed=args.seed,
-                 data_dir=args.data_dir, dataset_options=dict(args.dataset_option),
-                 noisy_positives=args.noisy_positives, noisy_negatives=args.noisy_negatives,
-                 show_progress=not args.quiet and is_main, **options)
+    from .train.interrupt import TrainingInterrupted
+    try:
+        result = fit(args.dataset, args.model, args.method, epochs=args.epochs, device=args.device, seed=args.seed,
+                     data_dir=args.data_dir, dataset_options=dict(args.dataset_option),
+                     noisy_positives=args.noisy_positives, noisy_negatives=args.noisy_negatives,
+                     show_progress=not args.quiet and is_main, **options)
+    except TrainingInterrupted as stop:
+        if stop.result is not None and is_main:
+            _write_results(args, stop.result)
+        print(f"graphdenoise: {_resume_hint(stop)}", file=sys.stderr, flush=True)
+        return stop.exit_code
     if not is_main:
         return 0
     print(f"\n{args.dataset} / {args.model} / {args.method}: best validation epoch {result.best_epoch}, "
           f"{result.seconds:.1f}s")
     print(_metrics_table(result.metrics))
+    _write_results(args, result)
+    return 0
+
+
+def _resume_hint(stop) -> str:
+    """One line: where the interrupted run stopped and the command line that continues it."""
+    import signal
+    head = f"interrupted by {signal.Signals(stop.signum).name}"
+    if stop.checkpoint is None:
+        return f"{head}; no checkpoint folder was set (--checkpoint-dir or --resume), so the run cannot be resumed"
+    folder = os.path.dirname(stop.checkpoint)
+    return (f"{head}; checkpoint {stop.checkpoint} holds epoch {stop.checkpoint_epoch}: resume by running the same "
+            f"command with --resume --checkpoint-dir {folder}")
+
+
+def _write_results(args, result) -> None:
     if args.out:
         result.save_json(args.out)
         print(f"wrote {args.out}")
     if args.save:
         result.save(args.save)
         print(f"wrote {args.save}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@ class FitResult:
     config: Dict[str, Any]
     best_epoch: int = 0
     seconds: float = 0.0
+    interrupted: bool = False
+    """True for the best state so far of a run stopped by Ctrl-C or SIGTERM (see
+    :class:`~graphdenoise.train.TrainingInterrupted`)."""
 
     @property
     def task(self) -> str:
@@ -39,7 +42,7 @@ class FitResult:
 
     def to_json(self) -> dict:
         return {"config": self.config, "metrics": self.metrics, "best_epoch": self.best_epoch,
-                "seconds": self.seconds, "history": self.history}
+                "seconds": self.seconds, "interrupted": self.interrupted, "history": self.history}
 
     def save(self, path: Union[str, Path]) -> None:
         """Save the model (and the method's weights where the task keeps them), metrics, history,
@@ -56,7 +59,7 @@ class FitResult:
 def load(path: Union[str, Path], device: Optional[str] = None) -> FitResult:
     """Restore a :class:`FitResult` written by :meth:`FitResult.save`."""
     from .tasks import get_task
-    state = load_checkpoint(path)
+    state = load_checkpoint(path, "result file")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"{path} is not a graphdenoise result file (format {found!r})")
@@ -65,4 +68,4 @@ def load(path: Union[str, Path], device: Optional[str] = None) -> FitResult:
     if device is not None:
         model.to(device)
     return FitResult(model, method, state["metrics"], state["history"], config, state.get("best_epoch", 0),
-                     state.get("seconds", 0.0))
+                     state.get("seconds", 0.0), state.get("interrupted", False))

@@ -13,9 +13,11 @@ the requested model; nothing else in :mod:`graphdenoise.api` knows about a parti
 """
 from __future__ import annotations
 
+import dataclasses
+import signal
 import time
 from dataclasses import asdict
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch_geometric.data import HeteroData
@@ -52,7 +54,9 @@ class Task:
         return route_options(owners, options, f"model {model} and method {method}", self.reserved)
 
     def fit(self, data: HeteroData, model: str, method: str, routed: Dict[str, Dict[str, Any]], *, epochs, device,
-            seed: int, show_progress: bool, distributed: bool) -> FitResult:
+            seed: int, show_progress: bool, distributed: bool, described: Optional[dict] = None) -> FitResult:
+        """Train and evaluate; ``described`` is what the user named (dataset, its options, noise), recorded
+        in the run's fingerprint."""
         raise NotImplementedError
 
     def save_state(self, result: FitResult) -> dict:
@@ -80,7 +84,7 @@ class InteractionTask(Task):
         from .train import TrainerConfig
         return {"trainer": TrainerConfig, "model": model_cls.Config, "method": method_cls.Config}
 
-    def fit(self, data, model, method, routed, *, epochs, device, seed, show_progress, distributed):
+    def fit(self, data, model, method, routed, *, epochs, device, seed, show_progress, distributed, described=None):
         from .train import Trainer, TrainerConfig
         from .utils import seed_everything
         model_cls, method_cls = self.models().get(model), self.methods().get(method)
@@ -94,14 +98,12 @@ class InteractionTask(Task):
         seed_everything(seed)
         net = model_cls(data, **routed["model"])
         algo = method_cls(**routed["method"])
-        trainer = Trainer(net, algo, data, trainer_config)
-        start = time.perf_counter()
-        trainer.fit()
-        metrics = trainer.final_metrics()
+        trainer_config, fingerprint = fingerprinted(net, algo, data, trainer_config, model, method, seed, described)
+        trainer = Trainer(net, algo, data, trainer_config, fingerprint=fingerprint)
         config = {"task": self.name, "model": model.lower(), "method": method.lower(),
                   "model_config": asdict(net.config), "method_config": asdict(algo.config),
-                  "trainer": asdict(trainer_config), "torch": torch.__version__}
-        return FitResult(net, algo, metrics, trainer.history, config, trainer.best_epoch, time.perf_counter() - start)
+                  "trainer": asdict(trainer_config), "torch": str(torch.__version__)}
+        return train_and_evaluate(trainer, config)
 
     def save_state(self, result):
         model = result.model
@@ -146,13 +148,13 @@ class SequentialTask(Task):
         return {"data": SequenceDataConfig, "trainer": SequenceTrainerConfig, "model": model_cls.Config,
                 "method": method_cls.Config}
 
-    def fit(self, data, model, method, routed, *, epochs, device, seed, show_progress, distributed):
+    def fit(self, data, model, method, routed, *, epochs, device, seed, show_progress, distributed, described=None):
         from .sequential.api import train_sequence
         if distributed:
             raise ValueError("distributed=True is supported for the interaction task only, not for sequence "
                              f"model {model!r}")
         return train_sequence(data, model, method, routed, epochs=epochs, device=device, seed=seed,
-                              show_progress=show_progress)
+                              show_progress=show_progress, described=described)
 
     def save_state(self, result):
         model = result.model
@@ -174,6 +176,58 @@ class SequentialTask(Task):
             model.seen = InteractionIndex(state["seen_edge_index"], model.num_users, model.num_items)
         # the method's auxiliary models are training-only: restored with their config, not their weights
         return model, method_cls(method_cls.Config(**config["method_config"]))
+
+
+def fingerprinted(net, algo, data, trainer_config, model: str, method: str, seed: int,
+                  described: Optional[dict]):
+    """The run's fingerprint, and ``trainer_config`` with the default checkpoint folder
+    ``runs/<dataset>_<model>_<method>_seed<N>_<hash>`` when it resumes without one."""
+    from .train.fingerprint import default_checkpoint_dir, run_fingerprint
+    described = dict(described or {})
+    fingerprint = run_fingerprint(net, algo, data, trainer_config, **described)
+    if trainer_config.resume and trainer_config.checkpoint_dir is None:
+        folder = default_checkpoint_dir(described.get("dataset", "<data>"), model, method, seed, fingerprint)
+        trainer_config = dataclasses.replace(trainer_config, checkpoint_dir=folder)
+    return trainer_config, fingerprint
+
+
+def train_and_evaluate(trainer, config: dict) -> FitResult:
+    """``trainer.fit()`` under Ctrl-C / SIGTERM handling, then the selected state's metrics.
+
+    Raises:
+        TrainingInterrupted: carrying the best state so far as a :class:`FitResult` (``interrupted=True``)
+            and where the last checkpoint is.
+    """
+    from .train.interrupt import TrainingInterrupted, stop_on_signals
+    start = time.perf_counter()
+    try:
+        with stop_on_signals():
+            trainer.fit()
+    except TrainingInterrupted as stop:
+        raise _interrupted(stop, trainer, config, start) from None
+    metrics = trainer.final_metrics()
+    return FitResult(trainer.model, trainer.method, metrics, trainer.history, config, trainer.best_epoch,
+                     time.perf_counter() - start)
+
+
+def _interrupted(stop, trainer, config: dict, start: float):
+    """The interrupt, carrying the best state so far as a :class:`FitResult` and how to resume."""
+    from .train.interrupt import TrainingInterrupted
+    result = None
+    if not trainer.world.is_distributed:  # evaluating would need every rank
+        if trainer.best_state is not None:
+            trainer.restore(trainer.best_state)
+        result = FitResult(trainer.model, trainer.method, trainer.final_metrics(), trainer.history, config,
+                           trainer.best_epoch, time.perf_counter() - start, interrupted=True)
+    path = trainer.checkpoint_path
+    if path is None or trainer.checkpoint_epoch is None:
+        path, how = None, "no checkpoint folder was set, so it cannot be resumed (set checkpoint_dir or resume=True)"
+    else:
+        how = (f"{path} holds epoch {trainer.checkpoint_epoch}; continue with the same options and resume=True, "
+               f"checkpoint_dir={str(path.parent)!r}")
+    signame = signal.Signals(stop.signum).name
+    return TrainingInterrupted(stop.signum, f"training interrupted by {signame} in epoch {trainer.epoch + 1}: {how}",
+                               result, None if path is None else str(path), trainer.checkpoint_epoch)
 
 
 def get_task(name: str) -> Task:

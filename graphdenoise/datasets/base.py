@@ -3,15 +3,20 @@ r"""The :class:`~torch_geometric.data.InMemoryDataset` base shared by all graphd
 It owns what every loader needs around its own ``read_interactions()``: where the data lives
 (:func:`default_root`), where raw files come from (download, or a local folder given by
 ``data_dir=`` / ``$GRAPHDENOISE_DATA``), sha256 checks of every raw file, the split options that
-name the processed file, and atomic writes.
+name the processed file, atomic writes, and a processed cache that never runs code: it holds
+tensors and plain containers only, is read with ``weights_only=True`` (PyG's own reader falls back
+to ``weights_only=False``; these overrides never do), and carries a sha256 sidecar checked before
+every load, so a changed, truncated or empty cache is rebuilt from the checked raw files.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import os.path as osp
+import re
 import shutil
+import sys
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Callable, ClassVar, Dict, List, Optional, Sequence, Tuple
@@ -20,9 +25,12 @@ from torch_geometric.data import HeteroData, InMemoryDataset, download_url
 
 from graphdenoise.datasets.interactions import Interactions, build_heterodata
 from graphdenoise.datasets.split import check_ratios
+from graphdenoise.files import (CorruptFileError, atomic_copy, atomic_save, safe_torch_load, sha256_file,
+                                verify_checksum, write_checksum)
 
 DATA_ENV = "GRAPHDENOISE_DATA"
-PROCESSED_VERSION = "v1"
+PROCESSED_VERSION = "v2"  # v2: a dict of plain containers with a sha256 sidecar (v1 pickled the data class)
+PROCESSED_FORMAT = "graphdenoise-dataset-2"
 
 
 def default_root(name: str) -> str:
@@ -52,13 +60,7 @@ def resolve_data_dir(data_dir: Optional[str]) -> Tuple[Optional[str], str]:
     return None, ""
 
 
-def sha256sum(path: str, chunk_size: int = 1 << 20) -> str:
-    r"""The hex sha256 digest of the file at ``path``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+sha256sum = sha256_file
 
 
 def check_sha256(path: str, expected: str, name: Optional[str] = None) -> None:
@@ -73,17 +75,9 @@ def check_sha256(path: str, expected: str, name: Optional[str] = None) -> None:
         )
 
 
-def _atomic_copy(source: str, destination: str) -> None:
-    folder = osp.dirname(destination)
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    os.close(handle)
-    try:
-        shutil.copyfile(source, temporary)
-        os.replace(temporary, destination)
-    except BaseException:
-        if osp.exists(temporary):
-            os.remove(temporary)
-        raise
+def _repr(transform) -> str:
+    r"""How ``processed/pre_transform.pt`` records a transform (PyG's convention: no memory addresses)."""
+    return "None" if transform is None else re.sub(r"(<.*?)\s.*(>)", r"\1\2", str(transform))
 
 
 def _format_number(value: float) -> str:
@@ -222,7 +216,7 @@ class InteractionDataset(InMemoryDataset):
                     f"one sub-folder per dataset, here {self.name!r})"
                 )
             check_sha256(source, self.sha256[file_name], f"{self.name}/{file_name}")
-            _atomic_copy(source, osp.join(self.raw_dir, file_name))
+            atomic_copy(source, osp.join(self.raw_dir, file_name))
 
     def _download_and_check(self, url: str, file_names: Sequence[str]) -> None:
         with tempfile.TemporaryDirectory(prefix=".download-", dir=self.raw_dir) as staging:
@@ -291,19 +285,56 @@ class InteractionDataset(InMemoryDataset):
             data = self.pre_transform(data)
         self.save([data], self.processed_paths[0])
 
+    # ------------------------------------------------------------------ processed cache
+    def _process(self) -> None:
+        r"""PyG's :meth:`~torch_geometric.data.Dataset._process` with code-free reads and a checksummed
+        cache: a processed file that is missing, changed, truncated or empty is rebuilt (with a warning
+        unless it was simply missing)."""
+        for name, value in (("pre_transform", self.pre_transform), ("pre_filter", self.pre_filter)):
+            self._check_recorded_repr(name, value)
+        path = self.processed_paths[0]
+        problem = None if self.force_reload else verify_checksum(path)
+        if problem is None and not self.force_reload:
+            return
+        if problem not in (None, "missing"):
+            warnings.warn(f"processed cache {path} is not intact: {problem}; rebuilding it from the checksummed "
+                          f"raw files", stacklevel=3)
+        if self.log and "PYTEST_CURRENT_TEST" not in os.environ:
+            print("Processing...", file=sys.stderr)
+        os.makedirs(self.processed_dir, exist_ok=True)
+        self.process()
+        for name, value in (("pre_transform", self.pre_transform), ("pre_filter", self.pre_filter)):
+            recorded = osp.join(self.processed_dir, f"{name}.pt")
+            atomic_save(_repr(value), recorded)
+            write_checksum(recorded)
+        if self.log and "PYTEST_CURRENT_TEST" not in os.environ:
+            print("Done!", file=sys.stderr)
+
+    def _check_recorded_repr(self, name: str, value) -> None:
+        r"""Warns, as PyG does, when ``processed/<name>.pt`` records another ``pre_transform`` /
+        ``pre_filter``; reads it without running code (an unsafe file is an error naming it)."""
+        path = osp.join(self.processed_dir, f"{name}.pt")
+        if self.force_reload or not osp.exists(path) or verify_checksum(path) is not None:
+            return  # absent or not intact: rewritten with the next processing
+        if safe_torch_load(path, f"processed {name} record") != _repr(value):
+            warnings.warn(f"The `{name}` argument differs from the one used in the pre-processed version of this "
+                          f"dataset ({path}). Pass `force_reload=True` to process the data again.", stacklevel=3)
+
     @classmethod
     def save(cls, data_list, path: str) -> None:
-        r""":meth:`InMemoryDataset.save`, written to a temporary file and renamed (atomic)."""
-        folder = osp.dirname(osp.abspath(path))
-        handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
-        os.close(handle)
-        try:
-            super().save(data_list, temporary)
-            os.replace(temporary, path)
-        except BaseException:
-            if osp.exists(temporary):
-                os.remove(temporary)
-            raise
+        r"""Writes the collated ``data_list`` as tensors and plain containers (atomic), then its sha256 sidecar."""
+        data, slices = cls.collate(data_list)
+        atomic_save({"format": PROCESSED_FORMAT, "data": data.to_dict(), "slices": slices}, path)
+        write_checksum(path)
+
+    def load(self, path: str, data_cls=HeteroData) -> None:
+        r"""Reads a file written by :meth:`save` with ``weights_only=True`` (never PyG's pickle fallback)."""
+        out = safe_torch_load(path, "processed dataset")
+        if not isinstance(out, dict) or out.get("format") != PROCESSED_FORMAT:
+            raise CorruptFileError(f"processed dataset {path} is not in the format {PROCESSED_FORMAT!r}; delete it "
+                                   f"or pass force_reload=True")
+        self.data = data_cls.from_dict(out["data"])
+        self.slices = out["slices"]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(self.options())})"

@@ -1,7 +1,6 @@
 r""":func:`fit_sequence`: train and evaluate a sequence encoder with a sequential method in one call."""
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 from typing import Any, Dict, Optional, Union
 
@@ -9,6 +8,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 from ..result import FitResult
+from ..tasks import fingerprinted, train_and_evaluate
 from ..utils import seed_everything
 from .data import SequenceData, SequenceDataConfig
 from .methods import SequenceMethod
@@ -69,7 +69,7 @@ def fit_sequence(data: Union[HeteroData, SequenceData], model: str = "din", meth
 
 def train_sequence(data: Union[HeteroData, SequenceData], model: str, method: str,
                    routed: Dict[str, Dict[str, Any]], *, epochs: Optional[int], device: Optional[str], seed: int,
-                   show_progress: bool) -> FitResult:
+                   show_progress: bool, described: Optional[dict] = None) -> FitResult:
     """:func:`fit_sequence` with options already routed to their configs."""
     from .methods import SEQUENCE_METHODS
     from .models import SEQUENCE_MODELS
@@ -90,13 +90,13 @@ def train_sequence(data: Union[HeteroData, SequenceData], model: str, method: st
     seed_everything(seed)
     net: SequenceModel = model_cls.from_data(view, **routed["model"])
     algo: SequenceMethod = method_cls(**routed["method"])
-    trainer = SequenceTrainer(net, algo, view, trainer_config)
-    start = time.perf_counter()
-    trainer.fit()
-    metrics = trainer.final_metrics()
-    net.attach_history(view)
+    described = {"data_config": asdict(view.config), **(described or {})}
+    trainer_config, fingerprint = fingerprinted(net, algo, view, trainer_config, model, method, seed, described)
+    trainer = SequenceTrainer(net, algo, view, trainer_config, fingerprint=fingerprint)
     config = {"dataset": "<SequenceData>" if isinstance(data, SequenceData) else "<HeteroData>",
               "task": "sequential", "model": model.lower(), "method": method.lower(),
               "data_config": asdict(view.config), "model_config": asdict(net.config),
-              "method_config": asdict(algo.config), "trainer": asdict(trainer_config), "torch": torch.__version__}
-    return FitResult(net, algo, metrics, trainer.history, config, trainer.best_epoch, time.perf_counter() - start)
+              "method_config": asdict(algo.config), "trainer": asdict(trainer_config), "torch": str(torch.__version__)}
+    result = train_and_evaluate(trainer, config)
+    net.attach_history(view)
+    return result

@@ -77,6 +77,8 @@ class SequenceTrainer(TrainingLoop):
         data (SequenceData): The view (with validation and test targets).
         config (SequenceTrainerConfig, optional): Options.
         callbacks (list, optional): Called as ``callback(epoch, record)`` after every epoch.
+        fingerprint (dict, optional): The run's fingerprint written into checkpoints and checked on
+            resume (:func:`~graphdenoise.train.fingerprint.run_fingerprint` of the inputs if :obj:`None`).
     """
 
     zero_to_none = True
@@ -84,7 +86,7 @@ class SequenceTrainer(TrainingLoop):
 
     def __init__(self, model: SequenceModel, method: SequenceMethod, data: SequenceData,
                  config: Optional[SequenceTrainerConfig] = None,
-                 callbacks: Optional[List[Callable[[int, dict], None]]] = None):
+                 callbacks: Optional[List[Callable[[int, dict], None]]] = None, fingerprint: Optional[dict] = None):
         self.config = config = config or SequenceTrainerConfig()
         self.device = resolve_device(config.device)
         self.model = model.to(self.device)
@@ -97,6 +99,7 @@ class SequenceTrainer(TrainingLoop):
         self.sample_generator = torch.Generator().manual_seed(config.seed)
         self.method.setup(self.model, data, SetupContext(lr=config.lr, seed=config.seed, device=self.device))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.fingerprint = fingerprint  # checked on resume (computed from the inputs when None)
         self.init_loop(callbacks)
 
     def batches(self) -> Iterator:

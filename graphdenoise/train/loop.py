@@ -25,6 +25,9 @@ from ..distributed import SINGLE
 from ..methods.base import MethodBase, StepContext
 from ..models.base import accumulate_row_gradients
 from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
+from .fingerprint import check_fingerprint, run_fingerprint
+from .guards import FiniteGuard, training_tensors
+from .interrupt import signals_deferred
 from .selection import ModelSelection
 
 
@@ -51,6 +54,11 @@ class TrainingLoop:
         self.step = 0
         self.selection = ModelSelection(self.config.monitor, self.config.patience)
         self.world = getattr(self, "world", SINGLE)
+        self.finite = FiniteGuard()
+        self.checkpoint_epoch: Optional[int] = None
+        """The epoch the checkpoint on disk holds (None: none written or read by this run)."""
+        if getattr(self, "fingerprint", None) is None and self.config.checkpoint_dir is not None:
+            self.fingerprint = run_fingerprint(self.model, self.method, self.data, self.config)
 
     # ------------------------------------------------------------------ to implement
     def batches(self) -> Iterator[Tuple[object, StepContext]]:
@@ -81,6 +89,7 @@ class TrainingLoop:
         model, method = self.model, self.method
         self.outer_steps(batch, ctx)
         loss, logs = method.loss(model, batch, ctx)
+        self.finite.observe_loss(loss, self.step)
         own = list(method.optimizers().values())
         optimizers = [self.optimizer, *own]
         for opt in optimizers:
@@ -156,13 +165,15 @@ class TrainingLoop:
     def fit(self) -> List[Dict[str, float]]:
         """Train until ``epochs`` or early stopping, then restore the best validation state."""
         cfg = self.config
-        if cfg.resume:
-            self.resume()
+        if not (cfg.resume and self.resume()) and self.epoch == 0:
+            self.save_checkpoint()  # a resumable checkpoint exists from the start (an interrupt never writes one)
         while self.epoch < cfg.epochs and not self.selection.stopped_early:
             record = self.train_epoch()
             self.epoch += 1
+            self.finite.check_epoch(self.epoch, record["loss"], self.step)
             evaluated = self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs
             if evaluated:
+                self.finite.check_state(self.training_tensors(), self.epoch, self.step)
                 metrics = self.evaluate("val")
                 record.update({f"val/{k}": v for k, v in metrics.items()})
                 current = self.selection.update(self.epoch, self.selection_value(metrics, record), self.snapshot)
@@ -224,7 +235,13 @@ class TrainingLoop:
             "optimizer": self.optimizer.state_dict(), "method_optimizers": _optimizer_states(method),
             "task": self.task_state_dict(), "rng": rng_state(), "epoch": self.epoch, "step": self.step,
             "history": self.history, "selection": self.selection.state_dict(), "config": asdict(self.config),
+            "fingerprint": getattr(self, "fingerprint", None),
         }
+
+    def training_tensors(self):
+        """``(name, tensor)`` of every parameter and optimiser state (checked for NaN/inf per evaluation)."""
+        return training_tensors(self.model, self.method, self.optimizer,
+                                {"optimizers": _optimizer_states(self.method), "extra": self.method.extra_state()})
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -245,17 +262,30 @@ class TrainingLoop:
         return None if directory is None else Path(directory) / "last.pt"
 
     def save_checkpoint(self) -> None:
-        if self.checkpoint_path is not None and self.world.is_main:
-            atomic_save(self.state_dict(), self.checkpoint_path)
+        if self.checkpoint_path is not None:
+            with signals_deferred():  # Ctrl-C during the write stops training once the checkpoint is complete
+                if self.world.is_main:
+                    atomic_save(self.state_dict(), self.checkpoint_path)
+                self.checkpoint_epoch = self.epoch
 
-    def resume(self) -> None:
+    def resume(self) -> bool:
+        """Load ``checkpoint_dir/last.pt`` if it exists (only a checkpoint of this same run: its
+        fingerprint must match); returns whether it did."""
         path = self.checkpoint_path
         if path is None:
             raise ValueError("resume=True needs checkpoint_dir")
-        if path.exists():
-            self.load_state_dict(load_checkpoint(path))
-            if self.config.show_progress and self.world.is_main:
-                print(f"resumed from {path} at epoch {self.epoch}", flush=True)
+        if not path.exists():
+            return False
+        state = load_checkpoint(path)
+        check_fingerprint(state.get("fingerprint"), self.fingerprint, path)
+        try:
+            self.load_state_dict(state)
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise ValueError(f"checkpoint {path} does not fit this run: {type(exc).__name__}: {exc}") from None
+        self.checkpoint_epoch = self.epoch
+        if self.config.show_progress and self.world.is_main:
+            print(f"resumed from {path} at epoch {self.epoch}", flush=True)
+        return True
 
 
 def _optimizer_states(method: MethodBase) -> dict:

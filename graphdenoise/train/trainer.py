@@ -107,12 +107,14 @@ class Trainer(TrainingLoop):
         data (HeteroData): The dataset with ``val`` and ``test`` splits.
         config (TrainerConfig, optional): Options.
         callbacks (list, optional): Called as ``callback(epoch, record)`` after every epoch.
+        fingerprint (dict, optional): The run's fingerprint written into checkpoints and checked on
+            resume (:func:`~graphdenoise.train.fingerprint.run_fingerprint` of the inputs if :obj:`None`).
     """
 
     zero_to_none = False  # dense .grad kept across steps: row-sparse lookups add into it
 
     def __init__(self, model: Recommender, method: Method, data: HeteroData, config: Optional[TrainerConfig] = None,
-                 callbacks: Optional[List[Callable[[int, dict], None]]] = None):
+                 callbacks: Optional[List[Callable[[int, dict], None]]] = None, fingerprint: Optional[dict] = None):
         self.config = config = config or TrainerConfig()
         self.world = current_world() if config.distributed else SINGLE
         if config.distributed and not self.world.is_distributed and not dist.is_initialized():
@@ -136,6 +138,7 @@ class Trainer(TrainingLoop):
         for param in self.model.parameters():  # dense .grad kept across steps: row-sparse lookups add into it
             param.grad = torch.zeros_like(param)
         self.source = _DeviceBatches(self.sampler, self.device)
+        self.fingerprint = fingerprint  # checked on resume (computed from the inputs when None)
         self.init_loop(callbacks)
 
     def build_sampler(self, method: Method, data: HeteroData) -> TripletSampler:

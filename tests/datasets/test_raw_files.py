@@ -156,7 +156,7 @@ def test_processed_names_of_loaders():
     dataset.split, dataset.ratios, dataset.seed, dataset.min_interactions = (
         "ratio", (0.8, 0.1, 0.1), 0, 10)
     dataset.rating_threshold = 4.0
-    expected = "data_v1_ratio_ratios0.8-0.1-0.1_seed0_core10_rating4.pt"
+    expected = "data_v2_ratio_ratios0.8-0.1-0.1_seed0_core10_rating4.pt"
     assert dataset.processed_file_names == [expected]
     dataset.rating_threshold = None
     assert dataset.processed_file_names[0].endswith("_ratingall.pt")
