@@ -40,9 +40,40 @@ def split_options(model_cls, method_cls, options: Dict[str, Any]):
     return routed["trainer"], routed["model"], routed["method"]
 
 
-@dataclass
+def route_run_options(model: str, method: str, options: Dict[str, Any], *, epochs: Optional[int] = None,
+                      seed: int = 0, validate: bool = False) -> Dict[str, Dict[str, Any]]:
+    r"""Routes ``options`` to the configs of ``model`` and ``method`` (graph or sequence model) by field
+    name; with ``validate`` also constructs each typed config so a bad value fails before any data is
+    read. Unknown names are a :class:`ValueError` listing the valid ones."""
+    if model in _sequence_models():
+        from .sequential import SEQUENCE_METHODS, SEQUENCE_MODELS
+        from .sequential.api import route_options
+        from .sequential.data import SequenceDataConfig
+        from .sequential.trainer import SequenceTrainerConfig
+        model_cls, method_cls = SEQUENCE_MODELS.get(model), SEQUENCE_METHODS.get(method)
+        routed = route_options(model_cls, method_cls, options)
+        classes = {"data": SequenceDataConfig, "trainer": SequenceTrainerConfig}
+    else:
+        model_cls, method_cls = MODELS.get(model), METHODS.get(method)
+        trainer, model_opts, method_opts = split_options(model_cls, method_cls, options)
+        routed = {"trainer": trainer, "model": model_opts, "method": method_opts}
+        classes = {"trainer": TrainerConfig}
+    if validate:
+        classes.update(model=model_cls.Config, method=method_cls.Config)
+        for key, config_cls in classes.items():
+            extra = {"seed": seed, **({"epochs": epochs} if epochs is not None else {})} if key == "trainer" else {}
+            config_cls(**extra, **routed[key])
+    return routed
+
+
+@dataclass(repr=False)
 class FitResult:
-    """What :func:`fit` returns: the trained model, its metrics per split, the history and the config."""
+    r"""What :func:`fit` returns: the trained model and method, metrics per split, the per-epoch
+    history, the config and the raw-id mapping of the dataset.
+
+    ``config["run"]`` is the resolved run (every option at its used value): ``graphdenoise fit
+    --config result.json`` repeats it.
+    """
 
     model: Recommender
     method: Method
@@ -51,16 +82,48 @@ class FitResult:
     config: Dict[str, Any]
     best_epoch: int = 0
     seconds: float = 0.0
+    user_ids: Optional[torch.Tensor] = None
+    """Raw id of every user node (``data['user'].raw_id``), or None when the ids are ``0..n-1``."""
+    item_ids: Optional[torch.Tensor] = None
+    """Raw id of every item node, or None when the ids are ``0..n-1``."""
 
-    def recommend(self, users, k: int = 20) -> torch.Tensor:
-        return self.model.recommend(users, k)
+    def __repr__(self) -> str:
+        cfg = self.config
+        test = self.metrics.get("test", {})
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in list(test.items())[:2])
+        return (f"FitResult(dataset={cfg.get('dataset')!r}, model={cfg.get('model')!r}, "
+                f"method={cfg.get('method')!r}, best_epoch={self.best_epoch}, epochs_run={len(self.history)}, "
+                f"test: {shown or 'n/a'}, seconds={self.seconds:.1f})")
+
+    def recommend(self, users, k: int = 20, *, raw_ids: bool = True, exclude_train: bool = True) -> torch.Tensor:
+        r"""Top-``k`` items for each of ``users``, best first, as a ``[len(users), k]`` tensor.
+
+        Args:
+            users (int, sequence or Tensor): User ids, by default as in your data (the raw ids of
+                the file or arrays the dataset was built from).
+            k (int): Items per user. (default: :obj:`20`)
+            raw_ids (bool): Take and return raw ids; :obj:`False` uses the internal ``0..n-1``
+                node ids of the model. (default: :obj:`True`)
+            exclude_train (bool): Leave out each user's training items. (default: :obj:`True`)
+
+        Raises:
+            ValueError: A user id the model does not know (every unknown id is named).
+        """
+        users = torch.as_tensor(users, dtype=torch.long).view(-1)
+        if raw_ids:
+            users = raw_to_internal(users, self.user_ids, "user")
+        items = self.model.recommend(users, k, exclude_train=exclude_train).cpu()
+        if raw_ids and self.item_ids is not None:
+            items = self.item_ids[items]
+        return items
 
     def to_json(self) -> dict:
         return {"config": self.config, "metrics": self.metrics, "best_epoch": self.best_epoch,
                 "seconds": self.seconds, "history": self.history}
 
     def save(self, path: Union[str, Path]) -> None:
-        """Save model and method weights, metrics, history, config and the training graph (atomic)."""
+        """Save model and method weights, metrics, history, config, the training graph and the
+        raw-id mapping (atomic)."""
         model = self.model
         if not isinstance(model, Recommender):
             raise ValueError(f"save() supports the graph backbones ({', '.join(MODELS.names())}); for a sequence "
@@ -69,12 +132,39 @@ class FitResult:
                      "model_state": {k: v.cpu() for k, v in model.state_dict().items()},
                      "method_state": {k: v.cpu() for k, v in self.method.state_dict().items()},
                      "num_users": model.num_users, "num_items": model.num_items,
-                     "train_edge_index": torch.stack([model.train_index.users, model.train_index.items]).cpu()},
+                     "train_edge_index": torch.stack([model.train_index.users, model.train_index.items]).cpu(),
+                     "user_ids": self.user_ids, "item_ids": self.item_ids},
                     path)
 
     def save_json(self, path: Union[str, Path]) -> None:
-        """Metrics, config and history as JSON (atomic)."""
+        """Metrics, config (with the resolved run) and history as JSON (atomic)."""
         atomic_write_text(json.dumps(self.to_json(), indent=2, default=str), path)
+
+
+def raw_to_internal(users: torch.Tensor, raw: Optional[torch.Tensor], kind: str = "user") -> torch.Tensor:
+    r"""Internal node ids of the raw ids ``users`` (``raw[node]`` is the raw id of each node;
+    :obj:`None` means the ids are already ``0..n-1``). Unknown ids raise a :class:`ValueError`
+    naming them."""
+    if raw is None:
+        return users
+    raw = raw.cpu()
+    if raw.numel() == 0:
+        raise ValueError(f"the model knows no {kind}s")
+    order = torch.argsort(raw)
+    sorted_raw = raw[order]
+    position = torch.searchsorted(sorted_raw, users).clamp(max=raw.numel() - 1)
+    known = sorted_raw[position] == users
+    if not bool(known.all()):
+        unknown = users[~known].unique().tolist()
+        shown = ", ".join(map(str, unknown[:20])) + (f" ... ({len(unknown)} in all)" if len(unknown) > 20 else "")
+        raise ValueError(f"unknown {kind} id(s): {shown}; the model knows {raw.numel()} {kind}s "
+                         f"(raw ids {int(sorted_raw[0])}..{int(sorted_raw[-1])})")
+    return order[position]
+
+
+def _raw_ids(data: HeteroData, node: str) -> Optional[torch.Tensor]:
+    raw = getattr(data[node], "raw_id", None)
+    return raw.detach().cpu().long() if isinstance(raw, torch.Tensor) else None
 
 
 def load(path: Union[str, Path], device: Optional[str] = None) -> FitResult:
@@ -93,13 +183,13 @@ def load(path: Union[str, Path], device: Optional[str] = None) -> FitResult:
     if device is not None:
         model.to(device)
     return FitResult(model, method, state["metrics"], state["history"], config, state.get("best_epoch", 0),
-                     state.get("seconds", 0.0))
+                     state.get("seconds", 0.0), state.get("user_ids"), state.get("item_ids"))
 
 
 def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", method: str = "bpr", *,
         epochs: Optional[int] = None, device: Optional[str] = None, seed: int = 0, data_dir: Optional[str] = None,
         dataset_options: Optional[Dict[str, Any]] = None, noisy_positives: float = 0.0,
-        noisy_negatives: float = 0.0, show_progress: bool = False, distributed: bool = False,
+        noisy_negatives: float = 0.0, show_progress: Optional[bool] = None, distributed: bool = False,
         **options) -> FitResult:
     r"""Train ``model`` with ``method`` on ``dataset`` and evaluate it (model selection on validation only).
 
@@ -110,7 +200,9 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
 
     Args:
         dataset (str or HeteroData): A registered name (``gowalla``, ``amazon-cd``, ``lastfm``,
-            ``ml-100k``, ``synthetic``) or a :class:`HeteroData` in graphdenoise's layout.
+            ``ml-100k``, ``synthetic``), the path of your own CSV/TSV interaction file (column
+            options in ``dataset_options``, see :func:`~graphdenoise.datasets.load_dataset`) or a
+            :class:`HeteroData` in graphdenoise's layout.
         model (str): ``mf``, ``neumf``, ``lightgcn`` or ``mgccf``. (default: ``"lightgcn"``)
         method (str): ``bpr`` or a denoising method. (default: ``"bpr"``)
         epochs (int, optional): Maximum epochs. (default: 300)
@@ -120,16 +212,36 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
         dataset_options (dict, optional): Passed to the dataset loader (``split``, ``min_interactions``...).
         noisy_positives (float): Inject this ratio of noisy positives into the training edges. (default: 0)
         noisy_negatives (float): Flip this ratio of training positives to negatives. (default: 0)
-        show_progress (bool): Progress bar and per-evaluation lines. (default: :obj:`False`)
+        show_progress (bool, optional): An overall bar (epoch N of max, ETA, best validation metric)
+            over a per-batch bar; :obj:`None` shows it when stderr is a terminal or in Jupyter.
+            (default: :obj:`None`)
         distributed (bool): Data-parallel training inside an initialised ``torch.distributed``
             process group (e.g. under ``torchrun``); every rank calls ``fit`` with the same arguments
             and gets the same result. (default: :obj:`False`)
         **options: Fields of :class:`~graphdenoise.train.TrainerConfig`, of the model's config and
             of the method's config, by name (e.g. ``lr=5e-3``, ``num_layers=2``, ``drop_rate=0.1``).
     """
+    from .runconfig import resolved_run
+    from .train.progress import resolve_show_progress
+    arguments = dict(dataset=dataset if isinstance(dataset, str) else "<HeteroData>", model=model, method=method,
+                     epochs=epochs, device=device, seed=seed, data_dir=data_dir, dataset_options=dataset_options or {},
+                     noisy_positives=noisy_positives, noisy_negatives=noisy_negatives, distributed=distributed)
+    show_progress = resolve_show_progress(show_progress)
     if model in _sequence_models():
-        return _fit_sequential(dataset, model, method, epochs=epochs, device=device, seed=seed, data_dir=data_dir,
-                               dataset_options=dataset_options, show_progress=show_progress, **options)
+        result = _fit_sequential(dataset, model, method, epochs=epochs, device=device, seed=seed, data_dir=data_dir,
+                                 dataset_options=dataset_options, show_progress=show_progress, **options)
+    else:
+        result = _fit_graph(dataset, model, method, epochs=epochs, device=device, seed=seed, data_dir=data_dir,
+                            dataset_options=dataset_options, noisy_positives=noisy_positives,
+                            noisy_negatives=noisy_negatives, show_progress=show_progress, distributed=distributed,
+                            **options)
+    result.config["run"] = resolved_run(result.config, arguments)
+    return result
+
+
+def _fit_graph(dataset, model, method, *, epochs, device, seed, data_dir, dataset_options, noisy_positives,
+               noisy_negatives, show_progress, distributed, **options) -> FitResult:
+    """Graph backbones: the triplet :class:`~graphdenoise.train.Trainer`."""
     if model not in MODELS and model not in _sequence_models():
         MODELS.get(model)  # raises, listing the graph backbones
     model_cls, method_cls = MODELS.get(model), METHODS.get(method)
@@ -154,7 +266,8 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
               "trainer": asdict(trainer_config), "dataset_options": dataset_options or {},
               "noisy_positives": noisy_positives, "noisy_negatives": noisy_negatives,
               "torch": torch.__version__}
-    return FitResult(net, algo, metrics, trainer.history, config, trainer.best_epoch, time.perf_counter() - start)
+    return FitResult(net, algo, metrics, trainer.history, config, trainer.best_epoch, time.perf_counter() - start,
+                     _raw_ids(data, "user"), _raw_ids(data, "item"))
 
 
 def _sequence_models():

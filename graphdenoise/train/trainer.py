@@ -25,6 +25,7 @@ from ..datasets.graph import num_users_items, train_edges
 from ..distributed import SINGLE, current_world
 from ..utils import InteractionIndex, resolve_device
 from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
+from .progress import Progress
 from .selection import record_validation
 
 
@@ -57,7 +58,8 @@ class TrainerConfig:
     resume: bool = False
     """Continue from ``checkpoint_dir/last.pt`` when it exists."""
     show_progress: bool = True
-    """A tqdm bar per epoch and a one-line summary per evaluation."""
+    """An overall bar (epoch N of max, ETA, best validation metric) over a per-batch bar, and a
+    one-line summary per evaluation (:mod:`graphdenoise.train.progress`)."""
     num_negatives: int = 1
     """Negatives per positive."""
     eval_memory_mb: float = 512
@@ -124,6 +126,7 @@ class Trainer:
         self.best_state: Optional[dict] = None
         self.bad_evaluations = 0
         self.stopped_early = False
+        self.progress = Progress(config.epochs, len(self.sampler), config.monitor, enabled=False)
 
     # ------------------------------------------------------------------ training
     def train_epoch(self) -> Dict[str, float]:
@@ -133,11 +136,8 @@ class Trainer:
         method.train()
         total, logs_sum, batches = torch.zeros((), device=self.device), {}, 0
         start = time.perf_counter()
-        iterator = self.sampler
-        if cfg.show_progress and self.world.is_main:
-            from tqdm.auto import tqdm
-            iterator = tqdm(self.sampler, total=len(self.sampler), leave=False, desc=f"epoch {self.epoch + 1}")
-        for batch in iterator:
+        self.progress.on_epoch_start(self.epoch + 1)
+        for batch in self.sampler:
             batch = batch.to(self.device)
             ctx = StepContext(step=self.step, epoch=self.epoch, lr=cfg.lr, l2=cfg.l2, sampler=self.sampler,
                               world=self.world)
@@ -155,8 +155,8 @@ class Trainer:
             total += loss.detach()
             for key, value in {**outer_logs, **logs}.items():
                 logs_sum[key] = logs_sum.get(key, 0.0) + value
-            if cfg.show_progress and self.world.is_main and batches % 20 == 0:
-                iterator.set_postfix(loss=f"{float(total) / batches:.4f}")
+            if self.progress.due(batches):
+                self.progress.on_batch(self.progress.every, loss=float(total) / batches)
         record = {"epoch": self.epoch + 1, "loss": float(total) / max(batches, 1),
                   "seconds": time.perf_counter() - start}
         record.update({k: float(v) / max(batches, 1) for k, v in logs_sum.items()})
@@ -172,6 +172,18 @@ class Trainer:
         cfg = self.config
         if cfg.resume:
             self._maybe_resume()
+        self.progress = Progress(cfg.epochs, len(self.sampler), cfg.monitor, enabled=cfg.show_progress and
+                                 self.world.is_main, initial_epoch=self.epoch, best=self.best_metric)
+        try:
+            self._train_loop()
+        finally:
+            self.progress.close()
+        if self.best_state is not None:
+            self.load_selection_state(self.best_state)
+        return self.history
+
+    def _train_loop(self) -> None:
+        cfg = self.config
         while self.epoch < cfg.epochs and not self.stopped_early:
             record = self.train_epoch()
             self.epoch += 1
@@ -180,19 +192,16 @@ class Trainer:
                 record.update({f"val/{k}": v for k, v in metrics.items()})
                 current = metrics[cfg.monitor]
                 record_validation(self, current, self.state_for_selection)
-                if cfg.show_progress and self.world.is_main:
-                    print(f"epoch {self.epoch:4d}  loss {record['loss']:.4f}  val {cfg.monitor} {current:.4f}  "
-                          f"best {self.best_metric:.4f} @ {self.best_epoch}  ({record['seconds']:.1f}s/epoch)",
-                          flush=True)
+                self.progress.message(f"epoch {self.epoch:4d}  loss {record['loss']:.4f}  val {cfg.monitor} "
+                                      f"{current:.4f}  best {self.best_metric:.4f} @ {self.best_epoch}  "
+                                      f"({record['seconds']:.1f}s/epoch)")
                 self.history.append(record)
                 self._checkpoint()
             else:
                 self.history.append(record)
+            self.progress.on_epoch_end(record)
             for callback in self.callbacks:
                 callback(self.epoch, record)
-        if self.best_state is not None:
-            self.load_selection_state(self.best_state)
-        return self.history
 
     def final_metrics(self) -> Dict[str, Dict[str, float]]:
         """Validation and test metrics of the selected state (test is computed only here)."""
