@@ -40,6 +40,21 @@ def split_options(model_cls, method_cls, options: Dict[str, Any]):
     return routed["trainer"], routed["model"], routed["method"]
 
 
+def option_names(model: str, method: str) -> set:
+    r"""Every option name :func:`fit` routes for ``model`` and ``method``: the trainer's (or, for a
+    sequence model, the sequential data and trainer configs'), the model's and the method's fields."""
+    if model in _sequence_models():
+        from .sequential import SEQUENCE_METHODS, SEQUENCE_MODELS
+        from .sequential.api import _RESERVED
+        from .sequential.data import SequenceDataConfig
+        from .sequential.trainer import SequenceTrainerConfig
+        configs = (SequenceDataConfig, SequenceTrainerConfig, SEQUENCE_MODELS.get(model).Config,
+                   SEQUENCE_METHODS.get(method).Config)
+        return set().union(*(_config_fields(c) for c in configs)) - set(_RESERVED)
+    configs = (TrainerConfig, MODELS.get(model).Config, METHODS.get(method).Config)
+    return set().union(*(_config_fields(c) for c in configs))
+
+
 def route_run_options(model: str, method: str, options: Dict[str, Any], *, epochs: Optional[int] = None,
                       seed: int = 0, validate: bool = False) -> Dict[str, Dict[str, Any]]:
     r"""Routes ``options`` to the configs of ``model`` and ``method`` (graph or sequence model) by field

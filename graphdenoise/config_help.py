@@ -45,7 +45,7 @@ class OptionDoc:
     @property
     def summary(self) -> str:
         """The first sentence of :attr:`doc`."""
-        match = re.match(r"(.+?\.)(\s|$)", self.doc)
+        match = re.match(r"(.+?[.!?])(?=\s+[A-Z]|$)", self.doc)
         return match.group(1) if match else self.doc
 
 

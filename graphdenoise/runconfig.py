@@ -131,13 +131,19 @@ def check_run_config(run: Mapping[str, Any], where: str = "config") -> Dict[str,
     field of the trainer's, model's or method's config is a :class:`ValueError` naming it and
     listing the valid keys; the values are checked by constructing the typed configs.
     """
-    from .api import route_run_options
+    from .api import option_names, route_run_options
     run = dict(run)
+    model, method = run.get("model", "lightgcn"), run.get("method", "bpr")
     options = {k: v for k, v in run.items() if k not in FIT_KEYS and k not in CLI_KEYS}
     try:
-        route_run_options(run.get("model", "lightgcn"), run.get("method", "bpr"), options,
-                          epochs=run.get("epochs"), seed=run.get("seed", 0), validate=True)
-    except ValueError as exc:
+        names = option_names(model, method)
+        unknown = sorted(set(options) - names)
+        if unknown:
+            valid = sorted(set(FIT_KEYS) | set(CLI_KEYS) | set(DATASET_FLAGS) | names)
+            raise ValueError(f"unknown key(s) {', '.join(map(repr, unknown))} for model {model!r} and method "
+                             f"{method!r}; valid keys: {', '.join(valid)}")
+        route_run_options(model, method, options, epochs=run.get("epochs"), seed=run.get("seed", 0), validate=True)
+    except (ValueError, TypeError) as exc:
         raise ValueError(f"{where}: {exc}") from None
     return run
 
