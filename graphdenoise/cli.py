@@ -168,6 +168,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             data = load_dataset(args.dataset or "synthetic", data_dir=args.data_dir, seed=args.seed,
                                 **_dataset_options(args))
             describe(data, name=args.dataset or "synthetic", file=sys.stdout)
+            _print_dataset_note(args.dataset or "synthetic")
             return 0
         if args.command == "recommend":
             return _recommend(args)
@@ -199,6 +200,13 @@ def _list(args) -> int:
     for kind, cls in found:
         print(format_options(options_of(cls.Config), f"{kind} {name.lower()} ({cls.Config.__name__}):"))
     return 0
+
+
+def _print_dataset_note(name: str) -> None:
+    from .datasets import DATASETS
+    note = getattr(DATASETS.get(name), "describe_note", None) if name in DATASETS else None
+    if note:
+        print(f"note: {note}")
 
 
 def _dataset_options(args) -> Dict[str, Any]:

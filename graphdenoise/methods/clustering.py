@@ -16,7 +16,7 @@ from torch import Tensor
 
 
 def _student_t_logits(q: Tensor, centres: Tensor, tau: float) -> Tensor:
-    """Unnormalised log of Eq. 7, :math:`-\frac{\tau+1}{2}\log(1 + \|q_i - \Phi_k\|^2/\tau)`."""
+    r"""Unnormalised log of Eq. 7, :math:`-\frac{\tau+1}{2}\log(1 + \|q_i - \Phi_k\|^2/\tau)`."""
     # squared distances by one matmul (cheaper than cdist's forward and backward)
     dist2 = (q.pow(2).sum(1, keepdim=True) - 2 * q @ centres.t() + centres.pow(2).sum(1)).clamp_(min=0)
     return -(tau + 1) / 2 * torch.log1p(dist2 / tau)

@@ -124,7 +124,7 @@ class Recommender(nn.Module):
             return user_rep @ item_rep.t()
         if _numpy_matmul_ok(user_rep, item_rep, out):
             # OpenBLAS into a reused buffer ran 1.7-2.4x faster than torch.mm(out=) on these CPUs
-            # (PERFORMANCE-NOTES.md); only for inference on CPU float32.
+            # (measured for the project, see benchmarks/speed.py); only for inference on CPU float32.
             np.matmul(user_rep.numpy(), item_rep.numpy().T, out=out.numpy())
             return out
         return torch.mm(user_rep, item_rep.t(), out=out)

@@ -174,6 +174,8 @@ class Trainer:
             self._maybe_resume()
         self.progress = Progress(cfg.epochs, len(self.sampler), cfg.monitor, enabled=cfg.show_progress and
                                  self.world.is_main, initial_epoch=self.epoch, best=self.best_metric)
+        if getattr(self.method, "loss_note", None):
+            self.progress.message(f"note: {self.method.loss_note}")
         try:
             self._train_loop()
         finally:
