@@ -83,12 +83,8 @@ def dataset_options_from_flags(flags: Mapping[str, Any], base: Optional[Mapping[
     return options
 
 
-def read_run_config(path: Union[str, Path]) -> Dict[str, Any]:
-    r"""Reads a YAML or JSON run config, or the resolved run of a result JSON, as a flat dict.
-
-    Keys are normalised (``batch-size`` -> ``batch_size``) and file options folded into
-    ``dataset_options``; :func:`check_run_config` validates them.
-    """
+def read_mapping(path: Union[str, Path]) -> Dict[str, Any]:
+    r"""The mapping stored in a YAML (``.yaml``, ``.yml``, anything else) or JSON (``.json``) file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {str(path)!r} does not exist")
@@ -104,14 +100,24 @@ def read_run_config(path: Union[str, Path]) -> Dict[str, Any]:
             payload = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ValueError(f"{path}: not valid YAML: {exc}") from None
-    if isinstance(payload, dict) and isinstance(payload.get("config"), dict) and "metrics" in payload:
-        if "run" not in payload["config"]:
+    if not isinstance(payload, dict):
+        raise ValueError(f"{path}: a config file is a mapping of option names to values, got "
+                         f"{type(payload).__name__}")
+    return payload
+
+
+def read_run_config(path: Union[str, Path]) -> Dict[str, Any]:
+    r"""Reads a YAML or JSON run config, or the resolved run of a result JSON, as a flat dict.
+
+    Keys are normalised (``batch-size`` -> ``batch_size``) and file options folded into
+    ``dataset_options``; :func:`check_run_config` validates them.
+    """
+    payload = read_mapping(path)
+    if isinstance(payload.get("config"), dict) and "metrics" in payload:
+        if not isinstance(payload["config"].get("run"), dict):
             raise ValueError(f"{path} is a result written before results embedded their run config; "
                              "it cannot be repeated from its output")
         payload = payload["config"]["run"]
-    if not isinstance(payload, dict):
-        raise ValueError(f"{path}: a run config is a mapping of option names to values, got "
-                         f"{type(payload).__name__}")
     return normalise_run(payload)
 
 
