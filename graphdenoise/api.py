@@ -127,7 +127,7 @@ class FitResult:
         users = torch.as_tensor(users, dtype=torch.long).view(-1)
         if raw_ids:
             users = raw_to_internal(users, self.user_ids, "user")
-        items = self.model.recommend(users, k, exclude_train=exclude_train).cpu()
+        items = self.model.recommend(users, k, **({} if exclude_train else {"exclude_train": False})).cpu()
         if raw_ids and self.item_ids is not None:
             items = self.item_ids[items]
         return items
@@ -301,6 +301,7 @@ def _fit_sequential(dataset, model, method, *, epochs, device, seed, data_dir, d
     result = fit_sequence(data, model=model, method=method, epochs=epochs, device=device, seed=seed,
                           show_progress=show_progress, **options)
     result.config.setdefault("dataset", dataset if isinstance(dataset, str) else "<HeteroData>")
+    result.user_ids, result.item_ids = _raw_ids(data, "user"), _raw_ids(data, "item")  # same node indices
     return result
 
 
