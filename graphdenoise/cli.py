@@ -246,7 +246,8 @@ def _fit(args) -> int:
     run = check_run_config(run, where=args.config or "command line")
     outputs = {key: run.pop(key, None) for key in CLI_KEYS}
     if run.get("resume") and run.get("checkpoint_dir") is None:
-        run["checkpoint_dir"] = os.path.join("runs", f"{run.get('dataset', 'synthetic')}_{run.get('model', 'lightgcn')}"
+        dataset = Path(str(run.get("dataset", "synthetic"))).stem  # a file's name, not its folders
+        run["checkpoint_dir"] = os.path.join("runs", f"{dataset}_{run.get('model', 'lightgcn')}"
                                                      f"_{run.get('method', 'bpr')}_seed{run.get('seed', 0)}")
     is_main = True
     if run.get("distributed"):

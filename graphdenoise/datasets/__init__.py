@@ -128,7 +128,7 @@ def load_dataset(
     return data
 
 
-_FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".inter", ".data", ".gz")
+_FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".inter", ".data")
 
 
 def is_interaction_file(name: str) -> bool:
@@ -143,8 +143,8 @@ def _load_file(path: str, root, data_dir, seed: int, kwargs: dict) -> HeteroData
     if root is not None or data_dir is not None:
         raise ValueError(f"root / data_dir locate registered datasets; {path!r} is read as a file directly "
                          "(drop --data-dir, or give the file's path)")
-    valid = [name for name in inspect.signature(from_interactions).parameters if name not in ("users", "seed")]
-    valid = [name for name in valid if name not in ("items", "rating", "timestamp", "weight", "val", "test")]
+    not_options = ("users", "items", "rating", "timestamp", "weight", "val", "test", "seed")
+    valid = [name for name in inspect.signature(from_interactions).parameters if name not in not_options]
     unknown = sorted(set(kwargs) - set(valid))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for the interaction file {path!r}; valid: {', '.join(valid)}")
@@ -152,7 +152,6 @@ def _load_file(path: str, root, data_dir, seed: int, kwargs: dict) -> HeteroData
 
 
 __all__ = [
-    "is_interaction_file",
     "DATASETS",
     "NOISES",
     "DATA_ENV",
@@ -176,6 +175,7 @@ __all__ = [
     "format_stats",
     "from_interactions",
     "held_out_edges",
+    "is_interaction_file",
     "k_core_mask",
     "load_dataset",
     "make_heterodata",
