@@ -245,6 +245,11 @@ def _fit(args) -> int:
         run = _merge_runs(read_run_config(args.config), run)
     run = check_run_config(run, where=args.config or "command line")
     outputs = {key: run.pop(key, None) for key in CLI_KEYS}
+    if outputs["save"]:
+        from .sequential import SEQUENCE_MODELS
+        if run.get("model") in SEQUENCE_MODELS:  # found out before training, not after
+            raise ValueError(f"--save supports the graph backbones; for the sequence model {run['model']!r} "
+                             "use --out (metrics and config as JSON)")
     if run.get("resume") and run.get("checkpoint_dir") is None:
         dataset = Path(str(run.get("dataset", "synthetic"))).stem  # a file's name, not its folders
         run["checkpoint_dir"] = os.path.join("runs", f"{dataset}_{run.get('model', 'lightgcn')}"
