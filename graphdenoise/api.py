@@ -6,16 +6,40 @@ from typing import Any, Dict, Optional, Union
 from torch_geometric.data import HeteroData
 
 from .datasets.graph import INTERACTS
-from .result import FitResult, load
+from .options import config_fields
+from .result import FitResult, load, raw_ids
 from .tasks import Task, task_of
 
-__all__ = ["fit", "load", "FitResult"]
+__all__ = ["fit", "load", "FitResult", "option_names", "route_run_options"]
+
+
+def option_names(model: str, method: str) -> set:
+    r"""Every option name :func:`fit` routes for ``model`` and ``method``: the fields of the task's
+    trainer (and data) configs, of the model's and of the method's config."""
+    task = task_of(model)
+    owners = task.owners(task.models().get(model), task.methods().get(method))
+    return set().union(*(config_fields(cls) for cls in owners.values())) - set(task.reserved)
+
+
+def route_run_options(model: str, method: str, options: Dict[str, Any], *, epochs: Optional[int] = None,
+                      seed: int = 0, validate: bool = False) -> Dict[str, Dict[str, Any]]:
+    r"""Routes ``options`` to the configs of ``model`` and ``method`` by field name (the one router of
+    :func:`fit`); with ``validate`` also builds each typed config, so that a bad value fails before any
+    data is read. Unknown or ambiguous names are a :class:`ValueError`."""
+    task = task_of(model)
+    routed = task.route(model, method, options)
+    if validate:
+        owners = task.owners(task.models().get(model), task.methods().get(method))
+        for key, config_cls in owners.items():
+            extra = {"seed": seed, **({"epochs": epochs} if epochs is not None else {})} if key == "trainer" else {}
+            config_cls(**extra, **routed[key])
+    return routed
 
 
 def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", method: str = "bpr", *,
         epochs: Optional[int] = None, device: Optional[str] = None, seed: int = 0, data_dir: Optional[str] = None,
         dataset_options: Optional[Dict[str, Any]] = None, noisy_positives: float = 0.0,
-        noisy_negatives: float = 0.0, show_progress: bool = False, distributed: bool = False,
+        noisy_negatives: float = 0.0, show_progress: Optional[bool] = None, distributed: bool = False,
         **options) -> FitResult:
     r"""Train ``model`` with ``method`` on ``dataset`` and evaluate it (model selection on validation only).
 
@@ -26,7 +50,9 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
 
     Args:
         dataset (str or HeteroData): A registered name (``gowalla``, ``amazon-cd``, ``lastfm``,
-            ``ml-100k``, ``synthetic``) or a :class:`HeteroData` in graphdenoise's layout.
+            ``ml-100k``, ``ml-100k-natural``, ``modcloth``, ``synthetic``), the path of your own
+            CSV/TSV interaction file (column options in ``dataset_options``, see
+            :func:`~graphdenoise.datasets.load_dataset`) or a :class:`HeteroData` in graphdenoise's layout.
         model (str): A graph backbone (``mf``, ``neumf``, ``lightgcn``, ``mgccf``) or a sequence
             encoder (``widedeep``, ``din``, ``sasrec``: the sequential task of
             :mod:`graphdenoise.sequential`). (default: ``"lightgcn"``)
@@ -38,7 +64,9 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
         dataset_options (dict, optional): Passed to the dataset loader (``split``, ``min_interactions``...).
         noisy_positives (float): Inject this ratio of noisy positives into the training edges. (default: 0)
         noisy_negatives (float): Flip this ratio of training positives to negatives. (default: 0)
-        show_progress (bool): Progress bar and per-evaluation lines. (default: :obj:`False`)
+        show_progress (bool, optional): An overall bar (epoch N of max, ETA, best validation metric)
+            over a per-batch bar; :obj:`None` shows it when stderr is a terminal or in Jupyter.
+            (default: :obj:`None`)
         distributed (bool): Data-parallel training inside an initialised ``torch.distributed``
             process group (e.g. under ``torchrun``); every rank calls ``fit`` with the same arguments
             and gets the same result. (default: :obj:`False`)
@@ -53,6 +81,12 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
         NonFiniteError: A loss, parameter or optimiser state became NaN or inf (names epoch, step, tensor).
         TrainingInterrupted: Ctrl-C or SIGTERM; ``.result`` is the best state so far (``interrupted=True``).
     """
+    from .runconfig import resolved_run
+    from .train.progress import resolve_show_progress
+    arguments = dict(dataset=dataset if isinstance(dataset, str) else "<HeteroData>", model=model, method=method,
+                     epochs=epochs, device=device, seed=seed, data_dir=data_dir, dataset_options=dataset_options or {},
+                     noisy_positives=noisy_positives, noisy_negatives=noisy_negatives, distributed=distributed)
+    show_progress = resolve_show_progress(show_progress)
     task = task_of(model)
     task.methods().get(method)  # an unknown method is named before the data is loaded
     routed = task.route(model, method, options)
@@ -67,6 +101,8 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
     result = task.fit(data, model, method, routed, epochs=epochs, device=device, seed=seed,
                       show_progress=show_progress, distributed=distributed, described=described)
     result.config.update(described)
+    result.user_ids, result.item_ids = raw_ids(data, "user"), raw_ids(data, "item")  # same node indices
+    result.config["run"] = resolved_run(result.config, arguments)
     return result
 
 

@@ -11,6 +11,8 @@ one :class:`~torch_geometric.data.HeteroData` layout of ``docs/data-schema.md``.
 """
 from __future__ import annotations
 
+import inspect
+import os
 from typing import Optional, Union
 
 from torch_geometric.data import HeteroData
@@ -84,12 +86,22 @@ def load_dataset(
     noise_ratio: Optional[float] = None,
     **kwargs,
 ) -> HeteroData:
-    r"""Loads dataset ``name`` of :data:`DATASETS` and returns its single data object.
+    r"""Loads dataset ``name`` of :data:`DATASETS`, or your own interaction file, and returns its
+    single data object.
+
+    A ``name`` that is not registered but names a file (or looks like a path: it has a folder or an
+    extension such as ``.csv``, ``.tsv``, ``.txt``) is read with :func:`from_interactions`; then
+    ``kwargs`` are its file and split options (``columns``, ``delimiter``, ``header``,
+    ``rating_threshold``, ``min_interactions``, ``ratios``...)::
+
+        data = load_dataset("ratings.csv", columns={"user": "userId", "item": "movieId"},
+                            rating_threshold=4)
 
     Args:
         name (str): ``gowalla``, ``amazon-cd``, ``lastfm``, ``ml-100k``, ``ml-100k-natural``,
-            ``modcloth`` or ``synthetic``
-            (case-insensitive; an unknown name raises a :class:`ValueError` listing these).
+            ``modcloth`` or ``synthetic`` (case-insensitive; an unknown name raises a
+            :class:`ValueError` listing these), or the path of a CSV/TSV/whitespace edge list
+            (``user item [rating] [timestamp]`` without a header, or named columns with one).
         root (str, optional): Root directory; the dataset's default if :obj:`None`.
             (default: :obj:`None`)
         data_dir (str, optional): Local folder of raw files (see
@@ -105,16 +117,44 @@ def load_dataset(
         **kwargs (optional): Further arguments of the dataset class (``ratios``,
             ``min_interactions``, ``rating_threshold``, ``force_reload``, ...).
     """
-    dataset_cls = DATASETS.get(name)
     if split is not None:
         kwargs["split"] = split
-    dataset = dataset_cls(root=root, data_dir=data_dir, seed=seed, **kwargs)
-    data = dataset[0]
+    if is_interaction_file(name):
+        data = _load_file(name, root, data_dir, seed, kwargs)
+    else:
+        try:
+            dataset_cls = DATASETS.get(name)
+        except ValueError as exc:
+            raise ValueError(f"{exc}; or the path of a CSV/TSV interaction file") from None
+        data = dataset_cls(root=root, data_dir=data_dir, seed=seed, **kwargs)[0]
     if noise is not None:
         data = make_noise(noise, noise_ratio, seed)(data)
     elif noise_ratio is not None:
         raise ValueError("noise_ratio is set but noise is not; pass noise='pos', 'neg' or 'posneg'")
     return data
+
+
+_FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".inter", ".data")
+
+
+def is_interaction_file(name: str) -> bool:
+    r"""Whether ``name`` is taken as a file path rather than a registered dataset name: it is not
+    registered and it exists, contains a folder separator or ends in a data-file extension."""
+    if not isinstance(name, str) or name in DATASETS:
+        return False
+    return os.path.exists(name) or os.sep in name or "/" in name or name.lower().endswith(_FILE_SUFFIXES)
+
+
+def _load_file(path: str, root, data_dir, seed: int, kwargs: dict) -> HeteroData:
+    if root is not None or data_dir is not None:
+        raise ValueError(f"root / data_dir locate registered datasets; {path!r} is read as a file directly "
+                         "(drop --data-dir, or give the file's path)")
+    not_options = ("users", "items", "rating", "timestamp", "weight", "val", "test", "seed")
+    valid = [name for name in inspect.signature(from_interactions).parameters if name not in not_options]
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for the interaction file {path!r}; valid: {', '.join(valid)}")
+    return from_interactions(path, seed=seed, **kwargs)
 
 
 __all__ = [
@@ -146,6 +186,7 @@ __all__ = [
     "format_stats",
     "from_interactions",
     "held_out_edges",
+    "is_interaction_file",
     "k_core_mask",
     "load_dataset",
     "make_heterodata",

@@ -1,6 +1,6 @@
 r"""Dataset statistics in the style of the TIL paper's dataset table (Table 2 of `"Adapting Triplet
 Importance of Implicit Feedback for Personalized Recommendation"
-<https://arxiv.org/abs/2208.01709>`__: #User, #Item, #Interac, Density)."""
+<https://arxiv.org/abs/2208.01709>`__: #User, #Item, #Interac(tions), Density)."""
 from __future__ import annotations
 
 from typing import IO, Any, Dict, Mapping, Optional, Union
@@ -60,26 +60,26 @@ def describe(data: HeteroData, name: Optional[str] = None,
 
 def format_stats(datasets: Mapping[str, Union[HeteroData, Mapping[str, Any]]]) -> str:
     r"""A plain-text table with one column per dataset (``{name: data or describe(data)}``) and the
-    rows of the TIL paper's table (#User, #Item, #Interac, Density) plus the split sizes.
+    rows of the TIL paper's table (#User, #Item, #Interactions, Density) plus the split sizes.
 
     Example::
 
         >>> print(format_stats({"Gowalla": data}))
-                    Gowalla
-        #User        29,858
-        #Item        40,981
-        #Interac  1,027,370
-        #Train      719,081
-        #Valid       91,047
-        #Test       217,242
-        Density      0.084%
+                        Gowalla
+        #User            29,858
+        #Item            40,981
+        #Interactions  1,027,370
+        #Train          719,081
+        #Valid           91,047
+        #Test           217,242
+        Density          0.084%
     """
     described = {
         name: describe(value) if isinstance(value, HeteroData) else dict(value)
         for name, value in datasets.items()
     }
     rows = [
-        ("#User", "users"), ("#Item", "items"), ("#Interac", "interactions"),
+        ("#User", "users"), ("#Item", "items"), ("#Interactions", "interactions"),
         ("#Train", "train"), ("#Valid", "val"), ("#Test", "test"),
     ]
     for label, key in (("#Valid+noisy", "val_noisy"), ("#Test+noisy", "test_noisy")):

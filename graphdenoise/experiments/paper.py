@@ -1,5 +1,6 @@
 r"""The TIL paper's Table 1 (Wu et al., "Adapting Triplet Importance of Implicit Feedback for
-Personalized Recommendation"), transcribed from ``papers/til.md``: Recall@20 and NDCG@20 in percent.
+Personalized Recommendation", CIKM 2022, https://arxiv.org/abs/2208.01709), transcribed from the paper:
+Recall@20 and NDCG@20 in percent.
 
 Only Gowalla is the same data here (same totals as the paper's Table 2); this package's Amazon-CD and
 Last.fm are other subsets, so for them only the relative improvement over BPR is comparable.

@@ -159,7 +159,7 @@ def run_cell(cell: Cell, data_cache: DataCache, device: Optional[str] = None) ->
     start = time.perf_counter()
     with PeakMemory(resolved) as memory:
         result = fit(data, model=cell.backbone, method=cell.method, epochs=cell.epochs, seed=cell.seed,
-                     device=str(resolved), **cell.fit_options())
+                     device=str(resolved), show_progress=False, **cell.fit_options())  # one log line per cell
         diagnostics = None
         if cell.analysis is not None:
             diagnostics = ANALYSIS_FUNCTIONS[cell.analysis](result.method, result.model, data, seed=cell.split_seed)

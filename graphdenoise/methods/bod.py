@@ -20,6 +20,12 @@ DirectAU-style objective, weights detached,
 (:math:`\tilde e` the L2-normalised representation, :math:`t = 2`; :math:`\mathcal U` over the pairs of
 the first ``uniformity_rows`` rows of the batch).
 
+**The loss is negative, by design.** :math:`\mathcal U` is the log of a mean of terms in
+:math:`(0, 1]`, so it is :math:`\le 0` (as low as :math:`-t \cdot 4 = -8` for perfectly spread unit
+vectors); the DirectAU alignment and uniformity terms trade off, and with the default weights the
+total (BPR + alignment + uniformity) usually falls below zero after a few epochs. Lower is still
+better; the per-epoch history records the ``bpr``, ``alignment`` and ``uniformity`` parts.
+
 **Outer level** (:meth:`BOD.outer_losses`): instead of unrolling inner training, :math:`\phi` is updated by
 one-step gradient matching between the weighted-BPR gradient and the weighted-alignment gradient
 with respect to the recommender's parameters (both with ``create_graph=True``, so :math:`\phi`
@@ -208,6 +214,9 @@ class BOD(Method):
     """
 
     Config = BODConfig
+    #: Shown once by the trainer's progress display, next to the first (negative) loss.
+    loss_note = ("bod's loss is negative by design: its DirectAU uniformity term is the log of a mean of "
+                 "values in (0, 1], so <= 0 (history: bpr, alignment, uniformity parts)")
 
     def __init__(self, config=None, **overrides):
         super().__init__(config, **overrides)

@@ -1,5 +1,5 @@
 r"""Triplet Importance Learning (Wu, Zhang, Ma, Coates et al., "Adapting Triplet Importance of
-Implicit Feedback for Personalized Recommendation", CIKM 2022).
+Implicit Feedback for Personalized Recommendation", CIKM 2022, https://arxiv.org/abs/2208.01709).
 
 Each triplet's BPR term is weighted by a learned importance (Eq. 2-3):
 

@@ -129,8 +129,8 @@ class Recommender(nn.Module):
         if out is None:
             return user_rep @ item_rep.t()
         if _numpy_matmul_ok(user_rep, item_rep, out):
-            # OpenBLAS into a reused buffer ran 1.7-2.4x faster than torch.mm(out=) on 2-core AVX2
-            # CPUs (measured on Gowalla); only for inference on CPU float32.
+            # OpenBLAS into a reused buffer ran 1.7-2.4x faster than torch.mm(out=) on these CPUs
+            # (measured for the project, see benchmarks/speed.py); only for inference on CPU float32.
             np.matmul(user_rep.numpy(), item_rep.numpy().T, out=out.numpy())
             return out
         return torch.mm(user_rep, item_rep.t(), out=out)

@@ -256,8 +256,9 @@ def _pooled_edges(data: HeteroData) -> Tuple[Tensor, Tensor, Tensor]:
         time_key = split_key(split, "timestamp")
         if time_key not in store:
             raise ValueError(
-                f"the sequential task needs a timestamp on every split; split {split!r} has no {time_key!r} "
-                "(load the dataset with its timestamps, e.g. MovieLens100K keeps them)")
+                f"the sequential task orders each user's interactions by time, but split {split!r} has no "
+                f"{time_key!r}: this dataset has no timestamps (of the registered ones only ml-100k has them; "
+                "lastfm, gowalla and amazon-cd do not). Use ml-100k or your own file with a timestamp column")
         users.append(edge_index[0].long())
         items.append(edge_index[1].long())
         times.append(store[time_key].long().view(-1))

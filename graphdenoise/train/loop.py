@@ -28,6 +28,7 @@ from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
 from .fingerprint import check_fingerprint, run_fingerprint
 from .guards import FiniteGuard, training_tensors
 from .interrupt import signals_deferred
+from .progress import Progress
 from .selection import ModelSelection
 
 
@@ -55,6 +56,7 @@ class TrainingLoop:
         self.selection = ModelSelection(self.config.monitor, self.config.patience)
         self.world = getattr(self, "world", SINGLE)
         self.finite = FiniteGuard()
+        self.progress = Progress(self.config.epochs, 0, self.config.monitor, enabled=False)
         self.checkpoint_epoch: Optional[int] = None
         """The epoch the checkpoint on disk holds (None: none written or read by this run)."""
         if getattr(self, "fingerprint", None) is None and self.config.checkpoint_dir is not None:
@@ -125,7 +127,7 @@ class TrainingLoop:
             self.method.train()
         start = time.perf_counter()
         total, logs_sum, steps = torch.zeros((), device=self.device), {}, 0
-        bar = self.progress_bar()
+        self.progress.on_epoch_start(self.epoch + 1)
         for batch, ctx in self.batches():
             loss, logs = self.optimisation_step(batch, ctx)
             self.after_batch(ctx)
@@ -134,12 +136,8 @@ class TrainingLoop:
             total += loss
             for key, value in logs.items():
                 logs_sum[key] = logs_sum.get(key, 0.0) + value
-            if bar is not None:
-                bar.update()
-                if steps % 20 == 0:
-                    bar.set_postfix(loss=f"{float(total) / steps:.4f}")
-        if bar is not None:
-            bar.close()
+            if self.progress.due(steps):  # every few batches: the running loss costs a device sync
+                self.progress.on_batch(self.progress.every, loss=float(total) / steps)
         record = {"epoch": self.epoch + 1, "loss": float(total) / max(steps, 1), "steps": steps}
         record.update({k: float(v) / max(steps, 1) for k, v in logs_sum.items()})
         record.update(self.end_epoch())
@@ -149,12 +147,6 @@ class TrainingLoop:
     def num_batches(self) -> Optional[int]:
         """Batches per epoch, for the progress bar (None: unknown)."""
         return None
-
-    def progress_bar(self):
-        if not (self.config.show_progress and self.world.is_main):
-            return None
-        from tqdm.auto import tqdm
-        return tqdm(total=self.num_batches(), leave=False, desc=f"epoch {self.epoch + 1}")
 
     def after_batch(self, ctx: StepContext) -> None:
         """Task bookkeeping after a step (adaptive samplers)."""
@@ -167,6 +159,22 @@ class TrainingLoop:
         cfg = self.config
         if not (cfg.resume and self.resume()) and self.epoch == 0:
             self.save_checkpoint()  # a resumable checkpoint exists from the start (an interrupt never writes one)
+        self.progress = Progress(cfg.epochs, self.num_batches() or 0, cfg.monitor,
+                                 enabled=cfg.show_progress and self.world.is_main, initial_epoch=self.epoch,
+                                 best=self.selection.best_metric)
+        if getattr(self.method, "loss_note", None):
+            self.progress.message(f"note: {self.method.loss_note}")
+        try:
+            self.train_epochs()
+        finally:
+            self.progress.close()
+        if self.selection.best_state is not None:
+            self.restore(self.selection.best_state)
+        return self.history
+
+    def train_epochs(self) -> None:
+        """Epochs until the budget or early stopping, each evaluated every ``eval_every``."""
+        cfg = self.config
         while self.epoch < cfg.epochs and not self.selection.stopped_early:
             record = self.train_epoch()
             self.epoch += 1
@@ -181,11 +189,9 @@ class TrainingLoop:
             self.history.append(record)
             if evaluated:
                 self.save_checkpoint()
+            self.progress.on_epoch_end(record)
             for callback in self.callbacks:
                 callback(self.epoch, record)
-        if self.selection.best_state is not None:
-            self.restore(self.selection.best_state)
-        return self.history
 
     def final_metrics(self) -> Dict[str, Dict[str, float]]:
         """Validation and test metrics of the selected state (test is computed only here)."""
@@ -201,13 +207,12 @@ class TrainingLoop:
 
     def report(self, record: dict, current: float) -> None:
         """The one-line summary of an evaluation (with the method's ``progress_keys``)."""
-        if not (self.config.show_progress and self.world.is_main):
-            return
         sel = self.selection
         extra = "".join(f"  {key} {record[key]:.3f}" for key in getattr(self.method, "progress_keys", ())
                         if key in record)
-        print(f"epoch {self.epoch:4d}  loss {record['loss']:.4f}  {self.selection_label()} {current:.4f}  "
-              f"best {sel.best_metric:.4f} @ {sel.best_epoch}{extra}  ({record['seconds']:.1f}s/epoch)", flush=True)
+        self.progress.message(f"epoch {self.epoch:4d}  loss {record['loss']:.4f}  {self.selection_label()} "
+                              f"{current:.4f}  best {sel.best_metric:.4f} @ {sel.best_epoch}{extra}  "
+                              f"({record['seconds']:.1f}s/epoch)")
 
     # ------------------------------------------------------------------ selection shortcuts
     @property

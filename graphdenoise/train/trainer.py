@@ -64,7 +64,8 @@ class TrainerConfig:
     resume: bool = False
     """Continue from ``checkpoint_dir/last.pt`` when it exists."""
     show_progress: bool = True
-    """A tqdm bar per epoch and a one-line summary per evaluation."""
+    """An overall bar (epoch N of max, ETA, best validation metric) over a per-batch bar, and a
+    one-line summary per evaluation (:mod:`graphdenoise.train.progress`)."""
     num_negatives: int = 1
     """Negatives per positive."""
     eval_memory_mb: float = 512

@@ -45,7 +45,7 @@ def test_stats_table(load_real):
     lines = table.splitlines()
     assert lines[0].split() == ["Last.fm", "ML-100K"]
     assert lines[1].split() == ["#User", "1,892", "943"]
-    assert lines[3].split() == ["#Interac", "92,834", "55,375"]
+    assert lines[3].split() == ["#Interactions", "92,834", "55,375"]
     assert lines[-1].split() == ["Density", "0.278%", "3.491%"]
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import clustered_sequences
+from tests.sequential.conftest import clustered_sequences
 from graphdenoise.methods import SetupContext, StepContext
 from graphdenoise.sequential import (ATJT, BCE, DirectNoiseRecognition, ATJTWithoutAuxiliaryTask, NoiseRecognizer,
                                      RandomReplacement, SequenceData, WideDeep, roc_auc, weight_statistics)
