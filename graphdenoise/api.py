@@ -100,7 +100,7 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
         epochs: Optional[int] = None, device: Optional[str] = None, seed: int = 0, data_dir: Optional[str] = None,
         dataset_options: Optional[Dict[str, Any]] = None, noisy_positives: float = 0.0,
         noisy_negatives: float = 0.0, show_progress: bool = False, distributed: bool = False,
-        **options) -> FitResult:
+        callbacks: Optional[List] = None, **options) -> FitResult:
     r"""Train ``model`` with ``method`` on ``dataset`` and evaluate it (model selection on validation only).
 
     Defaults are the ones a user should start from: LightGCN with one layer (the TIL paper's backbone
@@ -124,10 +124,14 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
         distributed (bool): Data-parallel training inside an initialised ``torch.distributed``
             process group (e.g. under ``torchrun``); every rank calls ``fit`` with the same arguments
             and gets the same result. (default: :obj:`False`)
+        callbacks (list, optional): Called as ``callback(epoch, record)`` after every epoch of a
+            graph backbone, e.g. :mod:`graphdenoise.train.tracking` loggers. (default: :obj:`None`)
         **options: Fields of :class:`~graphdenoise.train.TrainerConfig`, of the model's config and
             of the method's config, by name (e.g. ``lr=5e-3``, ``num_layers=2``, ``drop_rate=0.1``).
     """
     if model in _sequence_models():
+        if callbacks:
+            raise ValueError(f"callbacks are supported for the graph backbones, not the sequence model {model!r}")
         return _fit_sequential(dataset, model, method, epochs=epochs, device=device, seed=seed, data_dir=data_dir,
                                dataset_options=dataset_options, show_progress=show_progress, **options)
     if model not in MODELS and model not in _sequence_models():
@@ -145,16 +149,36 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
     seed_everything(seed)
     net = model_cls(data, **model_opts)
     algo = method_cls(**method_opts)
-    trainer = Trainer(net, algo, data, trainer_config)
-    start = time.perf_counter()
-    trainer.fit()
-    metrics = trainer.final_metrics()
     config = {"dataset": dataset if isinstance(dataset, str) else "<HeteroData>", "model": model.lower(),
               "method": method.lower(), "model_config": asdict(net.config), "method_config": asdict(algo.config),
               "trainer": asdict(trainer_config), "dataset_options": dataset_options or {},
               "noisy_positives": noisy_positives, "noisy_negatives": noisy_negatives,
               "torch": torch.__version__}
+    callbacks = _run_callbacks(callbacks, trainer_config, {"model": net, "method": algo}, config)
+    trainer = Trainer(net, algo, data, trainer_config, callbacks=callbacks)
+    start = time.perf_counter()
+    try:
+        trainer.fit()
+    finally:
+        for callback in callbacks:
+            if hasattr(callback, "close"):
+                callback.close()
+    metrics = trainer.final_metrics()
     return FitResult(net, algo, metrics, trainer.history, config, trainer.best_epoch, time.perf_counter() - start)
+
+
+def _run_callbacks(callbacks, trainer_config: TrainerConfig, modules: dict, config: dict) -> list:
+    """The user's callbacks, attached to the run, plus the CSV log of a run with a checkpoint folder."""
+    from .train.tracking import CSVLogger
+    from .distributed import current_world
+    callbacks = list(callbacks or [])
+    is_main = not trainer_config.distributed or current_world().is_main  # one writer per run
+    if trainer_config.checkpoint_dir is not None and is_main and not any(isinstance(c, CSVLogger) for c in callbacks):
+        callbacks.append(CSVLogger(Path(trainer_config.checkpoint_dir) / "log.csv"))
+    for callback in callbacks:
+        if hasattr(callback, "attach"):
+            callback.attach(modules, config)
+    return callbacks
 
 
 def _sequence_models():

@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--distributed", action="store_true",
                      help="data-parallel under torchrun (gloo on CPU, nccl on GPUs); rank 0 writes the outputs")
     fit.add_argument("--quiet", action="store_true", help="no progress output")
+    fit.add_argument("--log-dir", default=None, help="TensorBoard event files and log.csv here (needs [track])")
+    fit.add_argument("--mlflow", action="store_true", help="also log to MLflow (needs [mlflow])")
 
     describe = sub.add_parser("describe", help="print a dataset's statistics")
     describe.add_argument("--dataset", default="synthetic")
@@ -57,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .experiments.cli import add_parser as add_experiment_parser
     add_experiment_parser(sub)
+    from .tune import add_parser as add_tune_parser
+    add_tune_parser(sub)
     return parser
 
 
@@ -86,13 +90,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "experiment":
             from .experiments.cli import main as experiment_main
             return experiment_main(args, argv)
+        if args.command == "tune":
+            from .tune import main as tune_main
+            return tune_main(args)
         if args.command == "describe":
             from .datasets import describe, load_dataset
             data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)
             describe(data, name=args.dataset, file=sys.stdout)
             return 0
         return _fit(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         return _fail(str(exc))
 
 
@@ -116,10 +123,14 @@ def _fit(args) -> int:
         world = init_from_env(args.device)
         is_main = world.is_main
         options["distributed"] = True
+    from .train.tracking import tracking_callbacks
+    csv_log = os.path.splitext(args.out)[0] + ".log.csv" if args.out and checkpoint_dir is None else None
+    callbacks = tracking_callbacks(args.log_dir, args.mlflow, csv_log, f"{args.dataset}-{args.model}-{args.method}") \
+        if is_main else []
     result = fit(args.dataset, args.model, args.method, epochs=args.epochs, device=args.device, seed=args.seed,
                  data_dir=args.data_dir, dataset_options=dict(args.dataset_option),
                  noisy_positives=args.noisy_positives, noisy_negatives=args.noisy_negatives,
-                 show_progress=not args.quiet and is_main, **options)
+                 show_progress=not args.quiet and is_main, callbacks=callbacks, **options)
     if not is_main:
         return 0
     print(f"\n{args.dataset} / {args.model} / {args.method}: best validation epoch {result.best_epoch}, "
