@@ -188,7 +188,7 @@ class Entry:
 
     group: Group
     role: str
-    """``grid`` (a point searched with a tuning seed), ``final`` (a reported seed) or ``grid+final``."""
+    """``grid`` or ``trial`` (a point searched with a tuning seed), ``final`` (a reported seed), or both (``grid+final``)."""
     cell: Cell
 
 
@@ -286,7 +286,7 @@ def run_experiment(spec: ExperimentSpec, out, *, data_dir: Optional[str] = None,
                   for seed in spec.budget.seeds]
         executor.execute_all([cell for cell in finals if cell not in roles])
         for cell in finals:
-            roles[cell] = "grid+final" if cell in roles else "final"
+            roles[cell] = f"{roles[cell]}+final" if cell in roles else "final"
         run.entries.extend(Entry(group, role, cell) for cell, role in roles.items())
         _write_experiment_csv(run)
     run.seconds = time.perf_counter() - start
