@@ -1,14 +1,14 @@
 r"""The named experiments of the harness: Table 1 and the counterparts of the TIL paper's Figures 3-7.
 
-=============  ======================================================================================
-``table1``     Table 1: datasets x backbones x methods, test Recall@20 / NDCG@20 (mean ± std over seeds)
-``robustness`` Fig. 3: Recall@20 drop under Noisy-Pos / Noisy-Neg / Noisy-(Pos+Neg) at ratio 0.5
-``case-study`` Fig. 4: learned triplet weights by rating pair (MovieLens-100K, every rating a positive)
-``clusters``   Fig. 5: TIL-MI's Recall@20 against the number of clusters K
-``time``       Fig. 6: training time vs Recall@20 per backbone and method
-``ablation``   Fig. 7: TIL-UI vs TIL-MIK vs TIL-MI
-``noise-roc``  ROC curves of learned weights (TIL, BOD, R-CE) at finding injected noisy triplets
-=============  ======================================================================================
+==============  ======================================================================================
+``table1``      Table 1: datasets x backbones x methods, test Recall@20 / NDCG@20 (mean ± std over seeds)
+``robustness``  Fig. 3: Recall@20 drop under Noisy-Pos / Noisy-Neg / Noisy-(Pos+Neg) at ratio 0.5
+``case-study``  Fig. 4: learned triplet weights by rating pair (MovieLens-100K, every rating a positive)
+``clusters``    Fig. 5: TIL-MI's Recall@20 against the number of clusters K
+``time``        Fig. 6: training time vs Recall@20 per backbone and method
+``ablation``    Fig. 7: TIL-UI vs TIL-MIK vs TIL-MI
+``noise-roc``   ROC curves of learned weights (TIL, BOD, R-CE) at finding injected noisy triplets
+==============  ======================================================================================
 
 Every experiment includes the tuned plain-BPR control. :func:`make_spec` builds a spec from a name, a
 budget and optional overrides; :func:`run` runs it and writes ``<name>.csv``, ``<name>.md`` and
