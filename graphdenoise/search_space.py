@@ -21,47 +21,40 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 
 @dataclass(frozen=True)
-class Float:
-    """A real option in ``[low, high]``, sampled on a log scale when ``log`` (default: :obj:`False`)."""
-
+class _Range:
     low: float
     high: float
     log: bool = False
+    kinds = (int, float)
 
     def __post_init__(self):
         if not self.low < self.high or (self.log and self.low <= 0):
-            raise ValueError(f"Float({self.low}, {self.high}, log={self.log}) is an empty or invalid range")
-
-    def suggest(self, trial, name: str) -> float:
-        return trial.suggest_float(name, self.low, self.high, log=self.log)
+            raise ValueError(f"{type(self).__name__}({self.low}, {self.high}, log={self.log}) is an empty or "
+                             f"invalid range")
 
     def __contains__(self, value) -> bool:
-        return isinstance(value, (int, float)) and self.low <= value <= self.high
+        return isinstance(value, self.kinds) and not isinstance(value, bool) and self.low <= value <= self.high
 
     def describe(self) -> str:
         return f"[{self.low:g}, {self.high:g}]" + (" log" if self.log else "")
 
 
 @dataclass(frozen=True)
-class Int:
+class Float(_Range):
+    """A real option in ``[low, high]``, sampled on a log scale when ``log`` (default: :obj:`False`)."""
+
+    def suggest(self, trial, name: str) -> float:
+        return trial.suggest_float(name, self.low, self.high, log=self.log)
+
+
+@dataclass(frozen=True)
+class Int(_Range):
     """An integer option in ``[low, high]``, sampled on a log scale when ``log`` (default: :obj:`False`)."""
 
-    low: int
-    high: int
-    log: bool = False
-
-    def __post_init__(self):
-        if not self.low < self.high or (self.log and self.low <= 0):
-            raise ValueError(f"Int({self.low}, {self.high}, log={self.log}) is an empty or invalid range")
+    kinds = (int,)
 
     def suggest(self, trial, name: str) -> int:
         return trial.suggest_int(name, self.low, self.high, log=self.log)
-
-    def __contains__(self, value) -> bool:
-        return isinstance(value, int) and self.low <= value <= self.high
-
-    def describe(self) -> str:
-        return f"{{{self.low}..{self.high}}}" + (" log" if self.log else "")
 
 
 @dataclass(frozen=True)

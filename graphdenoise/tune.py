@@ -245,7 +245,10 @@ def add_parser(subparsers):
     from .cli import _parse_option
     parser = subparsers.add_parser(
         "tune", help="search hyper-parameters with Optuna on validation (resumable, shareable through a database)",
-        description=__doc__.split("\n\n")[1].replace("\n", " "))
+        description="Each trial trains once with options sampled from the space the trainer (lr, L2), the model and "
+                    "the method declare; the objective is the validation metric of the selected state (never test); "
+                    "the median pruner stops weak trials after each evaluation. With --storage the study is kept in a "
+                    "database: the same command resumes it, and several processes or machines share it.")
     parser.add_argument("--dataset", default="synthetic", help="dataset name (default: synthetic)")
     parser.add_argument("--model", default="mf", help="backbone (default: mf)")
     parser.add_argument("--method", default="bpr", help="training method (default: bpr)")

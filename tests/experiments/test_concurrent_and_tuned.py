@@ -31,7 +31,8 @@ def test_two_runners_on_one_folder_lose_and_repeat_nothing(tmp_path):
     out, root = str(tmp_path / "out"), str(tmp_path / "data")
     os.makedirs(out)
     run_experiment(_spec(), str(tmp_path / "warm"), root=root, log=None)  # builds the data cache once
-    ctx = multiprocessing.get_context("spawn")
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")  # fork: no second torch import
     workers = [ctx.Process(target=_runner, args=(out, root, name)) for name in ("a", "b")]
     for worker in workers:
         worker.start()

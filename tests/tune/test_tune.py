@@ -49,7 +49,6 @@ def test_parse_param():
             parse_param(bad)
 
 
-@pytest.mark.slow  # ~3 s on an idle core: SQLite schema creation and 3 trials
 def test_resume_continues_the_trial_count(data, tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     first = tune(data, "mf", "bpr", trials=1, storage=storage, study_name="s", **FAST)
