@@ -124,7 +124,9 @@ def _fit(args) -> int:
         is_main = world.is_main
         options["distributed"] = True
     from .train.tracking import tracking_callbacks
-    csv_log = os.path.splitext(args.out)[0] + ".log.csv" if args.out and checkpoint_dir is None else None
+    from .models import MODELS  # the automatic CSV log is the graph trainer's (sequence models have none yet)
+    csv_log = os.path.splitext(args.out)[0] + ".log.csv" \
+        if args.out and checkpoint_dir is None and args.model in MODELS else None
     callbacks = tracking_callbacks(args.log_dir, args.mlflow, csv_log, f"{args.dataset}-{args.model}-{args.method}") \
         if is_main else []
     result = fit(args.dataset, args.model, args.method, epochs=args.epochs, device=args.device, seed=args.seed,
