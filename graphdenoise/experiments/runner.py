@@ -204,6 +204,8 @@ class ExperimentRun:
     ran: int = 0
     skipped: int = 0
     failed: int = 0
+    pruned: int = 0
+    """Tuning trials stopped early by the pruner (neither run to the end nor failed)."""
     seconds: float = 0.0
 
     def row(self, cell: Cell) -> Dict[str, Any]:
@@ -290,7 +292,8 @@ def run_experiment(spec: ExperimentSpec, out, *, data_dir: Optional[str] = None,
         run.entries.extend(Entry(group, role, cell) for cell, role in roles.items())
         _write_experiment_csv(run)
     run.seconds = time.perf_counter() - start
-    executor.log(f"{spec.name}: {run.ran} cells run, {run.skipped} reused, {run.failed} failed, {run.seconds:.0f}s")
+    executor.log(f"{spec.name}: {run.ran} cells run, {run.pruned} pruned, {run.skipped} reused, {run.failed} failed, "
+                 f"{run.seconds:.0f}s")
     return run
 
 
@@ -364,6 +367,7 @@ class CellExecutor:
         except passthrough as exc:
             row = dict(base_row(cell), status="pruned", error=str(exc)[:500])
             self.store.record(row)
+            self.run.pruned += 1
             self.log(f"    pruned ({exc})")
             raise
         except Exception as exc:  # a failing cell is recorded; the run goes on

@@ -150,7 +150,7 @@ class Budget:
     def describe(self) -> str:
         extra = "".join(f"; {m} {opt} in {{{', '.join(f'{v:g}' for v in vals)}}}" for m, opt, vals in self.method_grids)
         tuned = "every method" if self.tune_all else "BPR (the other methods reuse the tuned BPR's lr and L2)"
-        search = (f"{self.trials} Optuna trials (TPE, median pruning) over the declared search space of each"
+        search = (f"{self.trials} Optuna trials (TPE, median pruning) over the method's declared search space,"
                   if self.trials else f"grid lr in {{{', '.join(f'{v:g}' for v in self.lrs)}}} x L2 in "
                   f"{{{', '.join(f'{v:g}' for v in self.l2s)}}}{extra},")
         shares = "".join(f"; {m} {opt} {self.epoch_share(m, opt)} epochs" for m, opt, _ in self.epoch_shares)
