@@ -26,7 +26,6 @@ def _runner(out, root, name):
     log.close()
 
 
-@pytest.mark.slow
 def test_two_runners_on_one_folder_lose_and_repeat_nothing(tmp_path):
     out, root = str(tmp_path / "out"), str(tmp_path / "data")
     os.makedirs(out)
@@ -59,7 +58,6 @@ def test_stale_claim_of_a_dead_runner_is_taken_over(tmp_path):
     assert not store.is_claimed(cell)
 
 
-@pytest.mark.slow
 def test_tuned_control_by_optuna_trials_with_the_same_budget_per_method(tmp_path):
     pytest.importorskip("optuna")
     spec = _spec(trials=3, tune_all=True)
