@@ -60,14 +60,14 @@ def test_stale_claim_of_a_dead_runner_is_taken_over(tmp_path):
 
 def test_tuned_control_by_optuna_trials_with_the_same_budget_per_method(tmp_path):
     pytest.importorskip("optuna")
-    spec = _spec(trials=3, tune_all=True)
+    spec = _spec(trials=2, tune_all=True)
     spec = replace(spec, budget=replace(spec.budget, seeds=(0,)))
     result = run_experiment(spec, tmp_path / "out", root=str(tmp_path / "data"), log=None)
     assert result.failed == 0
     for group in result.groups():
-        assert result.selection_source[group] == "3 Optuna trials on validation"
+        assert result.selection_source[group] == "2 Optuna trials on validation"
         trials = [e for e in result.entries if e.group == group and "trial" in e.role]
-        assert len(trials) == 3
+        assert len(trials) == 2
     tce = [g for g in result.groups() if g.method == "tce"][0]
     lr, l2, extra = result.selections[tce]
     assert {"drop_rate", "num_gradual"} == set(dict(extra)) and 1e-4 <= lr <= 1e-1
