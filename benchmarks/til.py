@@ -4,7 +4,9 @@ Part 1 (``--overhead``): seconds per epoch of ``til-ui`` and ``til-mi`` divided 
 backbone and data, one process (default Gowalla, MF and LightGCN). Goal: at most 2x.
 
 Part 2 (``--quality``): on each dataset, plain BPR's learning rate and L2 are chosen on validation
-Recall@20 (grid below, mean over seeds); every TIL variant then runs with those settings, at the same
+Recall@20 (grid below, or ``--trials`` Optuna trials; mean over seeds) by the experiment runner's
+protocol (:func:`graphdenoise.experiments.run_experiment`, cells stored in ``--out``); every TIL
+variant then runs with those settings, at the same
 epoch budget and seeds, clean and with ``--noise`` injected noisy positives. Reported: test
 Recall@20 / NDCG@20 mean ± std over seeds, relative change vs the tuned BPR, the final weight
 statistics (mean, std, share above 0.99: saturation) and, under noise, the AUC of the weights and
@@ -18,26 +20,22 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
-import itertools
 import math
 import os
 import statistics
-import sys
 import time
+from pathlib import Path
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-import graphdenoise  # noqa: E402
-from graphdenoise.datasets import load_dataset  # noqa: E402
-from graphdenoise.datasets.noise import AddNoisyPositives  # noqa: E402
-from graphdenoise.experiments import mean_std, select_on_validation  # noqa: E402
-from graphdenoise.methods import METHODS  # noqa: E402
-from graphdenoise.metrics import noise_detection_auc  # noqa: E402
-from graphdenoise.models import MODELS  # noqa: E402
-from graphdenoise.train import Trainer, TrainerConfig  # noqa: E402
-from graphdenoise.utils import seed_everything  # noqa: E402
+from graphdenoise.datasets import load_dataset
+from graphdenoise.experiments import Budget, DatasetSpec, ExperimentSpec, NoiseSpec, mean_std, run_experiment
+from graphdenoise.experiments.spec import freeze_options
+from graphdenoise.experiments.store import write_csv
+from graphdenoise.methods import METHODS
+from graphdenoise.models import MODELS
+from graphdenoise.train import Trainer, TrainerConfig
+from graphdenoise.utils import seed_everything
 
 VARIANTS = {
     "til-ui": ("til-ui", {}),
@@ -73,65 +71,63 @@ def overhead(args):
               f"{times['til-mi']:>10.2f}{times['til-mi'] / times['bpr']:>7.2f}", flush=True)
 
 
+def quality_spec(args, dataset: str, noise) -> ExperimentSpec:
+    """The runner's protocol: BPR tuned on validation (mean over every seed), each TIL variant a labelled group."""
+    seeds = tuple(int(s) for s in args.seeds.split(","))
+    budget = Budget("til-quality", epochs=args.epochs, eval_every=args.eval_every, patience=args.patience, seeds=seeds,
+                    lrs=tuple(args.lrs), l2s=tuple(args.l2s), batch_size=args.batch_size, tune_seeds=len(seeds),
+                    trials=args.trials)
+    chosen = [(name, method, freeze_options(extra)) for name, (method, extra) in VARIANTS.items()
+              if name in args.variants.split(",")]
+    analysis = {method: "noise-roc" for _, method, _ in chosen} if noise is not None else {}
+    return ExperimentSpec("til-quality", (DatasetSpec(dataset),), (args.model,), (), budget, noises=(noise,),
+                          configurations=tuple(chosen), analysis=analysis)
+
+
+def quality_row(run, group, base: float) -> dict:
+    """Test metrics (mean ± std over seeds), s / epoch, the last weight statistics and the noise AUCs."""
+    finals = run.final_rows(group)
+    details = [run.store.details(cell) for cell in run.final_cells(group) if run.row(cell).get("status") == "ok"]
+    rec = mean_std([r["test_recall@20"] for r in finals])
+    ndcg = mean_std([r["test_ndcg@20"] for r in finals])
+    last = details[0]["history"][-1] if details else {}
+    analyses = [d["analysis"] for d in details if d.get("analysis")]
+    auc = {key: statistics.mean(a[key] for a in analyses) if analyses else float("nan")
+           for key in ("weight_auc", "margin_auc")}
+    lr, l2, _ = run.selections[group]
+    return {"dataset": group.dataset.label, "setting": "clean" if group.noise is None else group.noise.label,
+            "model": group.backbone, "method": "bpr (tuned)" if group.method == "bpr" else group.label,
+            "recall@20": rec[0], "recall@20_std": rec[1], "ndcg@20": ndcg[0], "ndcg@20_std": ndcg[1],
+            "rel_vs_bpr": rec[0] / base - 1 if base else float("nan"),
+            "sec_per_epoch": mean_std([r["sec_per_epoch"] for r in finals])[0],
+            "weight_mean": last.get("weight_mean", float("nan")), "weight_std": last.get("weight_std", float("nan")),
+            "weight_above_0.99": last.get("weight_frac_above_0.99", float("nan")),
+            "weight_auc": auc["weight_auc"], "margin_auc": auc["margin_auc"],
+            "epochs_run": mean_std([r["epochs_run"] for r in finals])[0], "lr": lr, "l2": l2, "seeds": len(finals)}
+
+
 def quality(args):
-    seeds = [int(s) for s in args.seeds.split(",")]
     rows = []
     for dataset in args.datasets.split(","):
-        clean = load_dataset(dataset, data_dir=args.data_dir)
-        settings = [("clean", clean)]
-        if args.noise > 0:
-            settings.append((f"noisy-pos {args.noise}", AddNoisyPositives(args.noise, seed=0)(clean.clone())))
-        for setting, data in settings:
-            common = dict(model=args.model, epochs=args.epochs, eval_every=args.eval_every, patience=args.patience,
-                          batch_size=args.batch_size)
-            grid = {}
-            for lr, l2 in itertools.product(args.lrs, args.l2s):
-                runs = [graphdenoise.fit(data, method="bpr", seed=s, lr=lr, l2=l2, **common) for s in seeds]
-                grid[(lr, l2)] = runs
-            best = select_on_validation({key: [r.metrics["val"]["recall@20"] for r in runs]
-                                         for key, runs in grid.items()})
-            results = {"bpr (tuned)": grid[best]}
-            for name, (method, extra) in VARIANTS.items():
-                if name not in args.variants.split(","):
-                    continue
-                opts = dict(extra)
-                if method == "til-mi":
-                    opts.setdefault("pretrain_epochs", max(1, args.epochs // 6))
-                results[name] = [graphdenoise.fit(data, method=method, seed=s, lr=best[0], l2=best[1], **common, **opts)
-                                 for s in seeds]
-            base = statistics.mean(r.metrics["test"]["recall@20"] for r in results["bpr (tuned)"])
-            print(f"\n{dataset} / {args.model} / {setting}: tuned bpr lr={best[0]} l2={best[1]}; "
-                  f"{args.epochs} epochs max, seeds {seeds}")
+        for noise in [None] + ([NoiseSpec("pos", args.noise)] if args.noise > 0 else []):
+            spec = quality_spec(args, dataset, noise)
+            run = run_experiment(spec, args.out, data_dir=args.data_dir, device="cpu", log=None)
+            groups = run.groups()
+            base = mean_std([r["test_recall@20"] for r in run.final_rows(groups[0])])[0]
+            print(f"\n{dataset} / {args.model} / {'clean' if noise is None else noise.label}: "
+                  f"{run.selection_source[groups[0]]}, lr={run.selections[groups[0]][0]:g} "
+                  f"l2={run.selections[groups[0]][1]:g}; {spec.budget.describe()}")
             print(f"{'method':<22}{'R@20 test':>16}{'N@20 test':>16}{'vs bpr':>8}{'s/epoch':>8}"
                   f"{'w mean':>8}{'w std':>7}{'>0.99':>7}{'AUC w':>7}{'AUC m':>7}")
-            for name, runs in results.items():
-                rec = mean_std([r.metrics["test"]["recall@20"] for r in runs])
-                ndcg = mean_std([r.metrics["test"]["ndcg@20"] for r in runs])
-                sec = statistics.mean(statistics.mean(h["seconds"] for h in r.history) for r in runs)
-                last = runs[0].history[-1]
-                auc_w = auc_m = float("nan")
-                if setting != "clean":
-                    reports = [noise_detection_auc(r.method, r.model, data) for r in runs]
-                    auc_w = statistics.mean(rep["weight_auc"] for rep in reports)
-                    auc_m = statistics.mean(rep["margin_auc"] for rep in reports)
-                row = {"dataset": dataset, "setting": setting, "model": args.model, "method": name,
-                       "recall@20": rec[0], "recall@20_std": rec[1], "ndcg@20": ndcg[0], "ndcg@20_std": ndcg[1],
-                       "rel_vs_bpr": rec[0] / base - 1, "sec_per_epoch": sec,
-                       "weight_mean": last.get("weight_mean", float("nan")),
-                       "weight_std": last.get("weight_std", float("nan")),
-                       "weight_above_0.99": last.get("weight_frac_above_0.99", float("nan")),
-                       "weight_auc": auc_w, "margin_auc": auc_m, "epochs_run": statistics.mean(len(r.history) for r in runs),
-                       "lr": best[0], "l2": best[1], "seeds": len(seeds)}
+            for group in groups:
+                row = quality_row(run, group, base)
                 rows.append(row)
-                print(f"{name:<22}{rec[0]:>9.4f}±{rec[1]:.4f}{ndcg[0]:>9.4f}±{ndcg[1]:.4f}{row['rel_vs_bpr']:>+8.1%}"
-                      f"{sec:>8.2f}{row['weight_mean']:>8.3f}{row['weight_std']:>7.3f}{row['weight_above_0.99']:>7.2f}"
-                      f"{auc_w:>7.3f}{auc_m:>7.3f}", flush=True)
-    if args.csv:
-        with open(args.csv + ".tmp", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(args.csv + ".tmp", args.csv)
+                print(f"{row['method']:<22}{row['recall@20']:>9.4f}±{row['recall@20_std']:.4f}{row['ndcg@20']:>9.4f}"
+                      f"±{row['ndcg@20_std']:.4f}{row['rel_vs_bpr']:>+8.1%}{row['sec_per_epoch']:>8.2f}"
+                      f"{row['weight_mean']:>8.3f}{row['weight_std']:>7.3f}{row['weight_above_0.99']:>7.2f}"
+                      f"{row['weight_auc']:>7.3f}{row['margin_auc']:>7.3f}", flush=True)
+    if args.csv and rows:
+        write_csv(Path(args.csv), rows, list(rows[0]))
 
 
 def main():
@@ -154,6 +150,8 @@ def main():
     parser.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 5e-3, 1e-2])
     parser.add_argument("--l2s", type=float, nargs="+", default=[1e-4])
     parser.add_argument("--noise", type=float, default=0.5)
+    parser.add_argument("--trials", type=int, default=0, help="Optuna trials for BPR instead of the grid (0: grid)")
+    parser.add_argument("--out", default="til_quality", help="results folder of the runner (cells are reused)")
     parser.add_argument("--csv", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -17,9 +17,8 @@ import os
 import sys
 from dataclasses import replace
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from graphdenoise.experiments import get_budget, make_spec, run  # noqa: E402
-from graphdenoise.experiments.report import metric_stats  # noqa: E402
+from graphdenoise.experiments import get_budget, make_spec, run
+from graphdenoise.experiments.report import metric_stats
 
 
 def main(argv=None) -> None:

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import graphdenoise  # noqa: E402
+import graphdenoise
 
 
 def main(argv=None) -> None:

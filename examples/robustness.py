@@ -17,8 +17,7 @@ import os
 import sys
 from dataclasses import replace
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from graphdenoise.experiments import NoiseSpec, get_budget, make_spec, run  # noqa: E402
+from graphdenoise.experiments import NoiseSpec, get_budget, make_spec, run
 
 
 def main(argv=None) -> None:

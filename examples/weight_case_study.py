@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import graphdenoise  # noqa: E402
-from graphdenoise.datasets import load_dataset  # noqa: E402
-from graphdenoise.metrics.noise import rating_pair_weights  # noqa: E402
+import graphdenoise
+from graphdenoise.datasets import load_dataset
+from graphdenoise.metrics.noise import rating_pair_weights
 
 
 def main(argv=None) -> None:

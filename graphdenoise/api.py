@@ -1,7 +1,7 @@
 r"""One call: :func:`fit` trains and evaluates a recommender; :func:`load` restores a saved result."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 from torch_geometric.data import HeteroData
 
@@ -40,7 +40,7 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
         epochs: Optional[int] = None, device: Optional[str] = None, seed: int = 0, data_dir: Optional[str] = None,
         dataset_options: Optional[Dict[str, Any]] = None, noisy_positives: float = 0.0,
         noisy_negatives: float = 0.0, show_progress: Optional[bool] = None, distributed: bool = False,
-        **options) -> FitResult:
+        callbacks: Optional[List] = None, **options) -> FitResult:
     r"""Train ``model`` with ``method`` on ``dataset`` and evaluate it (model selection on validation only).
 
     Defaults are the ones a user should start from: LightGCN with one layer (the TIL paper's backbone
@@ -70,6 +70,9 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
         distributed (bool): Data-parallel training inside an initialised ``torch.distributed``
             process group (e.g. under ``torchrun``); every rank calls ``fit`` with the same arguments
             and gets the same result. (default: :obj:`False`)
+        callbacks (list, optional): Called as ``callback(epoch, record)`` after every epoch, e.g. the
+            :mod:`graphdenoise.train.tracking` loggers (a run with a checkpoint folder also writes
+            ``log.csv`` there). (default: :obj:`None`)
         **options: Fields of the task's trainer config (:class:`~graphdenoise.train.TrainerConfig`),
             of the model's config and of the method's config, by name (e.g. ``lr=5e-3``,
             ``num_layers=2``, ``drop_rate=0.1``); a name that two configs share is an error.
@@ -99,7 +102,8 @@ def fit(dataset: Union[str, HeteroData] = "synthetic", model: str = "lightgcn", 
                  "dataset_options": dataset_options or {}, "noisy_positives": noisy_positives,
                  "noisy_negatives": noisy_negatives}
     result = task.fit(data, model, method, routed, epochs=epochs, device=device, seed=seed,
-                      show_progress=show_progress, distributed=distributed, described=described)
+                      show_progress=show_progress, distributed=distributed, described=described,
+                      callbacks=callbacks)
     result.config.update(described)
     result.user_ids, result.item_ids = raw_ids(data, "user"), raw_ids(data, "item")  # same node indices
     result.config["run"] = resolved_run(result.config, arguments)

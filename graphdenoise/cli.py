@@ -105,6 +105,8 @@ def _add_fit_parser(sub) -> None:
                      help="any model or method option, e.g. -o num_layers=2 -o drop_rate=0.1 "
                           "(graphdenoise list --options NAME lists them)")
     fit.add_argument("--quiet", action="store_true", help="no progress display")
+    fit.add_argument("--log-dir", default=None, help="TensorBoard event files and log.csv here (needs [track])")
+    fit.add_argument("--mlflow", action="store_true", help="also log to MLflow (needs [mlflow])")
     add_config_arguments(fit.add_argument_group("trainer options (TrainerConfig)"), trainer_options())
 
 
@@ -139,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .experiments.cli import add_parser as add_experiment_parser
     add_experiment_parser(sub)
+    from .tune import add_parser as add_tune_parser
+    add_tune_parser(sub)
     return parser
 
 
@@ -163,6 +167,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "experiment":
             from .experiments.cli import main as experiment_main
             return experiment_main(args, argv)
+        if args.command == "tune":
+            from .tune import main as tune_main
+            return tune_main(args)
         if args.command == "describe":
             from .datasets import describe, load_dataset
             data = load_dataset(args.dataset or "synthetic", data_dir=args.data_dir, seed=args.seed,
@@ -173,7 +180,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "recommend":
             return _recommend(args)
         return _fit(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:  # outside training (loading data, a sequence model, a second Ctrl-C)
         print("graphdenoise: interrupted", file=sys.stderr, flush=True)
@@ -260,8 +267,13 @@ def _fit(args) -> int:
     show = run.pop("show_progress", None)
     from .api import fit
     from .train.interrupt import TrainingInterrupted
+    from .train.tracking import tracking_callbacks
+    csv_log = os.path.splitext(outputs["out"])[0] + ".log.csv" \
+        if outputs["out"] and run.get("checkpoint_dir") is None else None
+    name = f"{Path(str(run.get('dataset', 'synthetic'))).stem}-{run.get('model', 'lightgcn')}-{run.get('method', 'bpr')}"
+    callbacks = tracking_callbacks(args.log_dir, args.mlflow, csv_log, name) if is_main else []
     try:
-        result = fit(**run, show_progress=not args.quiet and is_main and show is not False)
+        result = fit(**run, show_progress=not args.quiet and is_main and show is not False, callbacks=callbacks)
     except TrainingInterrupted as stop:
         if stop.result is not None and is_main:
             _write_results(outputs, stop.result)

@@ -54,9 +54,10 @@ class Task:
         return route_options(owners, options, f"model {model} and method {method}", self.reserved)
 
     def fit(self, data: HeteroData, model: str, method: str, routed: Dict[str, Dict[str, Any]], *, epochs, device,
-            seed: int, show_progress: bool, distributed: bool, described: Optional[dict] = None) -> FitResult:
+            seed: int, show_progress: bool, distributed: bool, described: Optional[dict] = None,
+            callbacks: Optional[list] = None) -> FitResult:
         """Train and evaluate; ``described`` is what the user named (dataset, its options, noise), recorded
-        in the run's fingerprint."""
+        in the run's fingerprint; ``callbacks`` are called as ``callback(epoch, record)`` after every epoch."""
         raise NotImplementedError
 
     def save_state(self, result: FitResult) -> dict:
@@ -84,7 +85,8 @@ class InteractionTask(Task):
         from .train import TrainerConfig
         return {"trainer": TrainerConfig, "model": model_cls.Config, "method": method_cls.Config}
 
-    def fit(self, data, model, method, routed, *, epochs, device, seed, show_progress, distributed, described=None):
+    def fit(self, data, model, method, routed, *, epochs, device, seed, show_progress, distributed, described=None,
+            callbacks=None):
         from .train import Trainer, TrainerConfig
         from .utils import seed_everything
         model_cls, method_cls = self.models().get(model), self.methods().get(method)
@@ -99,10 +101,11 @@ class InteractionTask(Task):
         net = model_cls(data, **routed["model"])
         algo = method_cls(**routed["method"])
         trainer_config, fingerprint = fingerprinted(net, algo, data, trainer_config, model, method, seed, described)
-        trainer = Trainer(net, algo, data, trainer_config, fingerprint=fingerprint)
         config = {"task": self.name, "model": model.lower(), "method": method.lower(),
                   "model_config": asdict(net.config), "method_config": asdict(algo.config),
                   "trainer": asdict(trainer_config), "torch": str(torch.__version__)}
+        callbacks = run_callbacks(callbacks, trainer_config, {"model": net, "method": algo}, config)
+        trainer = Trainer(net, algo, data, trainer_config, callbacks=callbacks, fingerprint=fingerprint)
         return train_and_evaluate(trainer, config)
 
     def save_state(self, result):
@@ -148,13 +151,14 @@ class SequentialTask(Task):
         return {"data": SequenceDataConfig, "trainer": SequenceTrainerConfig, "model": model_cls.Config,
                 "method": method_cls.Config}
 
-    def fit(self, data, model, method, routed, *, epochs, device, seed, show_progress, distributed, described=None):
+    def fit(self, data, model, method, routed, *, epochs, device, seed, show_progress, distributed, described=None,
+            callbacks=None):
         from .sequential.api import train_sequence
         if distributed:
             raise ValueError("distributed=True is supported for the interaction task only, not for sequence "
                              f"model {model!r}")
         return train_sequence(data, model, method, routed, epochs=epochs, device=device, seed=seed,
-                              show_progress=show_progress, described=described)
+                              show_progress=show_progress, described=described, callbacks=callbacks)
 
     def save_state(self, result):
         model = result.model
@@ -191,8 +195,26 @@ def fingerprinted(net, algo, data, trainer_config, model: str, method: str, seed
     return trainer_config, fingerprint
 
 
+def run_callbacks(callbacks, trainer_config, modules: dict, config: dict) -> list:
+    """The user's callbacks, attached to the run (``attach(modules, config)`` where they have it), plus
+    the CSV log of a run with a checkpoint folder."""
+    from pathlib import Path
+
+    from .distributed import current_world
+    from .train.tracking import CSVLogger
+    callbacks = list(callbacks or [])
+    is_main = not getattr(trainer_config, "distributed", False) or current_world().is_main  # one writer per run
+    if trainer_config.checkpoint_dir is not None and is_main and not any(isinstance(c, CSVLogger) for c in callbacks):
+        callbacks.append(CSVLogger(Path(trainer_config.checkpoint_dir) / "log.csv"))
+    for callback in callbacks:
+        if hasattr(callback, "attach"):
+            callback.attach(modules, config)
+    return callbacks
+
+
 def train_and_evaluate(trainer, config: dict) -> FitResult:
-    """``trainer.fit()`` under Ctrl-C / SIGTERM handling, then the selected state's metrics.
+    """``trainer.fit()`` under Ctrl-C / SIGTERM handling (the callbacks closed in every case), then the
+    selected state's metrics.
 
     Raises:
         TrainingInterrupted: carrying the best state so far as a :class:`FitResult` (``interrupted=True``)
@@ -205,6 +227,10 @@ def train_and_evaluate(trainer, config: dict) -> FitResult:
             trainer.fit()
     except TrainingInterrupted as stop:
         raise _interrupted(stop, trainer, config, start) from None
+    finally:
+        for callback in trainer.callbacks:
+            if hasattr(callback, "close"):
+                callback.close()
     metrics = trainer.final_metrics()
     return FitResult(trainer.model, trainer.method, metrics, trainer.history, config, trainer.best_epoch,
                      time.perf_counter() - start)

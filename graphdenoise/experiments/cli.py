@@ -48,6 +48,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=None, help="override the budget's maximum epochs")
     parser.add_argument("--lrs", default=None, help="override the budget's learning-rate grid, e.g. 1e-3,1e-2")
     parser.add_argument("--l2s", default=None, help="override the budget's L2 grid")
+    parser.add_argument("--trials", type=int, default=None,
+                        help="tune with this many Optuna trials per tuned method instead of the grid (needs [tune])")
+    parser.add_argument("--tune-all", action="store_true",
+                        help="tune every method with the same budget (default: the budget's; BPR only for small)")
     parser.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE",
                         help="loader option for every dataset, e.g. --dataset-option min_interactions=10")
     parser.add_argument("--data-dir", default=None, help="folder of raw dataset files (default: $GRAPHDENOISE_DATA)")
@@ -126,6 +130,10 @@ def main(args: argparse.Namespace, argv: Optional[List[str]] = None) -> int:
         overrides["lrs"] = parse_list(args.lrs, float)
     if args.l2s:
         overrides["l2s"] = parse_list(args.l2s, float)
+    if args.trials is not None:
+        overrides["trials"] = args.trials
+    if args.tune_all:
+        overrides["tune_all"] = True
     if overrides:
         budget = replace(budget, **overrides)
     dataset_options = dict(_parse_option(text) for text in args.dataset_option)

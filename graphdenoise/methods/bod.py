@@ -72,13 +72,14 @@ intent implemented instead:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import ClassVar, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..sampling.aobpr import model_representations
+from ..search_space import Float, SearchSpace
 from .base import METHODS, Method, MethodConfig, l2_term
 from .losses import bpr_terms
 from .reweighting import WeightStats
@@ -154,6 +155,11 @@ def gradient_matching_distance(grads_a: Sequence[Optional[Tensor]], grads_b: Seq
 @dataclass
 class BODConfig(MethodConfig):
     """Options of :class:`BOD` (the authors' ``GM_AU`` defaults)."""
+
+    #: Options searched by :mod:`graphdenoise.tune` (with the trainer's lr and L2).
+    search_space: ClassVar[SearchSpace] = {
+        "generator_lr": Float(1e-4, 1e-2, log=True), "generator_reg": Float(1e-5, 1e-1, log=True),
+        "weight_uniformity": Float(0.1, 2.0, log=True)}
 
     generator_lr: float = 1e-3
     """Adam learning rate of the weight generator."""

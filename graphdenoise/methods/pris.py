@@ -33,7 +33,7 @@ Defaults (not verified against the paper's experimental section): ``num_candidat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 import torch
 from torch import Tensor
@@ -41,6 +41,7 @@ from torch import Tensor
 from ..sampling.cluster import ClusterPopularityNegatives
 from ..sampling.negatives import UniformNegatives
 from ..sampling.popularity import PopularityNegatives
+from ..search_space import Float, SearchSpace
 from .base import METHODS, Method, MethodConfig, SamplingSpec, l2_term
 from .losses import weighted_bpr_loss
 from .reweighting import WeightStats
@@ -55,6 +56,9 @@ def importance_weights(neg_scores: Tensor, log_q: Tensor, temperature: float = 1
 @dataclass
 class PRISConfig(MethodConfig):
     """Options of :class:`PRIS`."""
+
+    #: Options searched by :mod:`graphdenoise.tune` (with the trainer's lr and L2).
+    search_space: ClassVar[SearchSpace] = {"temperature": Float(0.1, 10.0, log=True), "popularity_alpha": Float(0.0, 1.0)}
 
     num_candidates: int = 5
     """:math:`L`, negatives drawn per positive from the proposal."""

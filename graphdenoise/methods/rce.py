@@ -22,9 +22,11 @@ trainer's validation ranking metric instead of the validation loss.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
+from ..search_space import Float, SearchSpace
 from .base import METHODS, Method, MethodConfig, l2_term
 from .losses import bce_terms
 from .reweighting import WeightStats, pointwise_logits, rce_weights
@@ -33,6 +35,9 @@ from .reweighting import WeightStats, pointwise_logits, rce_weights
 @dataclass
 class RCEConfig(MethodConfig):
     """Options of :class:`RCE` (the authors' defaults)."""
+
+    #: Options searched by :mod:`graphdenoise.tune` (with the trainer's lr and L2).
+    search_space: ClassVar[SearchSpace] = {"beta": Float(0.05, 1.0, log=True)}
 
     beta: float = 0.2
     """:math:`\\beta \\ge 0` (the authors' ``--alpha``); 0 is plain BCE."""

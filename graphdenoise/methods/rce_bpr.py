@@ -14,9 +14,11 @@ plus the trainer's L2 term. Default :math:`\beta = 0.2` (R-CE's default).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
+from ..search_space import Float, SearchSpace
 from .base import METHODS, Method, MethodConfig, l2_term
 from .losses import weighted_bpr_loss
 from .reweighting import WeightStats, bpr_confidence_weights
@@ -25,6 +27,9 @@ from .reweighting import WeightStats, bpr_confidence_weights
 @dataclass
 class RCEBPRConfig(MethodConfig):
     """Options of :class:`RCEBPR` (R-CE's default)."""
+
+    #: Options searched by :mod:`graphdenoise.tune` (with the trainer's lr and L2).
+    search_space: ClassVar[SearchSpace] = {"beta": Float(0.05, 1.0, log=True)}
 
     beta: float = 0.2
     """:math:`\\beta \\ge 0`; 0 is plain BPR."""

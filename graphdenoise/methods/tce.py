@@ -33,9 +33,11 @@ validation ranking metric, not the validation loss.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
+from ..search_space import Float, Int, SearchSpace
 from .base import METHODS, Method, MethodConfig, l2_term
 from .losses import bce_terms
 from .reweighting import LinearDropRate, WeightStats, masked_mean, pointwise_logits, truncation_mask
@@ -44,6 +46,9 @@ from .reweighting import LinearDropRate, WeightStats, masked_mean, pointwise_log
 @dataclass
 class TCEConfig(MethodConfig):
     """Options of :class:`TCE` (the authors' defaults)."""
+
+    #: Options searched by :mod:`graphdenoise.tune` (with the trainer's lr and L2).
+    search_space: ClassVar[SearchSpace] = {"drop_rate": Float(0.05, 0.3), "num_gradual": Int(100, 30000, log=True)}
 
     drop_rate: float = 0.2
     """:math:`\\varepsilon_{\\max} \\in [0, 1)`, the final drop rate."""

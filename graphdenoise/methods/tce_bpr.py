@@ -17,9 +17,11 @@ where :math:`\mathcal K_t` keeps ``int((1 - ε(t)) n)`` of the :math:`n` triplet
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
+from ..search_space import Float, Int, SearchSpace
 from .base import METHODS, MethodConfig, l2_term
 from .losses import bpr_terms
 from .reweighting import LinearDropRate, masked_mean, truncation_mask
@@ -29,6 +31,9 @@ from .tce import Truncation
 @dataclass
 class TCEBPRConfig(MethodConfig):
     """Options of :class:`TCEBPR` (T-CE's defaults)."""
+
+    #: Options searched by :mod:`graphdenoise.tune` (with the trainer's lr and L2).
+    search_space: ClassVar[SearchSpace] = {"drop_rate": Float(0.05, 0.3), "num_gradual": Int(100, 30000, log=True)}
 
     drop_rate: float = 0.2
     """:math:`\\varepsilon_{\\max} \\in [0, 1)`, the final fraction of triplets dropped."""

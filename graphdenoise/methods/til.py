@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import ClassVar, Dict, Optional
 
 import torch
 import torch.autograd.forward_ad as fwAD
@@ -69,6 +69,7 @@ from torch.nn import functional as F
 from torch.func import functional_call
 
 from ..sampling import TripletBatch
+from ..search_space import Float, SearchSpace
 from .base import METHODS, Method, MethodConfig, SamplingSpec, StepContext, l2_term
 from ..utils import kmeans, take_rows
 from .clustering import clustering_loss, hard_assignment
@@ -80,6 +81,11 @@ OUTER_OBJECTIVES = ("same-batch", "other-batch", "holdout")
 @dataclass
 class TILConfig(MethodConfig):
     """Options of TIL (paper defaults where it gives them, Section 5.4)."""
+
+    #: Options searched by :mod:`graphdenoise.tune` (with the trainer's lr and L2).
+    search_space: ClassVar[SearchSpace] = {
+        "weight_lr": Float(1e-4, 1e-2, log=True), "alpha": Float(1e-2, 10.0, log=True),
+        "gamma": Float(1e-4, 1e-1, log=True)}
 
     weight_lr: float = 1e-3
     """Adam learning rate of the weight generator (OPT_Λ)."""
@@ -421,6 +427,7 @@ class TILUI(TIL):
     """TIL with the Uni-Interest state (Eq. 5)."""
 
     strategy = "ui"
+    search_exclude = ("alpha", "gamma")  # cluster options: the UI state has none
 
 
 @METHODS.register("til-mi")

@@ -17,8 +17,10 @@ weight :math:`w_u` is realised, as in MyMediaLite, by the trainer's interaction-
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..sampling.popularity import PopularityNegatives
+from ..search_space import Float, SearchSpace
 from .base import METHODS, MethodConfig, SamplingSpec
 from .bpr import BPR
 
@@ -26,6 +28,9 @@ from .bpr import BPR
 @dataclass
 class WBPRConfig(MethodConfig):
     """Options of :class:`WBPR`."""
+
+    #: Options searched by :mod:`graphdenoise.tune` (with the trainer's lr and L2).
+    search_space: ClassVar[SearchSpace] = {"alpha": Float(0.0, 1.0)}
 
     alpha: float = 1.0
     """Exponent on item popularity (1: the paper; 0: uniform)."""

@@ -7,8 +7,8 @@ chunks sized by a memory budget, into one reused score buffer, so the full user 
 never materialised. Metrics are PyG's :mod:`torch_geometric.metrics` (their definitions match the
 TIL paper's):
 
-* Recall@k = hits@k / |held-out items of u| (not min(k, n): the LightGCN convention);
-* NDCG@k with IDCG over min(k, |held-out items of u|) positions;
+* Recall@k = hits@k / (number of held-out items of u) (not min(k, n): the LightGCN convention);
+* NDCG@k with IDCG over min(k, number of held-out items of u) positions;
 * Precision@k = hits@k / k; HitRate@k = 1[hits@k > 0]; MRR@k = 1 / rank of the first hit (0 if none).
 
 Each is averaged over the users that have at least one held-out item.

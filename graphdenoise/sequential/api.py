@@ -8,7 +8,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 from ..result import FitResult
-from ..tasks import fingerprinted, train_and_evaluate
+from ..tasks import fingerprinted, run_callbacks, train_and_evaluate
 from ..utils import seed_everything
 from .data import SequenceData, SequenceDataConfig
 from .methods import SequenceMethod
@@ -69,7 +69,8 @@ def fit_sequence(data: Union[HeteroData, SequenceData], model: str = "din", meth
 
 def train_sequence(data: Union[HeteroData, SequenceData], model: str, method: str,
                    routed: Dict[str, Dict[str, Any]], *, epochs: Optional[int], device: Optional[str], seed: int,
-                   show_progress: bool, described: Optional[dict] = None) -> FitResult:
+                   show_progress: bool, described: Optional[dict] = None,
+                   callbacks: Optional[list] = None) -> FitResult:
     """:func:`fit_sequence` with options already routed to their configs."""
     from .methods import SEQUENCE_METHODS
     from .models import SEQUENCE_MODELS
@@ -92,11 +93,12 @@ def train_sequence(data: Union[HeteroData, SequenceData], model: str, method: st
     algo: SequenceMethod = method_cls(**routed["method"])
     described = {"data_config": asdict(view.config), **(described or {})}
     trainer_config, fingerprint = fingerprinted(net, algo, view, trainer_config, model, method, seed, described)
-    trainer = SequenceTrainer(net, algo, view, trainer_config, fingerprint=fingerprint)
     config = {"dataset": "<SequenceData>" if isinstance(data, SequenceData) else "<HeteroData>",
               "task": "sequential", "model": model.lower(), "method": method.lower(),
               "data_config": asdict(view.config), "model_config": asdict(net.config),
               "method_config": asdict(algo.config), "trainer": asdict(trainer_config), "torch": str(torch.__version__)}
+    callbacks = run_callbacks(callbacks, trainer_config, {"model": net, "method": algo}, config)
+    trainer = SequenceTrainer(net, algo, view, trainer_config, callbacks=callbacks, fingerprint=fingerprint)
     result = train_and_evaluate(trainer, config)
     net.attach_history(view)
     return result
