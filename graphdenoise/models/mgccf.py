@@ -23,7 +23,7 @@ sum by :math:`|N_{UU}(u)|`. All weight matrices are square ``d x d`` (``2d x d``
 bias, and are Xavier-uniform, as are the ego embeddings :math:`e^0`.
 
 Reading of the paper: there is no public code. The
-equations above follow the paper's description: separate user and item parameters in
+equations above follow our reading of the paper's description: separate user and item parameters in
 Bipar-GCN, a one-hop sum aggregator on the similarity graphs, a skip connection on the ego embedding,
 element-wise-sum fusion as the default, inner-product score. Deviations, stated plainly: the paper's
 Bipar-GCN samples a fixed-size neighbourhood (GraphSAGE style) and may apply its own weight and
