@@ -28,6 +28,7 @@ import torch
 from .base import METHODS, Method, MethodConfig, l2_term
 from .losses import bce_terms
 from .reweighting import WeightStats, pointwise_logits, rce_weights
+from ..config import check_fields
 
 
 @dataclass
@@ -40,8 +41,7 @@ class RCEConfig(MethodConfig):
     """Weight negatives by :math:`(1-\\sigma(\\hat y))^\\beta` as the authors' code does."""
 
     def __post_init__(self):
-        if self.beta < 0:
-            raise ValueError(f"beta must be >= 0, got {self.beta}")
+        check_fields(self, beta=">= 0")
 
 
 @METHODS.register("rce")

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from .losses import bce_terms, weighted_bpr_loss
+from ..config import check_fields
 
 
 @dataclass
@@ -46,12 +47,7 @@ class LinearDropRate:
     exponent: float = 1.0
 
     def __post_init__(self):
-        if not 0.0 <= self.max_rate < 1.0:
-            raise ValueError(f"max drop rate must lie in [0, 1), got {self.max_rate}")
-        if self.num_gradual < 0:
-            raise ValueError(f"num_gradual must be >= 0 iterations, got {self.num_gradual}")
-        if self.exponent <= 0:
-            raise ValueError(f"exponent must be positive, got {self.exponent}")
+        check_fields(self, max_rate="[0, 1)", num_gradual=">= 0", exponent="> 0")
 
     def __call__(self, step: int) -> float:
         if step >= self.num_gradual:

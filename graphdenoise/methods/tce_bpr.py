@@ -23,6 +23,7 @@ import torch
 from .base import METHODS, Method, MethodConfig, l2_term
 from .losses import bpr_terms
 from .reweighting import LinearDropRate, WeightStats, masked_mean, truncation_mask
+from ..config import check_fields
 
 
 @dataclass
@@ -37,7 +38,7 @@ class TCEBPRConfig(MethodConfig):
     """Exponent of the schedule (the authors' ``--exponent``)."""
 
     def __post_init__(self):
-        LinearDropRate(self.drop_rate, self.num_gradual, self.exponent)  # validates
+        check_fields(self, drop_rate="[0, 1)", num_gradual=">= 0", exponent="> 0")
 
 
 @METHODS.register("tce-bpr")

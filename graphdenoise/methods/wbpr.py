@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from ..sampling.popularity import PopularityNegatives
 from .base import METHODS, MethodConfig
 from .bpr import BPR
+from ..config import check_fields
 
 
 @dataclass
@@ -31,8 +32,7 @@ class WBPRConfig(MethodConfig):
     """Exponent on item popularity (1: the paper; 0: uniform)."""
 
     def __post_init__(self):
-        if self.alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {self.alpha}")
+        check_fields(self, alpha=">= 0")
 
 
 @METHODS.register("wbpr")

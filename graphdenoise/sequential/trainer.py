@@ -20,6 +20,7 @@ from .data import SequenceData
 from .methods import SequenceMethod
 from .metrics import candidate_metrics
 from .models.base import SequenceModel
+from ..config import check_fields
 
 MONITORS = ("auc", "hr@5", "ndcg@5")
 
@@ -52,14 +53,8 @@ class SequenceTrainerConfig:
     """Histories scored at once in evaluation (each with ``1 + eval_negatives`` candidates)."""
 
     def __post_init__(self):
-        checks = {"epochs": self.epochs >= 1, "batch_size": self.batch_size >= 2, "lr": self.lr > 0,
-                  "weight_decay": self.weight_decay >= 0, "eval_every": self.eval_every >= 1,
-                  "patience": self.patience >= 0, "eval_batch_size": self.eval_batch_size >= 1}
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"SequenceTrainerConfig.{name}={getattr(self, name)!r} is out of range")
-        if self.monitor not in MONITORS:
-            raise ValueError(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
+        check_fields(self, epochs=">= 1", batch_size=">= 2", lr="> 0", weight_decay=">= 0",
+                     eval_every=">= 1", patience=">= 0", eval_batch_size=">= 1", monitor=MONITORS)
 
 
 class SequenceTrainer:

@@ -26,6 +26,7 @@ from ..distributed import SINGLE, current_world
 from ..utils import InteractionIndex, resolve_device
 from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
 from .selection import record_validation
+from ..config import check_fields
 
 
 @dataclass
@@ -67,12 +68,8 @@ class TrainerConfig:
     :mod:`graphdenoise.distributed`); ``batch_size`` stays the global batch."""
 
     def __post_init__(self):
-        checks = {"epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
-                  "l2": self.l2 >= 0, "eval_every": self.eval_every >= 1, "patience": self.patience >= 0,
-                  "num_negatives": self.num_negatives >= 1}
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"TrainerConfig.{name}={getattr(self, name)!r} is out of range")
+        check_fields(self, epochs=">= 1", batch_size=">= 1", lr="> 0", l2=">= 0", eval_every=">= 1",
+                     patience=">= 0", num_negatives=">= 1")
         self.ks = tuple(self.ks)
         metric, _, k = self.monitor.partition("@")
         if not k.isdigit() or int(k) not in self.ks:
