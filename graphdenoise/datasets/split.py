@@ -216,6 +216,10 @@ def k_core_mask(
         keep = new_keep
 
 
+def _show(value) -> str:
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def parse_split_labels(labels, where: str = "split") -> np.ndarray:
     r"""Turns per-interaction split labels (``"train"``/``"val"``/``"valid"``/``"validation"``/
     ``"test"`` or ``0``/``1``/``2``) into ``int8`` codes; raises :class:`ValueError` naming the
@@ -227,7 +231,7 @@ def parse_split_labels(labels, where: str = "split") -> np.ndarray:
         bad = np.flatnonzero((array < 0) | (array > 2))
         if bad.size:
             raise ValueError(
-                f"{where}[{bad[0]}] = {array[bad[0]].item()!r} is not a split code "
+                f"{where}[{bad[0]}] = {_show(array[bad[0]])} is not a split code "
                 "(0 train, 1 val, 2 test)"
             )
         return array.astype(np.int8)
@@ -240,7 +244,7 @@ def parse_split_labels(labels, where: str = "split") -> np.ndarray:
     bad = np.flatnonzero(codes < 0)
     if bad.size:
         raise ValueError(
-            f"{where}[{bad[0]}] = {array[bad[0]].item()!r} is not a split label; use one of "
+            f"{where}[{bad[0]}] = {_show(array[bad[0]])} is not a split label; use one of "
             f"train/val/valid/validation/test or 0/1/2"
         )
     return codes
