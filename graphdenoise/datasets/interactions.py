@@ -14,6 +14,7 @@ The work is split by concept:
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -103,11 +104,8 @@ def interactions_from_dataframe(frame, columns: Optional[Mapping[str, str]] = No
 
 
 def _is_dataframe(obj: Any) -> bool:
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(obj, pd.DataFrame)
+    pandas = sys.modules.get("pandas")  # no DataFrame exists before pandas was imported
+    return pandas is not None and isinstance(obj, pandas.DataFrame)
 
 
 def _no_extra_columns(name: str, *values: Any) -> None:

@@ -90,13 +90,13 @@ def _parse_element(value: Any, role: str, qualify: bool) -> Any:
         raise _Bad(f"{_noun(role)} is NaN (missing)")
     kind = None
     if isinstance(value, (bool, np.bool_)):
-        kind = "a boolean"
+        kind = "a boolean, not a number"
     elif isinstance(value, (bytes, np.bytes_)):
-        kind = "bytes (decode it to str first)"
+        kind = "bytes, not a number (decode it to str first)"
     elif isinstance(value, (complex, np.complexfloating)):
-        kind = "complex"
+        kind = "complex, not a real number"
     if kind is not None:
-        raise _Bad(f"{_noun(role)} {show(value)} is {kind}, not a number")
+        raise _Bad(f"{_noun(role)} {show(value)} is {kind}")
     if isinstance(value, str):
         text = value.strip()
         if not text:
