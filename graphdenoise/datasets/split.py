@@ -61,7 +61,7 @@ def check_ratios(ratios: Sequence[float]) -> Tuple[float, float, float]:
     positive training share."""
     try:
         values = tuple(float(r) for r in ratios)
-    except TypeError:
+    except (TypeError, ValueError):
         raise ValueError(
             f"ratios must be three numbers (train, val, test), got {ratios!r}"
         ) from None

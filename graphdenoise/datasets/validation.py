@@ -306,8 +306,9 @@ def check_real(name: str, value: Any, low: float = -np.inf, high: float = np.inf
     value = float(value)
     inside = low <= value < high if high_open else low <= value <= high
     if not (np.isfinite(value) and inside):
-        bounds = f"[{low:g}, {high:g}{')' if high_open else ']'}"
-        raise ValueError(f"{name} must be a finite number in {bounds}, got {value!r}")
+        bounds = "" if np.isinf(low) and np.isinf(high) else \
+            f" in [{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be a finite number{bounds}, got {value!r}")
     return value
 
 
