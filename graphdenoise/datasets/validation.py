@@ -259,7 +259,8 @@ def convert_columns(columns: Mapping[str, Any], origin: Origin, name: str) -> In
         if values is None:
             continue
         if role == "split":
-            out[role] = parse_split_labels(as_numpy(values), where=origin.column(role))
+            out[role] = parse_split_labels(as_numpy(values), where=origin.column(role),
+                                           locate=lambda k: origin.value("split", k))
         else:
             out[role] = convert_column(values, role, origin)
     lengths = {origin.column(role): len(v) for role, v in out.items()}

@@ -8,6 +8,7 @@ which shrinks the draws) share them.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import struct
@@ -21,6 +22,7 @@ import torch
 OUR_ERRORS = (ValueError, TypeError, FileNotFoundError)
 DELIMITERS = [",", "\t", ";", "|", None]  # None: runs of spaces
 ID_LIMIT = 2**63 - 1
+_FILE_NUMBERS = itertools.count()
 
 
 @dataclass
@@ -51,7 +53,7 @@ def _random_rating(rng: random.Random) -> float:
 
 def random_interactions(rng: random.Random) -> Dict[str, np.ndarray]:
     """Distinct (user, item) pairs with optional rating and timestamp columns."""
-    count = rng.randrange(1, 25)
+    count = rng.randrange(1, 16)
     pairs = list(dict.fromkeys((_random_id(rng), _random_id(rng)) for _ in range(count)))
     columns = {"user": np.array([u for u, _ in pairs], dtype=np.int64),
                "item": np.array([i for _, i in pairs], dtype=np.int64)}
@@ -208,8 +210,10 @@ def _file_case(kind: str, path: Path, data: bytes, valid: bool, expected=None,
                line: Optional[int] = None) -> Case:
     from graphdenoise.datasets import read_interaction_file
 
+    path = path.with_name(f"{path.stem}-{next(_FILE_NUMBERS)}{path.suffix}")
+
     def call():
-        path.write_bytes(data)
+        path.write_bytes(data)  # a new name each time: truncating a file is slow on some disks
         return read_interaction_file(path)
 
     return Case(kind, call, valid, expected or {}, prefix=path.name, line=line)
