@@ -220,17 +220,12 @@ def from_interactions(
     they are re-indexed to ``0..n-1`` (raw ids kept in ``data['user'].raw_id``) unless
     ``num_users`` / ``num_items`` are given.
 
-    The split: with ``val=`` and/or ``test=`` (same kinds of input as ``users``), ``users`` holds
-    the training interactions and the split is taken as given; ``split`` may be per-interaction
-    labels (``train``/``val``/``test`` or ``0``/``1``/``2``), or ``"given"`` with a ``split``
-    column in the DataFrame/file; else ``split="ratio"``: a per-user random split with ``ratios``
-    and ``seed``. With a given split, a user with validation/test interactions but no training
-    interaction is an error (``test_users_must_have_train``). Duplicate ``(user, item)`` pairs
-    are collapsed (max rating, latest timestamp, summed weight, earliest split), counted in
-    ``data.num_duplicates_collapsed`` and announced by a :class:`UserWarning`. Invalid input
-    raises a :class:`ValueError` (:class:`TypeError` for an argument of the wrong type,
-    :class:`FileNotFoundError` for a missing file) that says what is wrong and where
-    (``file line N`` for files).
+    The split is given by ``val=`` / ``test=`` inputs (then ``users`` is the training part), by
+    per-interaction labels (``train``/``val``/``test`` or ``0``/``1``/``2``) or a ``split``
+    column, else it is a per-user random ``"ratio"`` split. Duplicates and filters: see
+    :mod:`~graphdenoise.datasets.pipeline`. Invalid input raises a :class:`ValueError`
+    (:class:`TypeError` for an argument of the wrong type, :class:`FileNotFoundError` for a
+    missing file) saying what is wrong and where (``file line N`` for files).
 
     Args:
         users: User ids, or the whole input (see above).
@@ -243,11 +238,10 @@ def from_interactions(
         ratios (tuple of float, optional): ``(train, val, test)`` shares for ``"ratio"``.
             (default: :obj:`(0.8, 0.1, 0.1)`)
         seed (int, optional): Seed of the split. (default: :obj:`0`)
-        min_interactions (int, optional): Iterative k-core threshold (``>= 1``).
-            (default: :obj:`None`)
-        rating_threshold (float, optional): Only interactions rated ``>=`` this are positives.
-            (default: :obj:`None`)
-        test_users_must_have_train (bool, optional): See above. (default: :obj:`True`)
+        min_interactions (int, optional): Iterative k-core threshold. (default: :obj:`None`)
+        rating_threshold (float, optional): Keep interactions rated ``>=`` this. (default: :obj:`None`)
+        test_users_must_have_train (bool, optional): Refuse a given split in which a user has
+            validation/test interactions but no training one. (default: :obj:`True`)
         val (optional): Explicit validation interactions. (default: :obj:`None`)
         test (optional): Explicit test interactions. (default: :obj:`None`)
         val_fraction (float, optional): With a given split, move this share of every user's
@@ -259,9 +253,8 @@ def from_interactions(
         delimiter (str, optional): File delimiter, sniffed if :obj:`None`. (default: :obj:`None`)
         header (bool, optional): Whether files have a header line, detected if :obj:`None`.
             (default: :obj:`None`)
-        num_users (int, optional): Number of users if ids are already ``0..n-1``.
-            (default: :obj:`None`)
-        num_items (int, optional): Number of items likewise. (default: :obj:`None`)
+        num_users (int, optional): Users, if ids are already ``0..n-1``. (default: :obj:`None`)
+        num_items (int, optional): Items likewise. (default: :obj:`None`)
     """
     options = dict(columns=columns, delimiter=delimiter, header=header)
     labels = None if split is None or isinstance(split, str) else split
