@@ -10,6 +10,11 @@ short rows), each line is given one sentinel field at its end: the column where 
 line's field count. A line whose field count differs from the first line's (the header or the
 first row) is an error naming the file and the line.
 
+A well-formed file (no blank line, the same field count on every line) takes a fast path: one
+:func:`pandas.read_csv` with ``int64`` id and timestamp columns. Anything else, and any file the
+validation step refuses, is read again by the careful path above, which is authoritative: the
+fast path accepts only what the careful path accepts, with the same values.
+
 Layout: the delimiter is sniffed from the first non-blank line (tab, comma, semicolon or pipe if
 present, else runs of whitespace) unless given. The first line is a header when its first field
 is not a number (unless ``header`` says otherwise). Header-less files default to the roles
@@ -21,9 +26,10 @@ import codecs
 import io
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -73,12 +79,13 @@ def resolve_columns(columns: Optional[Mapping[str, str]]) -> Dict[str, str]:
 # --------------------------------------------------------------------------------------------
 # Lines
 # --------------------------------------------------------------------------------------------
-def _decode(path: Path) -> str:
+def _decode(path: Path) -> Tuple[bytes, str]:
+    r"""``(bytes, text)`` of the file without its byte-order mark; strict UTF-8."""
     data = path.read_bytes()
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
     try:
-        return data.decode("utf-8")
+        return data, data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
@@ -88,18 +95,35 @@ def _decode(path: Path) -> str:
         ) from None
 
 
-def _read_lines(path: Path) -> Tuple[List[str], np.ndarray]:
+def _line_separator(text: str) -> str:
+    return "\n" if "\n" in text or "\r" not in text else "\r"  # old Mac files: CR only
+
+
+def _read_lines(text: str) -> Tuple[List[str], np.ndarray]:
     r"""``(lines, numbers)``: the non-blank lines (without line endings) and their 1-based
     line numbers."""
-    text = _decode(path)
-    separator = "\n" if "\n" in text or "\r" not in text else "\r"  # old Mac files: CR only
     lines, numbers = [], []
-    for number, line in enumerate(text.split(separator), start=1):
+    for number, line in enumerate(text.split(_line_separator(text)), start=1):
         line = line[:-1] if line.endswith("\r") else line
         if line.strip():
             lines.append(line)
             numbers.append(number)
     return lines, np.asarray(numbers, dtype=np.int64)
+
+
+def _first_line(text: str) -> Tuple[Optional[str], int]:
+    r"""The first non-blank line (as :func:`_read_lines` sees it) and its number, without
+    splitting the whole text."""
+    separator, start, number = _line_separator(text), 0, 1
+    while start <= len(text):
+        end = text.find(separator, start)
+        end = len(text) if end < 0 else end
+        line = text[start:end]
+        line = line[:-1] if line.endswith("\r") else line
+        if line.strip():
+            return line, number
+        start, number = end + 1, number + 1
+    return None, 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,6 +179,7 @@ def _tokenise(name: str, lines: List[str], numbers: np.ndarray,
         options["lineterminator"] = "\n"
     try:
         frame = pd.read_csv(io.StringIO(text), header=None, names=range(width), dtype=object,
+                            index_col=False,
                             keep_default_na=False, na_filter=False, skip_blank_lines=False,
                             quotechar='"', **options)
     except (pd.errors.ParserError, ValueError):
@@ -165,6 +190,63 @@ def _tokenise(name: str, lines: List[str], numbers: np.ndarray,
         raise _unbalanced_line(name, lines, numbers)
     counts = width - 1 - np.argmax(is_sentinel[:, ::-1], axis=1)  # the last sentinel's column
     return _Table(name, cells, counts, lines, numbers, delimiter)
+
+
+# --------------------------------------------------------------------------------------------
+# The fast path: well-formed files, integer columns parsed by pandas
+# --------------------------------------------------------------------------------------------
+# pandas reads an int64 column through a float when a field has a decimal point or an exponent,
+# which can round ("9007199254740993e0"): integer columns are parsed by pandas only when no field
+# can have either (decimal="\x01" and no e/E in the text); otherwise they stay text for int().
+_NOT_PLAIN = (b"e", b"E", b"\x01")
+_FAST_SENTINEL = -4052555153018976267  # an int64 field appended to every line (fast path)
+
+
+def _read_fast(data: bytes, first_number: int, count: int, has_header: bool,
+               roles: Dict[str, int], delimiter: Optional[str]) -> Optional[Dict[str, np.ndarray]]:
+    r"""The columns of a well-formed file, or :obj:`None`: then :func:`_read_careful` decides.
+
+    Well-formed: no blank line, no lone carriage return and ``count`` fields on every line,
+    which holds exactly when the appended sentinel (absent from the text) is in column ``count``
+    of every row (a blank line or a short row puts text there, a longer row puts a field of its
+    own there and its sentinel beyond, where ``index_col=False`` drops it). Id and timestamp
+    columns are parsed as ``int64`` by pandas when no field can be a decimal or an exponent
+    (see ``_NOT_PLAIN``); the others stay text for the validation step."""
+    if first_number != 1 or delimiter in ("\x01", "\n") or len(delimiter or " ") > 1 \
+            or not (delimiter or " ").isascii():
+        return None
+    body = data.replace(b"\r\n", b"\n") if b"\r" in data else data
+    body = body if body.endswith(b"\n") else body + b"\n"
+    marker = str(_FAST_SENTINEL).encode()
+    if b"\r" in body or marker in body:
+        return None
+    body = body.split(b"\n", 1)[1] if has_header else body
+    if not body:
+        return None
+    plain = not any(character in body for character in _NOT_PLAIN)
+    integral = [roles[r] for r in ("user", "item", "timestamp") if r in roles and plain]
+    body = body.replace(b"\n", (delimiter or " ").encode() + marker + b"\n")
+    frame = _parse_fast(body, count, integral, delimiter)
+    if frame is None or len(frame) != body.count(b"\n") \
+            or not (frame[count].to_numpy() == _FAST_SENTINEL).all():
+        return None
+    return {role: frame[position].to_numpy() for role, position in roles.items()}
+
+
+def _parse_fast(body: bytes, count: int, integral: List[int], delimiter: Optional[str]):
+    import pandas as pd
+
+    dtypes = {k: (np.int64 if k in integral or k == count else object) for k in range(count + 1)}
+    try:
+        with warnings.catch_warnings():  # a longer row is truncated: the sentinel check sees it
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)  # "invalid value in cast": refused
+            return pd.read_csv(io.BytesIO(body), sep=delimiter if delimiter else r"\s+",
+                               engine="c", header=None, names=range(count + 1), dtype=dtypes,
+                               quotechar='"', decimal="\x01", index_col=False,
+                               keep_default_na=False, na_filter=False, lineterminator="\n")
+    except Exception:  # noqa: BLE001 - any trouble: the careful reading names it
+        return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,25 +357,46 @@ def read_interaction_file(
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
         raise FileNotFoundError(f"interaction file {str(path)!r} {what}")
-    lines, numbers = _read_lines(path)
-    if not lines:
+    data, text = _decode(path)
+    first, number = _first_line(text)
+    if first is None:
         raise ValueError(f"{path.name}: empty input: no interactions")
-    delimiter = _check_delimiter(delimiter)
-    table = _tokenise(path.name, lines, numbers, delimiter or sniff_delimiter(lines[0]))
+    delimiter = _check_delimiter(delimiter) or sniff_delimiter(first)
+    head = _tokenise(path.name, [first], np.asarray([number]), delimiter)
+    has_header, roles = _layout(head, columns, header)
+    raw = _read_fast(data, number, int(head.counts[0]), has_header, roles, delimiter)
+    if raw is not None:  # no blank line: row k is on line k + 1 (+ 1 after a header)
+        origin = _file_origin(path.name, roles, lambda k: k + 1 + int(has_header))
+        try:
+            return convert_columns(_ordered(raw), origin, path.name)
+        except ValueError:
+            pass  # the careful reading below names the line and shows it
+    return _read_careful(path.name, text, columns, delimiter, header)
+
+
+def _file_origin(name: str, roles: Dict[str, int], line_of: Callable[[int], int],
+                 context: Optional[Callable[[int], str]] = None) -> Origin:
+    return Origin(row=lambda k: f"{name} line {line_of(k)}",
+                  value=lambda role, k: f"{name} line {line_of(k)}",
+                  column=lambda role: f"{name} column {roles[role] + 1} ({role})",
+                  qualify=True, context=context)
+
+
+def _read_careful(name: str, text: str, columns: Columns, delimiter: Optional[str],
+                  header: Optional[bool]) -> Interactions:
+    r"""The authoritative reading: every non-blank line tokenised with its number, every field
+    kept as text, so that any error names the file and the line."""
+    lines, numbers = _read_lines(text)
+    table = _tokenise(name, lines, numbers, delimiter)
     has_header, roles = _layout(table, columns, header)
     start = int(has_header)
     _check_counts(table, start, roles)
     if table.cells.shape[0] == start:
-        raise ValueError(f"{path.name}: empty input: no interactions")
-    origin = Origin(
-        row=lambda k: table.where(start + k),
-        value=lambda role, k: table.where(start + k),
-        column=lambda role: f"{path.name} column {roles[role] + 1} ({role})",
-        qualify=True,
-        context=lambda k: f": {table.lines[start + k]!r}",
-    )
+        raise ValueError(f"{name}: empty input: no interactions")
+    origin = _file_origin(name, roles, lambda k: int(table.numbers[start + k]),
+                          context=lambda k: f": {table.lines[start + k]!r}")
     raw = {role: table.cells[start:, position] for role, position in roles.items()}
-    return convert_columns(_ordered(raw), origin, path.name)
+    return convert_columns(_ordered(raw), origin, name)
 
 
 def _ordered(columns: Mapping[str, object]) -> Dict[str, object]:

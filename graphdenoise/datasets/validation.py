@@ -6,14 +6,17 @@ in a list, a tensor, a DataFrame and a file:
 
 * ids (``user``, ``item``) become ``int64`` and must be integers in ``[0, 2**63)``. Python ints
   and integer text are read exactly (``"18446744073709551616"`` is refused as too large, never
-  wrapped); a float id must be integral and at most the largest integer its float type holds
-  exactly (``2**53`` for ``float64``, ``2**24`` for ``float32``); ``float16``/``bfloat16`` tensors,
-  booleans, complex numbers and bytes are refused;
+  wrapped); a binary float id must be integral and below the first integer its float type
+  cannot tell from its neighbour (``2**53`` for ``float64``, ``2**24`` for ``float32``);
+  ``float16``/``bfloat16`` tensors, booleans, complex numbers and bytes are refused;
 * ``timestamp`` becomes ``int64`` with the same rules (negative values allowed);
 * ``rating`` and ``weight`` become finite ``float64`` (stored as ``float32`` on the edge store);
 * ``split`` labels go through :func:`~graphdenoise.datasets.split.parse_split_labels`.
 
-Text is parsed as Python's :func:`int` / :func:`float` parse it (surrounding whitespace allowed).
+Text is read exactly: integers as Python's :func:`int` reads them, other numbers as an exact
+:class:`~decimal.Decimal` (``"12.0"`` is the id 12, ``"9007199254740993.0"`` is that integer,
+``"4503599627370496.5"`` is no integer), ratings and weights as :func:`float` reads them;
+surrounding whitespace is allowed.
 Columns are converted by vectorised numpy casts; only when a cast fails or a check finds a bad
 value is the column scanned element by element, to name the first bad entry and say why.
 Errors are :class:`ValueError`\ s that start with where the value is (``users[3]``,
@@ -22,6 +25,7 @@ Errors are :class:`ValueError`\ s that start with where the value is (``users[3]
 from __future__ import annotations
 
 import numbers
+from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
@@ -105,9 +109,9 @@ def _parse_element(value: Any, role: str, qualify: bool) -> Any:
             return int(text)
         except ValueError:
             pass
-        try:
-            return float(text)
-        except ValueError:
+        try:  # decimal text, exactly: "9007199254740993.0" is that integer, "0.5" is no integer
+            return Decimal(text)
+        except InvalidOperation:
             raise _Bad(f"{role + ' ' if qualify else ''}{show(value)} is not a number") from None
     if isinstance(value, numbers.Integral):
         return int(value)
@@ -119,7 +123,17 @@ def _parse_element(value: Any, role: str, qualify: bool) -> Any:
 def _check_number(number: Any, original: Any, role: str) -> Any:
     r"""The role's checks on a parsed number; returns the stored Python value."""
     noun, shown = _noun(role), show(original)
-    if not isinstance(number, int):
+    if isinstance(number, Decimal):
+        if number.is_nan():
+            raise _Bad(f"{noun} is NaN (missing)")
+        if number.is_infinite():
+            raise _Bad(f"{noun} {shown} is infinite")
+        if not _integral(role):
+            return _finite_float(float(number), noun, shown)
+        if number != number.to_integral_value():
+            raise _Bad(f"{noun} {shown} is not an integer")
+        number = int(number)
+    elif not isinstance(number, int):
         if np.isnan(number):
             raise _Bad(f"{noun} is NaN (missing)")
         if np.isinf(number):
@@ -128,15 +142,15 @@ def _check_number(number: Any, original: Any, role: str) -> Any:
             return float(number)
         if not float(number).is_integer():
             raise _Bad(f"{noun} {shown} is not an integer")
-        if abs(number) > _exact_limit(number):
+        if abs(number) >= _exact_limit(number):  # 2**53 + 1 was read as 2**53
             raise _Bad(
-                f"{noun} {shown} is a float above 2**{int(np.log2(_exact_limit(number)))}, where "
-                "floats cannot hold every integer exactly; pass integers"
+                f"{noun} {shown} is a float beyond ±2**{int(np.log2(_exact_limit(number)))}, "
+                "where floats cannot hold every integer exactly; pass integers"
             )
         number = int(number)
     if not _integral(role):
         try:
-            return float(number)
+            return _finite_float(float(number), noun, shown)
         except OverflowError:
             raise _Bad(f"{noun} {shown} is too large for a float") from None
     if role in ID_ROLES and number < 0:
@@ -144,6 +158,12 @@ def _check_number(number: Any, original: Any, role: str) -> Any:
     if number > ID_LIMIT or number < INT64_MIN:
         raise _Bad(f"{noun} {shown} is too large: it must be < 2**63 (map larger ids to "
                    "smaller integers first)")
+    return number
+
+
+def _finite_float(number: float, noun: str, shown: str) -> float:
+    if not np.isfinite(number):
+        raise _Bad(f"{noun} {shown} is too large for a float")
     return number
 
 
@@ -172,7 +192,7 @@ def _fast_numeric(array: np.ndarray, role: str) -> Optional[np.ndarray]:
             return None
         if not _integral(role):
             return values
-        if (values != np.floor(values)).any() or (np.abs(values) > _exact_limit(array)).any():
+        if (values != np.floor(values)).any() or (np.abs(values) >= _exact_limit(array)).any():
             return None
         out = values.astype(np.int64)
     else:
@@ -185,13 +205,9 @@ def _fast_numeric(array: np.ndarray, role: str) -> Optional[np.ndarray]:
 def _fast_objects(array: np.ndarray, role: str) -> Optional[np.ndarray]:
     r"""Object arrays whose elements are all ``str``, all ``int`` or all ``float``."""
     types = set(map(type, array))
-    if types <= {str}:
+    if types <= {str}:  # int() and float() read text exactly; decimal ids go to _scan
         try:
-            return _fast_numeric(array.astype(np.int64), role)
-        except (ValueError, OverflowError):
-            pass
-        try:  # decimal text: exactly what float() reads
-            return _fast_numeric(array.astype(np.float64), role)
+            return _fast_numeric(array.astype(np.int64 if _integral(role) else np.float64), role)
         except (ValueError, OverflowError):
             return None
     if types <= {int}:

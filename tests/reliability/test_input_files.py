@@ -20,8 +20,8 @@ def write(path, data):
 @pytest.mark.parametrize("users,message", [
     ([2**64, 2**64 + 1, 10**30, 7], r"input\.users\[0\]: user id 18446744073709551616 is too large"),
     (np.array([5, 2**63], dtype=np.uint64), r"input\.users\[1\]: user id 9223372036854775808 is too large"),
-    ([1.0, 1e19], r"input\.users\[1\]: user id 1e\+19 is a float above 2\*\*53"),
-    (np.array([1, 2**25], dtype=np.float32), r"users\[1\]: user id 33554432\.0 is a float above 2\*\*24"),
+    ([1.0, 1e19], r"input\.users\[1\]: user id 1e\+19 is a float beyond ±2\*\*53"),
+    (np.array([1, 2**25], dtype=np.float32), r"users\[1\]: user id 33554432\.0 is a float beyond ±2\*\*24"),
     (np.array([1 + 0j, 2]), r"input\.users: user values must be numbers, got dtype complex128"),
     ([1, 2 + 1j], r"input\.users\[1\]: user id \(2\+1j\) is complex"),
     ([True, False], r"input\.users\[0\]: user id True is a boolean"),
@@ -138,3 +138,18 @@ def test_multi_character_delimiter_and_cr_only_lines(tmp_path):
     assert out.users.tolist() == [1, 2] and out.rating.tolist() == [5.0, 3.0]
     out = read_interaction_file(write(tmp_path / "mac.csv", "user,item\r1,10\r2,11\r"))
     assert out.items.tolist() == [10, 11]
+
+
+@pytest.mark.parametrize("text,users", [
+    ("9007199254740993.0,1\n2,2\n", [9007199254740993, 2]),  # exact: no float in between
+    ("9007199254740993e0,1\n2,2\n", [9007199254740993, 2]),
+    ("1e17,1\n20e-1,2\n", [10**17, 2]),
+])
+def test_decimal_text_ids_are_exact(tmp_path, text, users):
+    assert read_interaction_file(write(tmp_path / "d.csv", text)).users.tolist() == users
+
+
+@pytest.mark.parametrize("text", ["1,1\n4503599627370496.5,2\n", "1,1\n0.99999999999999999999,2\n"])
+def test_decimal_text_that_is_no_integer_is_refused(tmp_path, text):
+    with pytest.raises(ValueError, match=r"d\.csv line 2: user id '.*' is not an integer"):
+        read_interaction_file(write(tmp_path / "d.csv", text))
