@@ -179,9 +179,8 @@ def _tokenise(name: str, lines: List[str], numbers: np.ndarray,
         options["lineterminator"] = "\n"
     try:
         frame = pd.read_csv(io.StringIO(text), header=None, names=range(width), dtype=object,
-                            index_col=False,
-                            keep_default_na=False, na_filter=False, skip_blank_lines=False,
-                            quotechar='"', **options)
+                            index_col=False, keep_default_na=False, na_filter=False,
+                            skip_blank_lines=False, quotechar='"', **options)
     except (pd.errors.ParserError, ValueError):
         raise _unbalanced_line(name, lines, numbers) from None
     cells = frame.to_numpy(dtype=object)

@@ -65,9 +65,11 @@ class _Bad(Exception):
     """Internal: why one element is not valid for its role."""
 
 
-def show(value: Any) -> str:
-    r"""``repr`` of a value as the user wrote it (``-2``, not ``np.int64(-2)``)."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
+def show(value: Any, limit: int = 80) -> str:
+    r"""``repr`` of a value as the user wrote it (``-2``, not ``np.int64(-2)``), shortened to
+    ``limit`` characters."""
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _noun(role: str) -> str:
@@ -132,6 +134,8 @@ def _check_number(number: Any, original: Any, role: str) -> Any:
             return _finite_float(float(number), noun, shown)
         if number != number.to_integral_value():
             raise _Bad(f"{noun} {shown} is not an integer")
+        if number.adjusted() > 18:  # >= 1e19 > 2**63; never build a huge int from "1e999999"
+            raise _Bad(f"{noun} {shown} is too large: it must be < 2**63")
         number = int(number)
     elif not isinstance(number, int):
         if np.isnan(number):
