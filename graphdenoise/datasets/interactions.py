@@ -47,8 +47,10 @@ def _single_column_origin(label: str, locate: Callable[[int], str]) -> Origin:
 
 
 def check_ids(values: Any, label: str, locate: Callable[[int], str]) -> np.ndarray:
-    r"""Validates ids (see :mod:`~graphdenoise.datasets.validation`); returns ``int64``."""
-    return convert_column(values, label, _single_column_origin(label, locate))
+    r"""Validates ids (see :mod:`~graphdenoise.datasets.validation`); returns ``int64``.
+    ``label`` is ``"user"`` or ``"item"`` (any other label is checked as user ids)."""
+    role = label if label in ID_ROLES else "user"
+    return convert_column(values, role, _single_column_origin(label, locate))
 
 
 def check_values(values: Any, label: str, locate: Callable[[int], str], integral: bool = False):
