@@ -213,10 +213,13 @@ def in_range(value: Any, rule: Any) -> bool:
 
 
 def check_range(label: str, value: Any, rule: Any) -> None:
-    r"""Raises ``ValueError("<label>=<value> is out of range: must ...")`` unless ``value``
-    satisfies ``rule`` (see :func:`in_range`)."""
+    r"""Raises ``ValueError("<label>=<value> is out of range: must ...")`` (``is not a valid
+    choice: must be one of ...`` for a tuple of choices) unless ``value`` satisfies ``rule`` (see
+    :func:`in_range`)."""
     if not in_range(value, rule):
-        raise ValueError(f"{label}={value!r} is out of range: {_describe_rule(rule)}")
+        problem = "is not a valid choice" if isinstance(rule, (tuple, list, frozenset, set)) \
+            else "is out of range"
+        raise ValueError(f"{label}={value!r} {problem}: {_describe_rule(rule)}")
 
 
 def check_fields(config: Any, **rules: Any) -> None:
