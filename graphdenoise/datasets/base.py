@@ -51,13 +51,19 @@ def default_root(name: str) -> str:
 
 def resolve_data_dir(data_dir: Optional[str]) -> Tuple[Optional[str], str]:
     r"""``(folder, where it came from)``: the ``data_dir`` argument, else ``$GRAPHDENOISE_DATA``,
-    else ``(None, "")`` (download)."""
+    else ``(None, "")`` (download). A folder that does not exist is a :class:`FileNotFoundError`
+    naming where it came from, also when the dataset is already cached (a mistyped folder must
+    never be silently ignored)."""
     if data_dir is not None:
-        return osp.expanduser(str(data_dir)), "data_dir"
-    env = os.environ.get(DATA_ENV)
-    if env:
-        return osp.expanduser(env), f"${DATA_ENV}"
-    return None, ""
+        folder, origin = osp.expanduser(str(data_dir)), "data_dir"
+    elif os.environ.get(DATA_ENV):
+        folder, origin = osp.expanduser(os.environ[DATA_ENV]), f"${DATA_ENV}"
+    else:
+        return None, ""
+    if not osp.isdir(folder):
+        what = "is not a folder" if osp.exists(folder) else "does not exist"
+        raise FileNotFoundError(f"the raw-data folder {folder!r} (from {origin}) {what}")
+    return folder, origin
 
 
 sha256sum = sha256_file
@@ -165,7 +171,9 @@ class InteractionDataset(InMemoryDataset):
         self.ratios = check_ratios(ratios)
         self.seed = int(seed)
         self.min_interactions = int(min_interactions) if min_interactions else None
-        self.data_dir, self._data_dir_origin = resolve_data_dir(data_dir)
+        self.data_dir, self._data_dir_origin = (
+            resolve_data_dir(data_dir) if self.raw_file_names else (None, "")  # synthetic: no files
+        )
         super().__init__(
             root if root is not None else default_root(self.name),
             transform,

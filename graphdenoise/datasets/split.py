@@ -17,7 +17,7 @@ half to even, which would give ``round(0.1 * 5) = 0`` but ``round(0.1 * 15) = 2`
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -61,7 +61,7 @@ def check_ratios(ratios: Sequence[float]) -> Tuple[float, float, float]:
     positive training share."""
     try:
         values = tuple(float(r) for r in ratios)
-    except TypeError:
+    except (TypeError, ValueError):
         raise ValueError(
             f"ratios must be three numbers (train, val, test), got {ratios!r}"
         ) from None
@@ -216,20 +216,27 @@ def k_core_mask(
         keep = new_keep
 
 
-def parse_split_labels(labels, where: str = "split") -> np.ndarray:
+def _show(value) -> str:
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def parse_split_labels(labels, where: str = "split",
+                       locate: Optional[Callable[[int], str]] = None) -> np.ndarray:
     r"""Turns per-interaction split labels (``"train"``/``"val"``/``"valid"``/``"validation"``/
     ``"test"`` or ``0``/``1``/``2``) into ``int8`` codes; raises :class:`ValueError` naming the
-    first bad entry."""
+    first bad entry (as ``where[k]``, or as ``locate(k)`` if given, e.g. a file line)."""
     array = np.asarray(labels)
     if array.ndim != 1:
         raise ValueError(f"{where}: split labels must be one-dimensional, got shape {array.shape}")
+
+    def at(k: int) -> str:
+        return f"{locate(k)}:" if locate is not None else f"{where}[{k}] ="
+
     if array.dtype.kind in "iu":
         bad = np.flatnonzero((array < 0) | (array > 2))
         if bad.size:
-            raise ValueError(
-                f"{where}[{bad[0]}] = {array[bad[0]].item()!r} is not a split code "
-                "(0 train, 1 val, 2 test)"
-            )
+            raise ValueError(f"{at(int(bad[0]))} {_show(array[bad[0]])} is not a split code "
+                             "(0 train, 1 val, 2 test)")
         return array.astype(np.int8)
     lowered = np.char.lower(np.char.strip(array.astype(str)))
     codes = np.full(array.shape[0], -1, dtype=np.int8)
@@ -239,8 +246,6 @@ def parse_split_labels(labels, where: str = "split") -> np.ndarray:
         codes[lowered == name] = code
     bad = np.flatnonzero(codes < 0)
     if bad.size:
-        raise ValueError(
-            f"{where}[{bad[0]}] = {array[bad[0]].item()!r} is not a split label; use one of "
-            f"train/val/valid/validation/test or 0/1/2"
-        )
+        raise ValueError(f"{at(int(bad[0]))} {_show(array[bad[0]])} is not a split label; use one "
+                         "of train/val/valid/validation/test or 0/1/2")
     return codes

@@ -28,6 +28,7 @@ from ..sampling.aobpr import AdaptiveOversampling
 from ..search_space import Float, SearchSpace
 from .base import METHODS, MethodConfig, SamplingSpec
 from .bpr import BPR
+from ..config import check_fields
 
 
 @dataclass
@@ -43,10 +44,7 @@ class AOBPRConfig(MethodConfig):
     """Draws between recomputations of the factor orderings (None: :math:`|\\mathcal I| \\ln |\\mathcal I|`)."""
 
     def __post_init__(self):
-        if self.rank_scale <= 0:
-            raise ValueError(f"rank_scale must be positive, got {self.rank_scale}")
-        if self.refresh_every is not None and self.refresh_every < 1:
-            raise ValueError(f"refresh_every must be >= 1, got {self.refresh_every}")
+        check_fields(self, rank_scale="> 0", refresh_every=">= 1")
 
 
 @METHODS.register("aobpr")

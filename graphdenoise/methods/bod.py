@@ -83,6 +83,7 @@ from ..search_space import Float, SearchSpace
 from .base import METHODS, Method, MethodConfig, l2_term
 from .losses import bpr_terms
 from .reweighting import WeightStats
+from ..config import check_fields
 
 
 class WeightGenerator(nn.Module):
@@ -185,18 +186,10 @@ class BODConfig(MethodConfig):
     """Temperature :math:`t` of the uniformity kernel (DirectAU's)."""
 
     def __post_init__(self):
-        checks = {"generator_lr": self.generator_lr > 0, "generator_reg": self.generator_reg >= 0,
-                  "generator_hidden": self.generator_hidden >= 1, "weight_bpr": self.weight_bpr >= 0,
-                  "weight_alignment": self.weight_alignment >= 0, "weight_uniformity": self.weight_uniformity >= 0,
-                  "outer_loop": self.outer_loop >= 0,
-                  "outer_every": self.outer_every is None or self.outer_every >= 1,
-                  "uniformity_rows": self.uniformity_rows is None or self.uniformity_rows >= 2,
-                  "uniformity_t": self.uniformity_t > 0}
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"BODConfig.{name}={getattr(self, name)!r} is out of range")
-        if self.weight_on not in ("loss", "score"):
-            raise ValueError(f"weight_on must be 'loss' or 'score', got {self.weight_on!r}")
+        check_fields(self, generator_lr="> 0", generator_reg=">= 0", generator_hidden=">= 1",
+                     weight_bpr=">= 0", weight_alignment=">= 0", weight_uniformity=">= 0",
+                     outer_loop=">= 0", outer_every=">= 1", uniformity_rows=">= 2",
+                     uniformity_t="> 0", weight_on=("loss", "score"))
 
 
 @METHODS.register("bod")

@@ -56,6 +56,7 @@ from torch import Tensor
 
 from ..sampling import UniformNegatives
 from .base import METHODS, Method, MethodConfig, SamplingSpec, l2_term
+from ..config import check_fields
 from .reweighting import WeightStats
 
 
@@ -78,12 +79,8 @@ class BSLConfig(MethodConfig):
     """Score L2-normalised representations (cosine similarity for inner-product backbones)."""
 
     def __post_init__(self):
-        if self.temperature <= 0 or self.temperature_2 <= 0:
-            raise ValueError(f"temperatures must be positive, got {self.temperature}, {self.temperature_2}")
-        if self.mode not in ("multi", "reweight"):
-            raise ValueError(f"mode must be 'multi' or 'reweight', got {self.mode!r}")
-        if self.softmax_negatives < 1:
-            raise ValueError(f"softmax_negatives must be >= 1, got {self.softmax_negatives}")
+        check_fields(self, temperature="> 0", temperature_2="> 0", mode=("multi", "reweight"),
+                     softmax_negatives=">= 1")
 
 
 def grouped_log_mean_exp(values: Tensor, groups: Tensor) -> Tensor:

@@ -65,6 +65,7 @@ from torch import Tensor
 
 from ..datasets.graph import num_users_items, train_edges
 from .base import METHODS, Method, MethodConfig, l2_term
+from ..config import check_fields
 from .losses import bce_terms
 from .memory import EdgeLookup, EpochClock
 from .reweighting import LinearDropRate, WeightStats, masked_mean, num_kept, pointwise_logits
@@ -130,13 +131,8 @@ class DCFConfig(MethodConfig):
     """``'keep'`` (the code: original label kept) or ``'flip'`` (label 0 in that step)."""
 
     def __post_init__(self):
-        LinearDropRate(self.drop_rate, self.num_gradual, self.exponent)  # validates
-        checks = {"co_lambda": self.co_lambda >= 0, "lambda_epochs": self.lambda_epochs >= 1,
-                  "time_step": self.time_step >= 1, "relabel_ratio": 0.0 <= self.relabel_ratio <= 1.0,
-                  "relabel": self.relabel in ("keep", "flip")}
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"DCFConfig.{name}={getattr(self, name)!r} is out of range")
+        check_fields(self, drop_rate="[0, 1)", num_gradual=">= 0", exponent="> 0", co_lambda=">= 0",
+                     lambda_epochs=">= 1", time_step=">= 1", relabel_ratio="[0, 1]", relabel=("keep", "flip"))
 
     def lambda_at(self, epoch: int) -> float:
         """:math:`\\lambda_e`, ``co_lambda * linspace(1, 0, lambda_epochs)[epoch]`` (0 afterwards)."""

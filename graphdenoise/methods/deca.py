@@ -76,6 +76,7 @@ from torch import Tensor, nn
 from ..datasets.graph import num_users_items
 from ..sampling import TripletSampler
 from .base import METHODS, Method, MethodConfig, l2_term
+from ..config import check_fields
 from .reweighting import WeightStats
 
 MODES = ("both", "DP", "DN")
@@ -181,13 +182,8 @@ class DeCAConfig(MethodConfig):
     """The :math:`\\epsilon` of :math:`\\ln(x + \\epsilon)`."""
 
     def __post_init__(self):
-        checks = {"alpha": 0.0 <= self.alpha <= 1.0, "C_1": self.C_1 >= 0, "C_2": self.C_2 >= 0,
-                  "lambda0": self.lambda0 >= 0, "aux_dim": self.aux_dim >= 1,
-                  "aux_lr": self.aux_lr is None or self.aux_lr > 0, "initial_mode": self.initial_mode in MODES,
-                  "eps": self.eps > 0}
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"{type(self).__name__}.{name}={getattr(self, name)!r} is out of range")
+        check_fields(self, alpha="[0, 1]", C_1=">= 0", C_2=">= 0", lambda0=">= 0", aux_dim=">= 1", aux_lr="> 0",
+                     initial_mode=tuple(MODES), eps="> 0")
 
 
 @METHODS.register("deca")
@@ -306,9 +302,7 @@ class DeCAPConfig(DeCAConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.pretrain_epochs < 0 or self.pretrain_batch_size < 1:
-            raise ValueError(f"pretrain_epochs must be >= 0 and pretrain_batch_size >= 1, got "
-                             f"{self.pretrain_epochs} and {self.pretrain_batch_size}")
+        check_fields(self, pretrain_epochs=">= 0", pretrain_batch_size=">= 1")
 
 
 @METHODS.register("deca-p")

@@ -52,6 +52,7 @@ from ..models.base import TripletScores
 from ..sampling import TripletBatch
 from ..utils import InteractionIndex
 from .base import METHODS, Method, MethodConfig, SamplingSpec, l2_term
+from ..config import check_fields
 from .losses import bpr_terms
 from .memory import segment_softmax
 
@@ -101,12 +102,8 @@ class PLDConfig(MethodConfig):
     """``'bpr'`` (the code) or ``'bce'`` (pointwise, with the batch's negatives)."""
 
     def __post_init__(self):
-        checks = {"num_candidates": self.num_candidates >= 1, "temperature": self.temperature > 0,
-                  "begin_epoch": self.begin_epoch >= 0, "users": self.users in ("uniform", "batch"),
-                  "objective": self.objective in ("bpr", "bce")}
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"PLDConfig.{name}={getattr(self, name)!r} is out of range")
+        check_fields(self, num_candidates=">= 1", temperature="> 0", begin_epoch=">= 0", users=("uniform", "batch"),
+                     objective=("bpr", "bce"))
 
 
 @METHODS.register("pld")

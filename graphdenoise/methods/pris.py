@@ -45,6 +45,7 @@ from ..search_space import Float, SearchSpace
 from .base import METHODS, Method, MethodConfig, SamplingSpec, l2_term
 from .losses import weighted_bpr_loss
 from .reweighting import WeightStats
+from ..config import check_fields
 
 
 def importance_weights(neg_scores: Tensor, log_q: Tensor, temperature: float = 1.0) -> Tensor:
@@ -74,18 +75,9 @@ class PRISConfig(MethodConfig):
     """Steps between re-clusterings (None: once per epoch)."""
 
     def __post_init__(self):
-        if self.num_candidates < 1:
-            raise ValueError(f"num_candidates must be >= 1, got {self.num_candidates}")
-        if self.proposal not in ("uniform", "popularity", "cluster"):
-            raise ValueError(f"proposal must be 'uniform', 'popularity' or 'cluster', got {self.proposal!r}")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature}")
-        if self.popularity_alpha < 0:
-            raise ValueError(f"popularity_alpha must be >= 0, got {self.popularity_alpha}")
-        if self.num_clusters < 1:
-            raise ValueError(f"num_clusters must be >= 1, got {self.num_clusters}")
-        if self.refresh_every is not None and self.refresh_every < 1:
-            raise ValueError(f"refresh_every must be >= 1, got {self.refresh_every}")
+        check_fields(self, num_candidates=">= 1", proposal=("uniform", "popularity", "cluster"),
+                     temperature="> 0", popularity_alpha=">= 0", num_clusters=">= 1",
+                     refresh_every=">= 1")
 
 
 @METHODS.register("pris")

@@ -30,6 +30,7 @@ from ..search_space import Float, SearchSpace
 from .base import METHODS, Method, MethodConfig, l2_term
 from .losses import bce_terms
 from .reweighting import WeightStats, pointwise_logits, rce_weights
+from ..config import check_fields
 
 
 @dataclass
@@ -45,8 +46,7 @@ class RCEConfig(MethodConfig):
     """Weight negatives by :math:`(1-\\sigma(\\hat y))^\\beta` as the authors' code does."""
 
     def __post_init__(self):
-        if self.beta < 0:
-            raise ValueError(f"beta must be >= 0, got {self.beta}")
+        check_fields(self, beta=">= 0")
 
 
 @METHODS.register("rce")

@@ -22,6 +22,7 @@ from ..search_space import Float, SearchSpace
 from .base import METHODS, Method, MethodConfig, l2_term
 from .losses import weighted_bpr_loss
 from .reweighting import WeightStats, bpr_confidence_weights
+from ..config import check_fields
 
 
 @dataclass
@@ -35,8 +36,7 @@ class RCEBPRConfig(MethodConfig):
     """:math:`\\beta \\ge 0`; 0 is plain BPR."""
 
     def __post_init__(self):
-        if self.beta < 0:
-            raise ValueError(f"beta must be >= 0, got {self.beta}")
+        check_fields(self, beta=">= 0")
 
 
 @METHODS.register("rce-bpr")

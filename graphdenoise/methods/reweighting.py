@@ -18,6 +18,7 @@ from typing import Dict, Optional, Tuple
 import torch
 from torch import Tensor
 
+from ..config import check_fields
 
 
 @dataclass
@@ -45,12 +46,7 @@ class LinearDropRate:
     exponent: float = 1.0
 
     def __post_init__(self):
-        if not 0.0 <= self.max_rate < 1.0:
-            raise ValueError(f"max drop rate must lie in [0, 1), got {self.max_rate}")
-        if self.num_gradual < 0:
-            raise ValueError(f"num_gradual must be >= 0 iterations, got {self.num_gradual}")
-        if self.exponent <= 0:
-            raise ValueError(f"exponent must be positive, got {self.exponent}")
+        check_fields(self, max_rate="[0, 1)", num_gradual=">= 0", exponent="> 0")
 
     def __call__(self, step: int) -> float:
         if step >= self.num_gradual:

@@ -71,6 +71,7 @@ from torch import Tensor, nn
 
 from ..datasets.graph import num_users_items, train_edges
 from .base import METHODS, Method, MethodConfig, SamplingSpec, l2_term
+from ..config import check_fields
 from .losses import bpr_terms
 from .memory import EpochClock
 from .reweighting import WeightStats
@@ -215,14 +216,9 @@ class SGDLConfig(MethodConfig):
     """Force the switch to Phase II after this many epochs (None: only at the memorization point)."""
 
     def __post_init__(self):
-        checks = {"history_len": self.history_len >= 1, "clean_batch_size": self.clean_batch_size >= 1,
-                  "meta_lr": self.meta_lr > 0, "schedule_lr": self.schedule_lr > 0, "ltw_hidden": self.ltw_hidden >= 1,
-                  "tau": self.tau > 0, "gmm_max_iter": self.gmm_max_iter >= 1, "gmm_tol": self.gmm_tol > 0,
-                  "gmm_reg_covar": self.gmm_reg_covar >= 0,
-                  "max_memorization_epochs": self.max_memorization_epochs is None or self.max_memorization_epochs >= 1}
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"SGDLConfig.{name}={getattr(self, name)!r} is out of range")
+        check_fields(self, history_len=">= 1", clean_batch_size=">= 1", meta_lr="> 0", schedule_lr="> 0",
+                     ltw_hidden=">= 1", tau="> 0", gmm_max_iter=">= 1", gmm_tol="> 0", gmm_reg_covar=">= 0",
+                     max_memorization_epochs=">= 1")
 
 
 @METHODS.register("sgdl")

@@ -41,6 +41,7 @@ from ..search_space import Float, Int, SearchSpace
 from .base import METHODS, Method, MethodConfig, l2_term
 from .losses import bce_terms
 from .reweighting import LinearDropRate, WeightStats, masked_mean, pointwise_logits, truncation_mask
+from ..config import check_fields
 
 
 @dataclass
@@ -60,9 +61,8 @@ class TCEConfig(MethodConfig):
     """``'batch'`` (authors' code: the fraction counts negatives too) or ``'positives'``."""
 
     def __post_init__(self):
-        LinearDropRate(self.drop_rate, self.num_gradual, self.exponent)  # validates
-        if self.drop_scope not in ("batch", "positives"):
-            raise ValueError(f"drop_scope must be 'batch' or 'positives', got {self.drop_scope!r}")
+        check_fields(self, drop_rate="[0, 1)", num_gradual=">= 0", exponent="> 0",
+                     drop_scope=("batch", "positives"))
 
 
 def pointwise_keep_mask(pos, neg, drop_rate: float, drop_scope: str):

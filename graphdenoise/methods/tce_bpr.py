@@ -24,8 +24,9 @@ import torch
 from ..search_space import Float, Int, SearchSpace
 from .base import METHODS, MethodConfig, l2_term
 from .losses import bpr_terms
-from .reweighting import LinearDropRate, masked_mean, truncation_mask
+from .reweighting import masked_mean, truncation_mask
 from .tce import Truncation
+from ..config import check_fields
 
 
 @dataclass
@@ -43,7 +44,7 @@ class TCEBPRConfig(MethodConfig):
     """Exponent of the schedule (the authors' ``--exponent``)."""
 
     def __post_init__(self):
-        LinearDropRate(self.drop_rate, self.num_gradual, self.exponent)  # validates
+        check_fields(self, drop_rate="[0, 1)", num_gradual=">= 0", exponent="> 0")
 
 
 @METHODS.register("tce-bpr")

@@ -74,6 +74,7 @@ from .base import METHODS, Method, MethodConfig, SamplingSpec, StepContext, l2_t
 from ..utils import kmeans, take_rows
 from .clustering import clustering_loss, hard_assignment
 from .losses import bpr_terms
+from ..config import check_fields
 
 OUTER_OBJECTIVES = ("same-batch", "other-batch", "holdout")
 
@@ -115,18 +116,9 @@ class TILConfig(MethodConfig):
     """Lloyd iterations of the K-means initialisation / refresh."""
 
     def __post_init__(self):
-        if self.outer not in OUTER_OBJECTIVES:
-            raise ValueError(f"outer must be one of {OUTER_OBJECTIVES}, got {self.outer!r}")
-        if not 0 < self.holdout_fraction < 1:
-            raise ValueError(f"holdout_fraction must lie in (0, 1), got {self.holdout_fraction}")
-        for name in ("weight_lr", "tau"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("num_clusters", "refresh_every", "kmeans_iters"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.pretrain_epochs < 0 or self.gamma < 0:
-            raise ValueError("pretrain_epochs and gamma must be >= 0")
+        check_fields(self, outer=OUTER_OBJECTIVES, holdout_fraction="(0, 1)", weight_lr="> 0",
+                     tau="> 0", num_clusters=">= 1", refresh_every=">= 1", kmeans_iters=">= 1",
+                     pretrain_epochs=">= 0", gamma=">= 0")
 
 
 class _TripletCall(nn.Module):

@@ -50,6 +50,7 @@ from torch import Tensor
 
 from ..datasets.graph import num_users_items, train_edges
 from .base import METHODS, Method, MethodConfig, l2_term
+from ..config import check_fields
 from .losses import bce_terms
 from .memory import EdgeLookup, EpochClock, segment_softmax
 from .reweighting import WeightStats, pointwise_logits
@@ -95,12 +96,8 @@ class UDTConfig(MethodConfig):
     """Epochs trained with unit weights before the weights apply (the code: 2)."""
 
     def __post_init__(self):
-        checks = {"temp_low": self.temp_low > 0, "temp_high": self.temp_high > 0,
-                  "factor_low": self.factor_low >= 0, "factor_high": self.factor_high >= 0,
-                  "warmup_epochs": self.warmup_epochs >= 1}
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"UDTConfig.{name}={getattr(self, name)!r} is out of range")
+        check_fields(self, temp_low="> 0", temp_high="> 0", factor_low=">= 0", factor_high=">= 0",
+                     warmup_epochs=">= 1")
 
 
 @METHODS.register("udt")

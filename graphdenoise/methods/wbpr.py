@@ -23,6 +23,7 @@ from ..sampling.popularity import PopularityNegatives
 from ..search_space import Float, SearchSpace
 from .base import METHODS, MethodConfig, SamplingSpec
 from .bpr import BPR
+from ..config import check_fields
 
 
 @dataclass
@@ -36,8 +37,7 @@ class WBPRConfig(MethodConfig):
     """Exponent on item popularity (1: the paper; 0: uniform)."""
 
     def __post_init__(self):
-        if self.alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {self.alpha}")
+        check_fields(self, alpha=">= 0")
 
 
 @METHODS.register("wbpr")

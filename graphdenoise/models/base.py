@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
-from ..config import resolve_config
+from ..config import check_fields, resolve_config
 from ..datasets.graph import num_users_items, train_edges
 from ..registry import Registry
 from ..utils import InteractionIndex, take_rows
@@ -38,8 +38,7 @@ class EncoderConfig:
     """Size of the user and item embeddings (the TIL paper uses 64)."""
 
     def __post_init__(self):
-        if self.embedding_dim <= 0:
-            raise ValueError(f"embedding_dim must be positive, got {self.embedding_dim}")
+        check_fields(self, embedding_dim=">= 1")
 
 
 @dataclass

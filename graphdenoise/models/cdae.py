@@ -43,6 +43,7 @@ from torch import Tensor, nn
 
 from ..utils import take_rows
 from .base import MODELS, EncoderConfig, Recommender
+from ..config import check_fields
 
 ACTIVATIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "identity": lambda x: x}
 
@@ -58,10 +59,7 @@ class CDAEConfig(EncoderConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if not 0.0 <= self.corruption < 1.0:
-            raise ValueError(f"corruption must lie in [0, 1), got {self.corruption}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        check_fields(self, corruption="[0, 1)", activation=tuple(sorted(ACTIVATIONS)))
 
 
 @MODELS.register("cdae")

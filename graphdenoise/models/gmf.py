@@ -24,6 +24,7 @@ from typing import Optional
 from torch import Tensor, nn
 
 from .base import MODELS, EncoderConfig
+from ..config import check_fields
 from .mf import MF
 
 
@@ -36,8 +37,7 @@ class GMFConfig(EncoderConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.init_std is not None and not self.init_std > 0:
-            raise ValueError(f"init_std must be positive (or None for Xavier), got {self.init_std}")
+        check_fields(self, init_std="> 0")  # None: Xavier
 
 
 def init_prediction_layer(layer: nn.Linear) -> None:

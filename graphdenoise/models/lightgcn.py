@@ -24,6 +24,7 @@ from ..datasets.graph import train_edges
 from ..utils import take_rows
 from .base import MODELS, EncoderConfig, Recommender, xavier_embedding
 from .sparse import SparseConv, SparseOperator, csr_from_coo
+from ..config import check_fields
 
 
 @dataclass
@@ -33,8 +34,7 @@ class LightGCNConfig(EncoderConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.num_layers < 0:
-            raise ValueError(f"num_layers must be >= 0, got {self.num_layers}")
+        check_fields(self, num_layers=">= 0")
 
 
 def normalized_bipartite_adjacency(edge_index: Tensor, num_users: int, num_items: int) -> SparseOperator:

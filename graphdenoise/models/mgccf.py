@@ -50,6 +50,7 @@ from ..datasets.graph import train_edges
 from .base import MODELS, EncoderConfig, Recommender, xavier_embedding
 from .similarity import SIMILAR, AddSimilarityEdges
 from .sparse import SparseConv, SparseOperator, csr_from_coo, mean_operator
+from ..config import check_fields
 
 FUSIONS = ("sum", "concat")
 AGGREGATIONS = ("sum", "mean")
@@ -76,14 +77,8 @@ class MGCCFConfig(EncoderConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {self.num_layers}")
-        if self.fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
-        if self.similarity_aggr not in AGGREGATIONS:
-            raise ValueError(f"similarity_aggr must be one of {AGGREGATIONS}, got {self.similarity_aggr!r}")
-        if self.similarity_top_k <= 0:
-            raise ValueError(f"similarity_top_k must be positive, got {self.similarity_top_k}")
+        check_fields(self, num_layers=">= 1", fusion=FUSIONS, similarity_aggr=AGGREGATIONS,
+                     similarity_top_k=">= 1")
 
 
 def similarity_operator(edge_index: Tensor, edge_weight: Optional[Tensor], num_nodes: int,

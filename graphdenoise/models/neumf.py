@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from .base import MODELS, EncoderConfig, Recommender, xavier_embedding
 from .gmf import init_prediction_layer
+from ..config import check_fields
 
 
 @dataclass
@@ -45,10 +46,7 @@ class NeuMFConfig(EncoderConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {self.num_layers}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        check_fields(self, num_layers=">= 1", dropout="[0, 1)")
         if self.mlp_embedding_dim is not None and 2 * self.mlp_embedding_dim < 2**self.num_layers:
             raise ValueError(f"mlp_embedding_dim={self.mlp_embedding_dim} is too small for a tower of "
                              f"{self.num_layers} halving layers")

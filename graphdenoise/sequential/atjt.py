@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import check_fields
 from .data import PAD, SampleBatch, Samples, SequenceData
 from .methods import SEQUENCE_METHODS, Round, SequenceMethod, SequenceMethodConfig, Step, shuffled_batches
 from .models.base import mlp, reset_module
@@ -63,6 +64,7 @@ class NoiseRecognizerConfig:
     """Dropout after every hidden layer (paper: 0.5)."""
 
     def __post_init__(self):
+        check_fields(self)
         self.attention_units = tuple(int(h) for h in self.attention_units)
         self.hidden_units = tuple(int(h) for h in self.hidden_units)
         if self.embedding_dim <= 0 or self.user_dim < 0:
@@ -183,12 +185,9 @@ class RecognizerOptions(SequenceMethodConfig):
                                      self.recognizer_dropout)
 
     def __post_init__(self):
+        check_fields(self, recognizer_lr="> 0", num_replace=">= 1")
         self.recognizer_attention_units = tuple(self.recognizer_attention_units)
         self.recognizer_hidden_units = tuple(self.recognizer_hidden_units)
-        if self.recognizer_lr <= 0:
-            raise ValueError(f"recognizer_lr must be positive, got {self.recognizer_lr}")
-        if self.num_replace < 1:
-            raise ValueError(f"num_replace must be >= 1, got {self.num_replace}")
         self.recognizer_config()  # validates the sizes
 
 

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from ..config import resolve_config
+from ..config import check_fields, resolve_config
 from ..datasets.graph import INTERACTS, SPLITS, num_users_items, split_key
 from ..utils import InteractionIndex
 
@@ -61,6 +61,7 @@ class SequenceDataConfig:
     (DIN-style; the first interaction has no history and is never a target)."""
 
     def __post_init__(self):
+        check_fields(self)
         if self.max_len < 1:
             raise ValueError(f"max_len must be >= 1, got {self.max_len}")
         if self.split not in ("ratio", "leave-last-out"):

@@ -22,6 +22,7 @@ from .data import SequenceData
 from .methods import SequenceMethod
 from .metrics import candidate_metrics
 from .models.base import SequenceModel
+from ..config import check_fields
 
 MONITORS = ("auc", "hr@5", "ndcg@5")
 
@@ -58,14 +59,8 @@ class SequenceTrainerConfig:
     """Continue from ``checkpoint_dir/last.pt`` when it exists (exact: same results as uninterrupted)."""
 
     def __post_init__(self):
-        checks = {"epochs": self.epochs >= 1, "batch_size": self.batch_size >= 2, "lr": self.lr > 0,
-                  "weight_decay": self.weight_decay >= 0, "eval_every": self.eval_every >= 1,
-                  "patience": self.patience >= 0, "eval_batch_size": self.eval_batch_size >= 1}
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"SequenceTrainerConfig.{name}={getattr(self, name)!r} is out of range")
-        if self.monitor not in MONITORS:
-            raise ValueError(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
+        check_fields(self, epochs=">= 1", batch_size=">= 2", lr="> 0", weight_decay=">= 0",
+                     eval_every=">= 1", patience=">= 0", eval_batch_size=">= 1", monitor=MONITORS)
 
 
 class SequenceTrainer(TrainingLoop):

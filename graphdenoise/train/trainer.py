@@ -25,6 +25,7 @@ from ..metrics.validation import SELECT_ON, check_selection, selection_label, se
 from ..models.base import Recommender
 from ..sampling import TripletBatch, TripletSampler
 from ..utils import InteractionIndex, resolve_device
+from ..config import check_fields
 from .loop import TrainingLoop
 
 
@@ -75,14 +76,8 @@ class TrainerConfig:
     :mod:`graphdenoise.distributed`); ``batch_size`` stays the global batch."""
 
     def __post_init__(self):
-        checks = {"epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
-                  "l2": self.l2 >= 0, "eval_every": self.eval_every >= 1, "patience": self.patience >= 0,
-                  "num_negatives": self.num_negatives >= 1, "revised_drop_share": 0 <= self.revised_drop_share < 1}
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"TrainerConfig.{name}={getattr(self, name)!r} is out of range")
-        if self.select_on not in SELECT_ON:
-            raise ValueError(f"TrainerConfig.select_on must be one of {SELECT_ON}, got {self.select_on!r}")
+        check_fields(self, epochs=">= 1", batch_size=">= 1", lr="> 0", l2=">= 0", eval_every=">= 1",
+                     patience=">= 0", num_negatives=">= 1", revised_drop_share="[0, 1)", select_on=SELECT_ON)
         self.ks = tuple(self.ks)
         metric, _, k = self.monitor.partition("@")
         if not k.isdigit() or int(k) not in self.ks:

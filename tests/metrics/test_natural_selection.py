@@ -81,7 +81,7 @@ def test_trainer_selects_by_each_rule(select_on):
 
 
 def test_selection_rule_errors():
-    with pytest.raises(ValueError, match="select_on must be one of"):
+    with pytest.raises(ValueError, match="select_on=.test. is not a valid choice: must be one of"):
         TrainerConfig(select_on="test")
     data = make_heterodata(5, 6, {"train": torch.tensor([[0, 1, 2, 3, 4], [0, 1, 2, 3, 4]]),
                                   "val": torch.tensor([[0, 1], [5, 5]]), "test": torch.tensor([[2], [5]])})

@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from ...config import resolve_config
+from ...config import check_fields, resolve_config
 from ...utils import InteractionIndex
 from ..data import PAD, SampleBatch, SequenceData
 
@@ -34,10 +34,7 @@ class SequenceModelConfig:
     """Dropout rate of the encoder's hidden layers."""
 
     def __post_init__(self):
-        if self.embedding_dim <= 0:
-            raise ValueError(f"embedding_dim must be positive, got {self.embedding_dim}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        check_fields(self, embedding_dim=">= 1", dropout="[0, 1)")
 
 
 class SequenceModel(nn.Module):
