@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import PAD
-from .base import SequenceModel, SequenceModelConfig
+from .base import Dropout, SequenceModel, SequenceModelConfig
 
 
 @dataclass
@@ -62,13 +62,13 @@ class SASRec(SequenceModel):
         d, cfg = self.embedding_dim, self.config
         self.item_emb = nn.Embedding(self.num_items + 1, d, padding_idx=PAD)
         self.pos_emb = nn.Embedding(self.max_len, d)
-        self.emb_dropout = nn.Dropout(cfg.dropout)
+        self.emb_dropout = Dropout(cfg.dropout)
         self.attn_norms = nn.ModuleList([nn.LayerNorm(d, eps=1e-8) for _ in range(cfg.num_blocks)])
         self.attns = nn.ModuleList([nn.MultiheadAttention(d, cfg.num_heads, dropout=cfg.dropout, batch_first=True)
                                     for _ in range(cfg.num_blocks)])
         self.ffn_norms = nn.ModuleList([nn.LayerNorm(d, eps=1e-8) for _ in range(cfg.num_blocks)])
-        self.ffns = nn.ModuleList([nn.Sequential(nn.Linear(d, d), nn.Dropout(cfg.dropout), nn.ReLU(),
-                                                 nn.Linear(d, d), nn.Dropout(cfg.dropout))
+        self.ffns = nn.ModuleList([nn.Sequential(nn.Linear(d, d), Dropout(cfg.dropout), nn.ReLU(),
+                                                 nn.Linear(d, d), Dropout(cfg.dropout))
                                    for _ in range(cfg.num_blocks)])
         self.last_norm = nn.LayerNorm(d, eps=1e-8)
         self.reset_parameters()
