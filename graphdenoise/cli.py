@@ -1,5 +1,9 @@
 r"""The command line: ``graphdenoise fit ...``, ``graphdenoise describe ...``, ``graphdenoise list``,
-``graphdenoise experiment ...`` (:mod:`graphdenoise.experiments.cli`)."""
+``graphdenoise experiment ...`` (:mod:`graphdenoise.experiments.cli`).
+
+Start-up rule: this module imports only the standard library at module level, and help, ``list`` and
+argument errors never import torch (names come from :mod:`graphdenoise.catalog`); each command imports
+what it needs inside its branch (see :mod:`graphdenoise._lazy`)."""
 from __future__ import annotations
 
 import argparse
@@ -77,11 +81,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "list":
-            from . import DATASETS, METHODS, MODELS
-            print("datasets:", ", ".join(DATASETS.names()))
-            from .sequential import SEQUENCE_METHODS, SEQUENCE_MODELS
-            print("models:  ", ", ".join(MODELS.names()), "| sequence models:", ", ".join(SEQUENCE_MODELS.names()))
-            print("methods: ", ", ".join(METHODS.names()), "| sequence methods:", ", ".join(SEQUENCE_METHODS.names()))
+            from . import catalog  # names only: no torch import (see graphdenoise/_lazy.py)
+            print("datasets:", ", ".join(catalog.DATASETS))
+            print("models:  ", ", ".join(catalog.MODELS), "| sequence models:", ", ".join(catalog.SEQUENCE_MODELS))
+            print("methods: ", ", ".join(catalog.METHODS), "| sequence methods:", ", ".join(catalog.SEQUENCE_METHODS))
             return 0
         if args.command == "experiment":
             from .experiments.cli import main as experiment_main
@@ -91,9 +94,18 @@ def main(argv: Optional[List[str]] = None) -> int:
             data = load_dataset(args.dataset, data_dir=args.data_dir, seed=args.seed)
             describe(data, name=args.dataset, file=sys.stdout)
             return 0
+        _check_names(args)
         return _fit(args)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         return _fail(str(exc))
+
+
+def _check_names(args) -> None:
+    """Unknown model / method names fail before torch is imported (the registry's error message)."""
+    from . import catalog
+    for kind, name, valid in (("model", args.model, catalog.MODELS), ("method", args.method, catalog.METHODS)):
+        if name.lower() not in valid:
+            raise ValueError(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(valid)}")
 
 
 def _fit(args) -> int:
