@@ -28,6 +28,8 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+from _timing import sync, timed  # noqa: E402
 
 
 def pair_flops(model) -> int:
@@ -50,22 +52,6 @@ def gemm_throughput(device, rows=4096, inner=256, cols=128, repeat=20) -> float:
         torch.addmm(b, a, w.t(), out=out)
     sync(device)
     return 2 * rows * inner * cols * repeat / (time.perf_counter() - start) / 1e9
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn, device, repeat):
-    best = float("inf")
-    for _ in range(repeat):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main():

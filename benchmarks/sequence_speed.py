@@ -34,6 +34,8 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+import _timing  # noqa: E402
 from graphdenoise.sequential.data import PAD  # noqa: E402
 
 
@@ -186,12 +188,11 @@ def limit_steps(method, steps):
 
 
 CLOCK = time.perf_counter
+DEVICE = "cpu"
 
 
 def timed(fn):
-    start = CLOCK()
-    fn()
-    return CLOCK() - start
+    return _timing.timed(fn, DEVICE, 1, CLOCK)
 
 
 def compare(name, view, args, device):
@@ -235,12 +236,12 @@ def main():
                         help="wall time, or this process's CPU time (less distorted on a busy machine)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    global CLOCK
+    global CLOCK, DEVICE
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     from graphdenoise.datasets import load_dataset
     from graphdenoise.sequential import SequenceData
     from graphdenoise.utils import resolve_device
-    device = resolve_device(args.device)
+    DEVICE = device = resolve_device(args.device)
     view = SequenceData(load_dataset("ml-100k", root=args.root, data_dir=args.data_dir, rating_threshold=None))
     print(f"{view}\ntorch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, "
           f"load avg {os.getloadavg()[0]:.2f}; {args.clock} clock; steps per epoch: {args.steps or 'all'}")

@@ -28,6 +28,9 @@ from torch import nn
 from torch_geometric.metrics import LinkPredMetricCollection, LinkPredNDCG, LinkPredRecall
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+import _timing  # noqa: E402
+from _timing import sync  # noqa: E402
 from graphdenoise.datasets import load_dataset  # noqa: E402
 from graphdenoise.datasets.graph import held_out_edges, num_users_items, train_edges  # noqa: E402
 from graphdenoise.methods import BPR  # noqa: E402
@@ -41,14 +44,7 @@ DEVICE = "cpu"
 
 
 def timed(fn, repeat=1):
-    best = float("inf")
-    for _ in range(repeat):
-        sync(DEVICE)
-        start = time.perf_counter()
-        fn()
-        sync(DEVICE)
-        best = min(best, time.perf_counter() - start)
-    return best
+    return _timing.timed(fn, DEVICE, repeat)
 
 
 def interleaved(ours, reference, repeat):
@@ -67,11 +63,6 @@ def uniform_negatives(index: InteractionIndex, users, generator):
         neg[bad] = torch.randint(index.num_items, bad.shape, generator=generator).to(users.device)
         bad = bad[index.contains(users[bad], neg[bad])]
     return neg
-
-
-def sync(device):
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
 
 
 def eval_breakdown(evaluator, model, split, device):

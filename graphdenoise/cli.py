@@ -103,7 +103,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 def _check_names(args) -> None:
     """Unknown model / method names fail before torch is imported (the registry's error message)."""
     from . import catalog
-    for kind, name, valid in (("model", args.model, catalog.MODELS), ("method", args.method, catalog.METHODS)):
+    for kind, name, valid in (("model", args.model, catalog.MODELS + catalog.SEQUENCE_MODELS),
+                              ("method", args.method, catalog.METHODS + catalog.SEQUENCE_METHODS)):
         if name.lower() not in valid:
             raise ValueError(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(valid)}")
 

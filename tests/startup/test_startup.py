@@ -35,7 +35,7 @@ def test_help_list_and_argument_errors_import_no_torch():
     first, rest = done.stdout.split("\n", 1)
     assert first == "[0, 0, 2, 2, 0] []", first
     assert "datasets: amazon-cd, gowalla" in rest and "sasrec" in rest
-    assert "unknown model 'nosuch'; valid models: lightgcn" in rest
+    assert "unknown model 'nosuch'; valid models: lightgcn, mf, mgccf, neumf, din, sasrec" in rest
     assert "invalid int value: 'x'" in rest
 
 
