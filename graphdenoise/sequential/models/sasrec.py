@@ -49,6 +49,14 @@ class SASRec(SequenceModel):
 
     A position attends to itself and to the earlier real (non-padding) items.
 
+    Speed without changing the maths: only the last position is scored, so the last block runs its
+    query, residual and feed-forward for that position alone (:meth:`encode`); a training batch keeps
+    a target position's real next item and its sampled negatives together and encodes their shared
+    history once (:meth:`SequenceModel.score`), as SASRec scores the positive and the negative of a
+    time step from one :math:`F_t` (Kang & McAuley, Sec. III-E, Eq. 5). Each CTR sample is still its
+    own ``max_len`` window: training every position of a longer sequence at once, as SASRec does,
+    would give the earlier positions shorter histories than the samples define.
+
     Args:
         num_users (int), num_items (int), max_len (int): Sizes (users are not a feature).
         config (SASRecConfig, optional): Options. (default: d=50, 2 blocks, 1 head, dropout 0.2)
