@@ -12,7 +12,8 @@ Times, on the same data and settings (default Gowalla, dim 64, batch 5000, 1 Lig
 
 Ratios are ours / reference, same process, measured back to back. Usage::
 
-    python benchmarks/speed.py --data-dir ../shared/datasets [--dataset gowalla] [--threads 2]
+    python benchmarks/speed.py --data-dir ../shared/datasets [--dataset gowalla] [--threads 2] \
+        [--device cuda] [--parts mf,lightgcn,eval] [--breakdown]
 """
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ from torch import nn
 from torch_geometric.metrics import LinkPredMetricCollection, LinkPredNDCG, LinkPredRecall
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+import _timing  # noqa: E402
+from _timing import sync  # noqa: E402
 from graphdenoise.datasets import load_dataset  # noqa: E402
 from graphdenoise.datasets.graph import held_out_edges, num_users_items, train_edges  # noqa: E402
 from graphdenoise.methods import BPR  # noqa: E402
@@ -36,13 +40,11 @@ from graphdenoise.train import Trainer, TrainerConfig  # noqa: E402
 from graphdenoise.utils import InteractionIndex  # noqa: E402
 
 
+DEVICE = "cpu"
+
+
 def timed(fn, repeat=1):
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+    return _timing.timed(fn, DEVICE, repeat)
 
 
 def interleaved(ours, reference, repeat):
@@ -55,23 +57,56 @@ def interleaved(ours, reference, repeat):
 
 
 def uniform_negatives(index: InteractionIndex, users, generator):
-    neg = torch.randint(index.num_items, users.shape, generator=generator)
+    neg = torch.randint(index.num_items, users.shape, generator=generator).to(users.device)
     bad = index.contains(users, neg).nonzero().view(-1)
     while bad.numel():
-        neg[bad] = torch.randint(index.num_items, bad.shape, generator=generator)
+        neg[bad] = torch.randint(index.num_items, bad.shape, generator=generator).to(users.device)
         bad = bad[index.contains(users[bad], neg[bad])]
     return neg
 
 
-def reference_mf_epoch(edge_index, index, num_users, num_items, batch_size, generator):
+def eval_breakdown(evaluator, model, split, device):
+    """Seconds of our evaluation's parts: representations, score GEMM, masking, top-k, metrics."""
+    parts = dict.fromkeys(("representations", "score GEMM", "masking (-inf)", "top-k", "metrics"), 0.0)
+
+    def clock(name, fn):
+        sync(device)
+        start = time.perf_counter()
+        value = fn()
+        sync(device)
+        parts[name] += time.perf_counter() - start
+        return value
+    with torch.no_grad():
+        model.eval()
+        users = torch.unique(evaluator.indices[split].users)
+        user_rep, item_rep = clock("representations", model.representations)
+        chunk = evaluator._chunk_size(model)
+        masks = [evaluator.indices[s] for s in evaluator.masked_splits(split) if s in evaluator.indices]
+        tops = []
+        for start in range(0, users.numel(), chunk):
+            batch = users[start:start + chunk]
+            buf = evaluator._scores_buffer(batch.numel(), device)
+            scores = clock("score GEMM", lambda: model.score_matrix(user_rep[batch.to(device)], item_rep, out=buf))
+
+            def mask():
+                for index in masks:
+                    row, col = index.gather_rows(batch)
+                    scores[row.to(device), col.to(device)] = float("-inf")
+            clock("masking (-inf)", mask)
+            tops.append(clock("top-k", lambda: scores.topk(evaluator.ks[-1], dim=1).indices.cpu()))
+        clock("metrics", lambda: evaluator.metrics_from_top_k(split, users, torch.cat(tops)))
+    return parts
+
+
+def reference_mf_epoch(edge_index, index, num_users, num_items, batch_size, generator, device="cpu"):
     """A plain MF-BPR loop: nn.Embedding, Adam, vectorised uniform negatives."""
-    user, item = nn.Embedding(num_users, 64), nn.Embedding(num_items, 64)
+    user, item = nn.Embedding(num_users, 64).to(device), nn.Embedding(num_items, 64).to(device)
     nn.init.xavier_uniform_(user.weight)
     nn.init.xavier_uniform_(item.weight)
     opt = torch.optim.Adam(list(user.parameters()) + list(item.parameters()), lr=1e-3)
 
     def epoch():
-        perm = torch.randperm(edge_index.size(1), generator=generator)
+        perm = torch.randperm(edge_index.size(1), generator=generator).to(edge_index.device)
         for start in range(0, perm.numel(), batch_size):
             ids = perm[start:start + batch_size]
             u, i = edge_index[0, ids], edge_index[1, ids]
@@ -85,17 +120,17 @@ def reference_mf_epoch(edge_index, index, num_users, num_items, batch_size, gene
     return epoch, (user.weight, item.weight)
 
 
-def reference_pyg_lightgcn_epoch(edge_index, index, num_users, num_items, batch_size, generator):
+def reference_pyg_lightgcn_epoch(edge_index, index, num_users, num_items, batch_size, generator, device="cpu"):
     """A BPR loop over PyG's LightGCN with a cached, pre-normalised CSR adjacency."""
     from torch_geometric.nn.models import LightGCN as PyGLightGCN
-    model = PyGLightGCN(num_users + num_items, 64, num_layers=1)
+    model = PyGLightGCN(num_users + num_items, 64, num_layers=1).to(device)
     for conv in model.convs:
         conv.normalize = False
-    adj = normalized_bipartite_adjacency(edge_index, num_users, num_items).matrix
+    adj = normalized_bipartite_adjacency(edge_index.cpu(), num_users, num_items).matrix.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def epoch():
-        perm = torch.randperm(edge_index.size(1), generator=generator)
+        perm = torch.randperm(edge_index.size(1), generator=generator).to(edge_index.device)
         for start in range(0, perm.numel(), batch_size):
             ids = perm[start:start + batch_size]
             u, i = edge_index[0, ids], edge_index[1, ids]
@@ -113,7 +148,7 @@ def reference_pyg_lightgcn_epoch(edge_index, index, num_users, num_items, batch_
 
 def reference_evaluation(user_emb, item_emb, train_ei, val_ei, test_ei, num_users, k, chunk=4096):
     """A straightforward chunked evaluation (PyG examples/lightgcn.py style)."""
-    metrics = LinkPredMetricCollection([LinkPredRecall(k), LinkPredNDCG(k)])
+    metrics = LinkPredMetricCollection([LinkPredRecall(k), LinkPredNDCG(k)]).to(user_emb.device)
     mask_ei = torch.cat([train_ei, val_ei], 1)
     for start in range(0, num_users, chunk):
         end = min(start + chunk, num_users)
@@ -132,59 +167,76 @@ def matmul_topk_floor(user_emb, item_emb, users, k, chunk=4096):
 
 
 def main():
+    global DEVICE
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="gowalla")
     parser.add_argument("--data-dir", default=os.environ.get("GRAPHDENOISE_DATA"))
+    parser.add_argument("--root", default=None, help="processed-data folder (the dataset's default if omitted)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=2, help="alternating rounds per comparison (best kept)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (ours and the references)")
+    parser.add_argument("--parts", default="mf,lightgcn,eval", help="comma-separated subset of mf,lightgcn,eval")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also split our evaluation into representations, GEMM, masking, top-k and metrics")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    data = load_dataset(args.dataset, data_dir=args.data_dir)
+    from graphdenoise.utils import resolve_device
+    DEVICE = device = resolve_device(args.device)
+    parts = set(args.parts.split(","))
+    data = load_dataset(args.dataset, root=args.root, data_dir=args.data_dir)
     num_users, num_items = num_users_items(data)
     edge_index = train_edges(data)
     index = InteractionIndex(edge_index, num_users, num_items)
     print(f"{args.dataset}: {num_users} users, {num_items} items, {edge_index.size(1)} training edges; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads, load avg {os.getloadavg()[0]:.2f}")
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, "
+          f"load avg {os.getloadavg()[0]:.2f}")
     gen = torch.Generator().manual_seed(0)
     rows = []
-
-    ref_mf, mf_tables = reference_mf_epoch(edge_index, index, num_users, num_items, args.batch_size, gen)
-    cfg = TrainerConfig(batch_size=args.batch_size, show_progress=False, device="cpu")
+    dev_edges, dev_index = edge_index.to(device), index.to(device)
+    cfg = TrainerConfig(batch_size=args.batch_size, show_progress=False, device=str(device))
     ours_mf = Trainer(MF(data), BPR(), data, cfg)
-    t_ours, t_ref = interleaved(ours_mf.train_epoch, ref_mf, args.repeat)
-    rows.append(("MF epoch (s)", t_ours, t_ref, "plain MF-BPR loop"))
+    if "mf" in parts:
+        ref_mf, _ = reference_mf_epoch(dev_edges, dev_index, num_users, num_items, args.batch_size, gen, device)
+        t_ours, t_ref = interleaved(ours_mf.train_epoch, ref_mf, args.repeat)
+        rows.append(("MF epoch (s)", t_ours, t_ref, "plain MF-BPR loop"))
+    if "lightgcn" in parts:
+        ref_lgn, _ = reference_pyg_lightgcn_epoch(dev_edges, dev_index, num_users, num_items, args.batch_size, gen,
+                                                  device)
+        ours_lgn = Trainer(LightGCN(data, num_layers=1), BPR(), data, cfg)
+        t_ours, t_ref = interleaved(ours_lgn.train_epoch, ref_lgn, args.repeat)
+        rows.append(("LightGCN epoch (s)", t_ours, t_ref, "PyG LightGCN + CSR"))
+    if "eval" in parts:
+        rows += compare_evaluation(data, ours_mf, args, device)
+    print(f"\n{'what':<26}{'ours':>10}{'reference':>12}{'ratio':>8}  reference")
+    for name, ours, ref, what in rows:
+        print(f"{name:<26}{ours:>10.2f}{ref:>12.2f}{ours / ref:>8.2f}  {what}")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS of the whole run: {peak_mb:.0f} MiB; load avg at the end {os.getloadavg()[0]:.2f}")
 
-    ref_lgn, _ = reference_pyg_lightgcn_epoch(edge_index, index, num_users, num_items, args.batch_size, gen)
-    ours_lgn = Trainer(LightGCN(data, num_layers=1), BPR(), data, cfg)
-    t_ours, t_ref = interleaved(ours_lgn.train_epoch, ref_lgn, args.repeat)
-    rows.append(("LightGCN epoch (s)", t_ours, t_ref, "PyG LightGCN + CSR"))
 
-    model = ours_mf.model
+def compare_evaluation(data, trainer, args, device):
+    """Our full-ranking evaluation against the chunked torch reference, the floor, and optionally a breakdown."""
+    model, evaluator, k = trainer.model, trainer.evaluator, 50
     user_emb, item_emb = (t.detach() for t in model.representations())
-    k = 50
-    evaluator = ours_mf.evaluator
-    test_users = torch.unique(held_out_edges(data, "test")[0])
+    edges = [train_edges(data).to(device), held_out_edges(data, "val").to(device), held_out_edges(data, "test").to(device)]
+    num_users = user_emb.size(0)
+    test_users = torch.unique(held_out_edges(data, "test")[0]).to(device)
     with torch.no_grad():
         t_ours, t_ref = interleaved(lambda: evaluator.evaluate(model, "test"),
-                                    lambda: reference_evaluation(user_emb, item_emb, edge_index,
-                                                                 held_out_edges(data, "val"),
-                                                                 held_out_edges(data, "test"), num_users, k),
+                                    lambda: reference_evaluation(user_emb, item_emb, *edges, num_users, k),
                                     args.repeat)
-        ref_metrics = reference_evaluation(user_emb, item_emb, edge_index, held_out_edges(data, "val"),
-                                           held_out_edges(data, "test"), num_users, k)
+        ref_metrics = reference_evaluation(user_emb, item_emb, *edges, num_users, k)
         ours_metrics = evaluator.evaluate(model, "test")
         t_floor = timed(lambda: matmul_topk_floor(user_emb, item_emb, test_users, k))
-    rows.append(("evaluation (s)", t_ours, t_ref, "chunked torch eval"))
-    rows.append(("  torch matmul+topk alone", t_floor, t_ref, "same reference"))
+    rows = [("evaluation (s)", t_ours, t_ref, "chunked torch eval"),
+            ("  torch matmul+topk alone", t_floor, t_ref, "same reference")]
+    if args.breakdown:
+        for name, seconds in eval_breakdown(evaluator, model, "test", device).items():
+            rows.append((f"  ours: {name}", seconds, t_ours, "share of our evaluation"))
     agree = abs(ref_metrics[f"LinkPredRecall@{k}"] - ours_metrics[f"recall@{k}"]) < 1e-5
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\n{'what':<24}{'ours':>10}{'reference':>12}{'ratio':>8}  reference")
-    for name, ours, ref, what in rows:  # noqa: B007
-        print(f"{name:<24}{ours:>10.2f}{ref:>12.2f}{ours / ref:>8.2f}  {what}")
-    print(f"\nevaluation metrics agree with the reference: {agree} (recall@{k} {ours_metrics[f'recall@{k}']:.5f})")
-    print(f"peak RSS of the whole run (both LightGCN variants included): {peak_mb:.0f} MiB; "
-          f"load avg at the end {os.getloadavg()[0]:.2f}")
+    print(f"evaluation metrics agree with the reference: {agree} (recall@{k} {ours_metrics[f'recall@{k}']:.5f})")
+    return rows
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 r"""The command line: ``graphdenoise fit ...``, ``graphdenoise recommend ...``, ``graphdenoise
-describe ...``, ``graphdenoise list [--options NAME]``, ``graphdenoise experiment ...``
-(:mod:`graphdenoise.experiments.cli`).
+describe ...``, ``graphdenoise list [--options NAME]``, ``graphdenoise tune ...``, ``graphdenoise
+experiment ...`` (:mod:`graphdenoise.experiments.cli`).
 
-Argument parsing imports neither ``torch`` nor the package's models: the trainer options of
-``fit --help`` are generated from :class:`~graphdenoise.train.TrainerConfig`'s source
-(:mod:`graphdenoise.config_help`), and the heavy imports happen inside the commands.
+Start-up rule: this module imports only the standard library and torch-free helpers at module level;
+help, ``list`` and argument errors never import torch (names come from :mod:`graphdenoise.catalog`,
+the trainer options of ``fit --help`` from :class:`~graphdenoise.train.TrainerConfig`'s source through
+:mod:`graphdenoise.config_help`); each command imports what it needs inside its branch (see
+:mod:`graphdenoise._lazy`).
 """
 from __future__ import annotations
 
@@ -179,6 +181,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         if args.command == "recommend":
             return _recommend(args)
+        _check_names(args)
         return _fit(args)
     except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         return _fail(str(exc))
@@ -188,14 +191,15 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _list(args) -> int:
-    from . import DATASETS, METHODS, MODELS
-    from .sequential import SEQUENCE_METHODS, SEQUENCE_MODELS
     if args.options is None:
-        print("datasets:", ", ".join(DATASETS.names()), "| or the path of a CSV/TSV file")
-        print("models:  ", ", ".join(MODELS.names()), "| sequence models:", ", ".join(SEQUENCE_MODELS.names()))
-        print("methods: ", ", ".join(METHODS.names()), "| sequence methods:", ", ".join(SEQUENCE_METHODS.names()))
+        from . import catalog  # names only: no torch import (see graphdenoise/_lazy.py)
+        print("datasets:", ", ".join(catalog.DATASETS), "| or the path of a CSV/TSV file")
+        print("models:  ", ", ".join(catalog.MODELS), "| sequence models:", ", ".join(catalog.SEQUENCE_MODELS))
+        print("methods: ", ", ".join(catalog.METHODS), "| sequence methods:", ", ".join(catalog.SEQUENCE_METHODS))
         print("options: graphdenoise list --options NAME (a model, a method or 'trainer')")
         return 0
+    from . import METHODS, MODELS
+    from .sequential import SEQUENCE_METHODS, SEQUENCE_MODELS
     from .config_help import format_options, options_of
     name = args.options
     if name.lower() == "trainer":
@@ -246,6 +250,15 @@ def _merge_runs(base: Dict[str, Any], override: Dict[str, Any]) -> Dict[str, Any
     if "dataset_options" in base and "dataset_options" in override:
         merged["dataset_options"] = {**base["dataset_options"], **override["dataset_options"]}
     return merged
+
+
+def _check_names(args) -> None:
+    """Unknown model / method names fail before torch is imported (the registry's error message)."""
+    from . import catalog
+    for kind, name, valid in (("model", args.model, catalog.MODELS + catalog.SEQUENCE_MODELS),
+                              ("method", args.method, catalog.METHODS + catalog.SEQUENCE_METHODS)):
+        if name is not None and name.lower() not in valid:  # None: the default or the --config file's
+            raise ValueError(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(valid)}")
 
 
 def _fit(args) -> int:

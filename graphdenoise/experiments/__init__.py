@@ -10,11 +10,26 @@ run resumably into a results folder, with CSV rows per cell, markdown reports an
 
 or ``graphdenoise experiment table1 --datasets lastfm --budget small --data-dir ../shared/datasets --out results/``.
 """
-from .experiments import EXPERIMENTS, Experiment, get_experiment, make_spec, run
-from .paper import TABLE1 as PAPER_TABLE1
-from .runner import ExperimentRun, mean_std, run_experiment, select_on_validation
-from .spec import BUDGETS, Budget, Cell, DatasetSpec, ExperimentSpec, Group, NoiseSpec, get_budget
-from .store import ResultStore, read_csv
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
+
+_EXPORTS = {
+    **dict.fromkeys(["EXPERIMENTS", "Experiment", "get_experiment", "make_spec", "run"], ".experiments"),
+    "PAPER_TABLE1": ".paper:TABLE1",
+    **dict.fromkeys(["ExperimentRun", "mean_std", "run_experiment", "select_on_validation"], ".runner"),
+    **dict.fromkeys(["BUDGETS", "Budget", "Cell", "DatasetSpec", "ExperimentSpec", "Group", "NoiseSpec", "get_budget"],
+                    ".spec"),
+    **dict.fromkeys(["ResultStore", "read_csv"], ".store"),
+}
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)  # the CLI's help imports this package: no torch here
+
+if TYPE_CHECKING:
+    from .experiments import EXPERIMENTS, Experiment, get_experiment, make_spec, run  # noqa: F401
+    from .paper import TABLE1 as PAPER_TABLE1  # noqa: F401
+    from .runner import ExperimentRun, mean_std, run_experiment, select_on_validation  # noqa: F401
+    from .spec import BUDGETS, Budget, Cell, DatasetSpec, ExperimentSpec, Group, NoiseSpec, get_budget  # noqa: F401
+    from .store import ResultStore, read_csv  # noqa: F401
 
 __all__ = ["BUDGETS", "Budget", "Cell", "DatasetSpec", "EXPERIMENTS", "Experiment", "ExperimentRun",
            "ExperimentSpec", "Group", "NoiseSpec", "PAPER_TABLE1", "ResultStore", "get_budget", "get_experiment",

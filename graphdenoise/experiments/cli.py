@@ -26,7 +26,7 @@ def _budget_epilog() -> str:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from .experiments import EXPERIMENTS
+    from ..catalog import EXPERIMENTS  # the names without importing the experiments (no torch for --help)
     parser = subparsers.add_parser(
         "experiment", help="run reproduction experiments (Table 1, figures) resumably",
         description="Run one or more experiments (" + ", ".join(EXPERIMENTS) + ") into --out: one CSV row per "

@@ -84,8 +84,20 @@ class RankingEvaluator:
 
     @torch.no_grad()
     def top_k(self, model, split: str, users: Tensor) -> Tensor:
-        """Top-``max(ks)`` items of ``users`` (masked as for ``split``), ``[len(users), max_k]``, on CPU."""
+        """Top-``max(ks)`` items of ``users`` (masked as for ``split``), ``[len(users), max_k]``, on CPU.
+
+        On the CPU, the BLAS that numpy calls for the score GEMM (OpenBLAS, see
+        :meth:`Recommender.score_matrix`) is pinned to torch's thread count meanwhile: it would
+        otherwise start one thread per core whatever ``torch.set_num_threads`` says, which on a
+        shared machine made a product many times slower."""
         device = next(model.parameters()).device
+        if device.type != "cpu":
+            return self._top_k(model, split, users, device)
+        from threadpoolctl import threadpool_limits
+        with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):
+            return self._top_k(model, split, users, device)
+
+    def _top_k(self, model, split: str, users: Tensor, device: torch.device) -> Tensor:
         user_rep, item_rep = model.representations()
         chunk = self._chunk_size(model)
         masks = [self.indices[s] for s in self.masked_splits(split) if s in self.indices]

@@ -76,8 +76,11 @@ class NeuMF(Recommender):
 
     Config = NeuMFConfig
 
+    score_block_pairs: int = 4096
+    """(user, item) pairs per tower block of :meth:`score_matrix` (buffers of a few MB that stay in cache)."""
+
     score_block_elements: int = 2**23
-    """Memory bound of :meth:`score_matrix`: activations of the first tower layer per item block."""
+    """Memory bound of :meth:`score_matrix` with dropout in training: first-layer activations per block."""
 
     def __init__(self, data, config: Optional[NeuMFConfig] = None, **overrides):
         super().__init__(data, config, **overrides)
@@ -139,28 +142,57 @@ class NeuMF(Recommender):
 
         The GMF part :math:`h_G^\top (p_u \odot q_i) = (p_u \odot h_G)^\top q_i` is one matrix product;
         the first tower layer splits into a user and an item term, :math:`W_1 [p \| q] = W_{1p} p + W_{1q}
-        q`, so only the layers after it run per pair, over blocks of items holding at most
-        :attr:`score_block_elements` activations. (With dropout in training mode the first layer is
-        applied to each concatenated pair instead.)
+        q`, each computed once per call (``B`` and ``N`` rows, not ``B * N``), so only the layers after
+        it run per pair. Without autograd (evaluation) they run as GEMMs over blocks of
+        :attr:`score_block_pairs` pairs into reused buffers (bias, ReLU and the final product in
+        place): the cost is the tower's GEMMs, with no Python work per user. With autograd, or with
+        dropout in training mode (the first layer then runs on each concatenated pair), blocks hold at
+        most :attr:`score_block_elements` first-layer activations.
         """
-        num_users, num_items = user_rep.size(0), item_rep.size(0)
         if out is None:
-            out = user_rep.new_empty(num_users, num_items)
+            out = user_rep.new_empty(user_rep.size(0), item_rep.size(0))
+        dropout = self.training and self.config.dropout > 0
+        if torch.is_grad_enabled() or dropout:
+            return self._score_blocks(user_rep, item_rep, out, split_first=not dropout)
         user_gmf, user_mlp = user_rep.split([self.embedding_dim, self.mlp_dim], dim=-1)
         item_gmf, item_mlp = item_rep.split([self.embedding_dim, self.mlp_dim], dim=-1)
         weight_gmf, weight_mlp = self.predict.weight[0].split([self.embedding_dim, self.widths[-1]])
+        torch.addmm(self.predict.bias, user_gmf * weight_gmf, item_gmf.t(), out=out)
+        user_part, item_part = self._first_layer_parts(user_mlp, item_mlp)
+        linears = [m for m in self.tower[2:] if isinstance(m, nn.Linear)]
+        num_users, num_items = out.shape
+        block = max(1, self.score_block_pairs // max(1, num_users))
+        buffers = [user_rep.new_empty(num_users * min(block, num_items), w) for w in self.widths[1:]]
+        for start in range(0, num_items, block):
+            stop = min(num_items, start + block)
+            rows = num_users * (stop - start)
+            hidden = buffers[0][:rows]
+            torch.add(user_part[:, None, :], item_part[None, start:stop, :],
+                      out=hidden.view(num_users, stop - start, -1)).relu_()
+            for linear, buf in zip(linears, buffers[1:]):
+                hidden = torch.addmm(linear.bias, hidden, linear.weight.t(), out=buf[:rows]).relu_()
+            out[:, start:stop] += (hidden @ weight_mlp).view(num_users, stop - start)
+        return out
+
+    def _first_layer_parts(self, user_mlp: Tensor, item_mlp: Tensor) -> Tuple[Tensor, Tensor]:
+        r""":math:`W_{1p} p_u` per user ``[B, h1]`` and :math:`W_{1q} q_i + b_1` per item ``[N, h1]``."""
         first = self.tower[1]
-        split_first = not (self.training and self.config.dropout > 0)
+        weight_user, weight_item = first.weight.split([self.mlp_dim, self.mlp_dim], dim=1)
+        return user_mlp @ weight_user.t(), torch.addmm(first.bias, item_mlp, weight_item.t())
+
+    def _score_blocks(self, user_rep: Tensor, item_rep: Tensor, out: Tensor, split_first: bool) -> Tensor:
+        """The differentiable form of :meth:`score_matrix` (item blocks, results copied into ``out``)."""
+        num_users, num_items = out.shape
+        user_gmf, user_mlp = user_rep.split([self.embedding_dim, self.mlp_dim], dim=-1)
+        item_gmf, item_mlp = item_rep.split([self.embedding_dim, self.mlp_dim], dim=-1)
+        weight_gmf, weight_mlp = self.predict.weight[0].split([self.embedding_dim, self.widths[-1]])
         if split_first:
-            weight_user, weight_item = first.weight.split([self.mlp_dim, self.mlp_dim], dim=1)
-            user_part = user_mlp @ weight_user.t()
-            item_part = torch.addmm(first.bias, item_mlp, weight_item.t())
-            rest = self.tower[2:]
+            user_part, item_part = self._first_layer_parts(user_mlp, item_mlp)
         block = max(1, self.score_block_elements // max(1, num_users * self.widths[1]))
         for start in range(0, num_items, block):
             stop = min(num_items, start + block)
             if split_first:
-                hidden = rest(user_part[:, None, :] + item_part[None, start:stop, :])
+                hidden = self.tower[2:](user_part[:, None, :] + item_part[None, start:stop, :])
             else:
                 pairs = torch.cat([user_mlp[:, None, :].expand(-1, stop - start, -1),
                                    item_mlp[None, start:stop, :].expand(num_users, -1, -1)], dim=-1)

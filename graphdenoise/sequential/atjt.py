@@ -419,7 +419,7 @@ class ATJT(_RecognizerMethod):
             if rec_index.numel() == 0 or aux_index.numel() == 0:
                 raise ValueError(f"ATJT group {r} or its complement is empty; use fewer groups "
                                  f"(num_groups={n}) or partition='sample'")
-            rec_batches = shuffled_batches(rec_index, batch_size, generator)
+            rec_batches = shuffled_batches(rec_index, batch_size, generator, samples.position[rec_index])
             aux_batches = shuffled_batches(aux_index, batch_size, generator)
             steps = [Step(rb, [aux_batches[(i * (n - 1) + j) % len(aux_batches)] for j in range(n - 1)])
                      for i, rb in enumerate(rec_batches)]
@@ -524,9 +524,9 @@ class DirectNoiseRecognition(_RecognizerMethod):
     def plan(self, samples, batch_size, generator):
         self.samples = samples
         group = self.groups_of(samples)
-        rounds = [Round(r, [Step(b) for b in shuffled_batches(torch.nonzero(group == r).view(-1), batch_size,
-                                                               generator)])
-                  for r in range(self.config.num_groups)]
+        indices = [torch.nonzero(group == r).view(-1) for r in range(self.config.num_groups)]
+        rounds = [Round(r, [Step(b) for b in shuffled_batches(index, batch_size, generator, samples.position[index])])
+                  for r, index in enumerate(indices)]
         last = torch.nonzero(group == self.config.num_groups - 1).view(-1)
         self.last_rec_index = last[torch.randperm(last.numel(), generator=generator)]
         return rounds

@@ -86,20 +86,28 @@ class SampleBatch:
         - **history**: ``[B, N]`` item ids + 1, left-padded with :data:`PAD`, most recent last
         - **target**: ``[B]`` item ids (0-based), or ``[B, C]`` candidates sharing one history
         - **label**: ``[B]`` float (training) or ``[B, C]``
+        - **shared** (optional): ``(rows [U], inverse [B])`` with ``history[rows][inverse] == history``
+          and ``user[rows][inverse] == user``: the batch's distinct ``(user, history)`` pairs, so that
+          an encoder with a target-independent representation encodes each once. Dropped by
+          :meth:`replace` when ``user`` or ``history`` change.
     """
 
     user: Tensor
     history: Tensor
     target: Tensor
     label: Tensor
+    shared: Optional[Tuple[Tensor, Tensor]] = None
 
     def to(self, device) -> "SampleBatch":
-        return SampleBatch(*(t.to(device) for t in (self.user, self.history, self.target, self.label)))
+        shared = None if self.shared is None else tuple(t.to(device) for t in self.shared)
+        return SampleBatch(*(t.to(device) for t in (self.user, self.history, self.target, self.label)), shared)
 
     def __len__(self) -> int:
         return self.user.numel()
 
     def replace(self, **changes) -> "SampleBatch":
+        if ("history" in changes or "user" in changes) and "shared" not in changes:
+            changes["shared"] = None
         return dataclasses.replace(self, **changes)
 
 
@@ -183,8 +191,12 @@ class SequenceData:
         return torch.where(valid, self.item[index.clamp(min=0)] + 1, torch.zeros_like(index))
 
     def batch(self, samples: Samples) -> SampleBatch:
-        """Materialise the histories of ``samples`` (on CPU)."""
-        return SampleBatch(samples.user, self.history(samples.position), samples.target, samples.label.float())
+        """Materialise the histories of ``samples`` (on CPU); samples at the same target position (a
+        real next item and its negatives) share their history, gathered once (:attr:`SampleBatch.shared`)."""
+        position, inverse = torch.unique(samples.position, return_inverse=True)
+        rows = torch.empty_like(position).scatter_(0, inverse, torch.arange(inverse.numel()))
+        history = self.history(position)[inverse]
+        return SampleBatch(samples.user, history, samples.target, samples.label.float(), (rows, inverse))
 
     def latest_history(self, users: Tensor) -> Tensor:
         r"""The last ``max_len`` items of each user over all splits, ``[B, max_len]`` (for recommending)."""

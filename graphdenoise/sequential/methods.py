@@ -12,7 +12,7 @@ trainer calls :meth:`SequenceMethod.begin_round`. So plain BCE and ATJT's joint 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -59,7 +59,8 @@ class SequenceMethod(MethodBase):
 
     def plan(self, samples: Samples, batch_size: int, generator: torch.Generator) -> List[Round]:
         """One round over every sample in shuffled batches by default."""
-        return [Round(0, [Step(b) for b in shuffled_batches(torch.arange(len(samples)), batch_size, generator)])]
+        batches = shuffled_batches(torch.arange(len(samples)), batch_size, generator, samples.position)
+        return [Round(0, [Step(b) for b in batches])]
 
     def begin_round(self, index: int) -> None:
         pass
@@ -82,7 +83,14 @@ class BCE(SequenceMethod):
         return loss, {"loss_rec": loss.detach()}
 
 
-def shuffled_batches(index: Tensor, batch_size: int, generator: torch.Generator) -> List[Tensor]:
-    """``index`` in a random order, cut into batches of ``batch_size`` (the last may be smaller)."""
-    index = index[torch.randperm(index.numel(), generator=generator)]
-    return list(index.split(batch_size))
+def shuffled_batches(index: Tensor, batch_size: int, generator: torch.Generator,
+                     groups: Optional[Tensor] = None) -> List[Tensor]:
+    """``index`` in a random order, cut into batches of ``batch_size`` (the last may be smaller).
+    With ``groups`` (a non-negative id per entry of ``index``, e.g. the samples' target positions) the
+    groups are shuffled and the entries of a group stay adjacent, so a real next item and its
+    negatives share a batch and their history is encoded once (:attr:`SampleBatch.shared`), as
+    SASRec scores a position's positive and negative from one encoding."""
+    if groups is None:
+        return list(index[torch.randperm(index.numel(), generator=generator)].split(batch_size))
+    rank = torch.randperm(int(groups.max()) + 1, generator=generator)[groups] if groups.numel() else groups
+    return list(index[torch.argsort(rank, stable=True)].split(batch_size))

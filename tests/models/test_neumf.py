@@ -101,3 +101,20 @@ def test_neumf_gradients_and_regularization():
         expected += (user_table[users].pow(2).sum() + item_table[pos].pow(2).sum()
                      + item_table[neg].pow(2).sum()).item()
     assert model.regularization(users, pos, neg).item() == pytest.approx(expected / 6, rel=1e-5)
+
+
+@pytest.mark.parametrize("num_layers,block_pairs", [(3, 7), (1, 3), (2, 10_000)])
+def test_neumf_evaluation_path_equals_score_pairs(num_layers, block_pairs):
+    """The no-grad GEMM path (first layer split per user / per item, blocks in reused buffers)."""
+    torch.manual_seed(0)
+    model = NeuMF(random_data(), embedding_dim=4, num_layers=num_layers).eval()
+    model.score_block_pairs = block_pairs  # 7 pairs for 3 users: blocks of 2 items, the last one ragged
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        user_rep, item_rep = model.representations(torch.tensor([0, 4, 9]), None)
+        pairs = model.score_pairs(user_rep[:, None, :].expand(-1, 13, -1), item_rep[None].expand(3, -1, -1))
+        out = torch.full((3, 13), float("nan"))
+        assert model.score_matrix(user_rep, item_rep, out=out).data_ptr() == out.data_ptr()
+    assert torch.allclose(out, pairs, atol=1e-5)
+    assert torch.allclose(out, model.score_matrix(user_rep, item_rep), atol=1e-5)  # the autograd path agrees

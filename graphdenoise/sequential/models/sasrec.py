@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import PAD
-from .base import SequenceModel, SequenceModelConfig
+from .base import Dropout, SequenceModel, SequenceModelConfig
 
 
 @dataclass
@@ -48,6 +49,14 @@ class SASRec(SequenceModel):
 
     A position attends to itself and to the earlier real (non-padding) items.
 
+    Speed without changing the maths: only the last position is scored, so the last block runs its
+    query, residual and feed-forward for that position alone (:meth:`encode`); a training batch keeps
+    a target position's real next item and its sampled negatives together and encodes their shared
+    history once (:meth:`SequenceModel.score`), as SASRec scores the positive and the negative of a
+    time step from one :math:`F_t` (Kang & McAuley, Sec. III-E, Eq. 5). Each CTR sample is still its
+    own ``max_len`` window: training every position of a longer sequence at once, as SASRec does,
+    would give the earlier positions shorter histories than the samples define.
+
     Args:
         num_users (int), num_items (int), max_len (int): Sizes (users are not a feature).
         config (SASRecConfig, optional): Options. (default: d=50, 2 blocks, 1 head, dropout 0.2)
@@ -61,13 +70,13 @@ class SASRec(SequenceModel):
         d, cfg = self.embedding_dim, self.config
         self.item_emb = nn.Embedding(self.num_items + 1, d, padding_idx=PAD)
         self.pos_emb = nn.Embedding(self.max_len, d)
-        self.emb_dropout = nn.Dropout(cfg.dropout)
+        self.emb_dropout = Dropout(cfg.dropout)
         self.attn_norms = nn.ModuleList([nn.LayerNorm(d, eps=1e-8) for _ in range(cfg.num_blocks)])
         self.attns = nn.ModuleList([nn.MultiheadAttention(d, cfg.num_heads, dropout=cfg.dropout, batch_first=True)
                                     for _ in range(cfg.num_blocks)])
         self.ffn_norms = nn.ModuleList([nn.LayerNorm(d, eps=1e-8) for _ in range(cfg.num_blocks)])
-        self.ffns = nn.ModuleList([nn.Sequential(nn.Linear(d, d), nn.Dropout(cfg.dropout), nn.ReLU(),
-                                                 nn.Linear(d, d), nn.Dropout(cfg.dropout))
+        self.ffns = nn.ModuleList([nn.Sequential(nn.Linear(d, d), Dropout(cfg.dropout), nn.ReLU(),
+                                                 nn.Linear(d, d), Dropout(cfg.dropout))
                                    for _ in range(cfg.num_blocks)])
         self.last_norm = nn.LayerNorm(d, eps=1e-8)
         self.reset_parameters()
@@ -84,27 +93,52 @@ class SASRec(SequenceModel):
             self.item_emb.weight[PAD].zero_()
 
     def encode(self, history: Tensor) -> Tensor:
-        r"""The sequence representation ``[B, d]`` at the last position."""
-        b, n = history.shape
-        real = history != PAD
-        x = self.item_emb(history) * math.sqrt(self.embedding_dim)
-        x = x + self.pos_emb.weight[:n].unsqueeze(0)
-        x = self.emb_dropout(x) * real.unsqueeze(-1)
+        r"""The sequence representation ``[B, d]`` at the last position.
+
+        Only the last position's output is scored, so the last block computes its query, attention
+        row, residual and feed-forward for that position alone (keys and values still cover every
+        position); the earlier blocks run on every position, which the last block attends to. This
+        is exactly the last row of the full computation, at about half the cost."""
+        n = history.size(1)
+        real = (history != PAD).unsqueeze(-1)                                          # [B, N, 1]
+        x = self.item_emb(history) * math.sqrt(self.embedding_dim) + self.pos_emb.weight[:n]
+        x = self.emb_dropout(x) * real
         causal = torch.ones(n, n, dtype=torch.bool, device=history.device).tril()
         eye = torch.eye(n, dtype=torch.bool, device=history.device)
-        allowed = (causal.unsqueeze(0) & real.unsqueeze(1)) | eye.unsqueeze(0)       # [B, N(query), N(key)]
-        blocked = (~allowed).repeat_interleave(self.config.num_heads, dim=0)
-        for norm, attn, ffn_norm, ffn in zip(self.attn_norms, self.attns, self.ffn_norms, self.ffns):
-            q = norm(x)
-            out, _ = attn(q, x, x, attn_mask=blocked, need_weights=False)
-            x = q + out
-            x = ffn_norm(x)
-            x = (x + ffn(x)) * real.unsqueeze(-1)
+        allowed = ((causal & real.transpose(1, 2)) | eye).unsqueeze(1)               # [B, 1, N(query), N(key)]
+        last = len(self.attns) - 1
+        for block in range(last):
+            x = self._block(block, x, x, allowed, real)
+        x = self._block(last, x[:, -1:], x, allowed[:, :, -1:], real[:, -1:])
         return self.last_norm(x[:, -1])
 
-    def forward(self, user: Tensor, history: Tensor, target: Tensor) -> Tensor:
-        seq = self.encode(history)                                   # [B, d]
+    def _block(self, block: int, query: Tensor, x: Tensor, allowed: Tensor, real: Tensor) -> Tensor:
+        r"""One SASRec block for the positions of ``query`` (a suffix of ``x``): pre-LayerNorm query,
+        causal attention over ``x``, residual, LayerNorm, point-wise feed-forward with residual,
+        padding positions zeroed (SASRec.pytorch's ``log2feats``)."""
+        q = self.attn_norms[block](query)
+        h = q + self._attention(self.attns[block], q, x, allowed)
+        h = self.ffn_norms[block](h)
+        return (h + self.ffns[block](h)) * real
+
+    def _attention(self, attn: nn.MultiheadAttention, query: Tensor, x: Tensor, allowed: Tensor) -> Tensor:
+        r""":class:`~torch.nn.MultiheadAttention`'s maths on its own parameters (query projection of
+        ``query``, key/value projections of ``x``, dropout on the attention weights), through
+        :func:`~torch.nn.functional.scaled_dot_product_attention` so that a query subset costs only its rows."""
+        d, heads = self.embedding_dim, attn.num_heads
+        q = F.linear(query, attn.in_proj_weight[:d], attn.in_proj_bias[:d])
+        k, v = F.linear(x, attn.in_proj_weight[d:], attn.in_proj_bias[d:]).chunk(2, dim=-1)
+        b, lq = query.size(0), query.size(1)
+        q, k, v = (t.view(b, -1, heads, d // heads).transpose(1, 2) for t in (q, k, v))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
+                                             dropout_p=attn.dropout if self.training else 0.0)
+        return attn.out_proj(out.transpose(1, 2).reshape(b, lq, d))
+
+    def represent(self, user: Tensor, history: Tensor) -> Tensor:
+        return self.encode(history)
+
+    def match(self, state: Tensor, target: Tensor) -> Tensor:
         e_t = self.item_emb(target + 1)                              # [B, d] or [B, C, d]
         if target.dim() == 2:
-            return (e_t * seq.unsqueeze(1)).sum(-1)
-        return (e_t * seq).sum(-1)
+            return (e_t * state.unsqueeze(1)).sum(-1)
+        return (e_t * state).sum(-1)

@@ -69,12 +69,16 @@ class WideDeep(SequenceModel):
         nn.init.zeros_(self.bias)
         reset_module(self.deep)
 
-    def forward(self, user: Tensor, history: Tensor, target: Tensor) -> Tensor:
+    def represent(self, user: Tensor, history: Tensor) -> Tensor:
+        r"""``[e_u || mean of the history's embeddings || w_u + mean of its wide weights]``, ``[B, 2d + 1]``."""
         hist_emb = masked_mean(self.item_emb(history), history)                       # [B, d]
-        hist_wide = masked_mean(self.wide_history(history), history).squeeze(-1)     # [B]
-        u_emb, u_wide = self.user_emb(user), self.wide_user(user).squeeze(-1)
-        t, u_emb, hist_emb, base, shape = expand_target(target, u_emb, hist_emb, u_wide + hist_wide)
+        hist_wide = masked_mean(self.wide_history(history), history)                 # [B, 1]
+        return torch.cat([self.user_emb(user), hist_emb, self.wide_user(user) + hist_wide], dim=-1)
+
+    def match(self, state: Tensor, target: Tensor) -> Tensor:
+        t, state, shape = expand_target(target, state)
+        d = self.embedding_dim
         t1 = t + 1
-        wide = self.bias + base + self.wide_target(t1).squeeze(-1)
-        deep = self.deep(torch.cat([u_emb, self.item_emb(t1), hist_emb], dim=-1)).squeeze(-1)
+        wide = self.bias + state[:, -1] + self.wide_target(t1).squeeze(-1)
+        deep = self.deep(torch.cat([state[:, :d], self.item_emb(t1), state[:, d:2 * d]], dim=-1)).squeeze(-1)
         return (wide + deep).view(shape)

@@ -1,0 +1,83 @@
+"""The fast paths of the sequence encoders compute what a plain implementation computes.
+
+The plain implementations are the reference modules of ``benchmarks/sequence_speed.py`` (SASRec.pytorch
+style over every position, DeepCTR-style DIN on the concatenated attention input, Wide & Deep per
+sample); they load our models' parameters, so logits and gradients must agree.
+"""
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from graphdenoise.sequential import PAD, SEQUENCE_MODELS, SequenceData
+from graphdenoise.sequential.methods import shuffled_batches
+from graphdenoise.sequential.models.base import Dropout
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("sequence_speed", ROOT / "benchmarks" / "sequence_speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def random_batch(num_users=9, num_items=40, b=12, n=7):
+    gen = torch.Generator().manual_seed(3)
+    user = torch.randint(0, num_users, (b,), generator=gen)
+    hist = torch.randint(1, num_items + 1, (b, n), generator=gen)
+    hist[0, :5] = PAD
+    hist[1, :-1] = PAD
+    target = torch.randint(0, num_items, (b,), generator=gen)
+    return user, hist, target
+
+
+@pytest.mark.parametrize("name", ["sasrec", "din", "widedeep"])
+def test_logits_and_gradients_match_the_plain_reference(name):
+    torch.manual_seed(0)
+    ours = SEQUENCE_MODELS.get(name)(9, 40, 7, embedding_dim=8).eval()
+    ref = load_benchmark().reference_for(ours).eval()
+    user, hist, target = random_batch()
+    mine, theirs = ours(user, hist, target), ref(user, hist, target)
+    assert torch.allclose(mine, theirs, atol=1e-5)
+    mine.square().sum().backward()
+    theirs.square().sum().backward()
+    for (key, p), q in zip(ours.named_parameters(), ref.parameters()):
+        assert torch.allclose(p.grad, q.grad, atol=1e-5), key
+
+
+@pytest.mark.parametrize("name", ["sasrec", "widedeep"])
+def test_shared_histories_score_like_per_sample_histories(toy_graph, name):
+    view = SequenceData(toy_graph, max_len=5)
+    samples = view.training_samples(torch.Generator().manual_seed(0))
+    batches = shuffled_batches(torch.arange(len(samples)), 16, torch.Generator().manual_seed(1), samples.position)
+    batch = view.batch(samples.subset(batches[0]))
+    assert batch.shared is not None and batch.shared[0].numel() < len(batch)  # positives share with negatives
+    rows, inverse = batch.shared
+    assert torch.equal(batch.history[rows][inverse], batch.history)
+    model = SEQUENCE_MODELS.get(name).from_data(view).eval()
+    assert torch.allclose(model.score(batch), model(batch.user, batch.history, batch.target), atol=1e-6)
+    assert batch.replace(history=batch.history.clone()).shared is None
+
+
+def test_grouped_batches_keep_a_position_together_and_cover_everything():
+    groups = torch.tensor([5, 5, 1, 1, 9, 9, 0, 0, 3, 3])
+    index = torch.arange(10) * 10
+    batches = shuffled_batches(index, 4, torch.Generator().manual_seed(0), groups)
+    order = torch.cat(batches)
+    assert sorted(order.tolist()) == index.tolist()
+    pairs = groups[order // 10].view(-1, 2)
+    assert torch.equal(pairs[:, 0], pairs[:, 1])
+
+
+def test_cpu_dropout_keeps_the_distribution():
+    torch.manual_seed(0)
+    drop = Dropout(0.2)
+    x = torch.ones(200_000)
+    y = drop(x)
+    kept = y != 0
+    assert abs(float(kept.float().mean()) - 0.8) < 0.01
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1.25))
+    assert torch.equal(drop.eval()(x), x)
