@@ -101,6 +101,18 @@ def add_weight_decay(model, decay: float) -> None:
                 param.grad.add_(param.detach(), alpha=decay)
 
 
+def _carrying(value: Tensor, params, grads) -> Tensor:
+    """A scalar equal to ``value`` whose gradient w.r.t. ``params`` is ``grads`` (detached): the
+    trainer's backward then writes the inner gradient :math:`g` already computed with ``create_graph``
+    into ``.grad`` without a second backward through (and without freeing) the graph the outer
+    loss still needs."""
+    carried = [(p * g.detach()).sum() for p, g in zip(params, grads) if g is not None]
+    if not carried:
+        return value
+    total = torch.stack(carried).sum()
+    return value + (total - total.detach())
+
+
 class PaperRecipe:
     r"""The paper's recipe (Eq. 2-3, 12-15). Per batch, the inner objective
     :math:`\frac1B\sum_k w_k\ell_k + R(\Theta)` with :math:`w = \sigma(f(s))` of the *detached* state
@@ -152,7 +164,8 @@ class AuthorsCodeRecipe(PaperRecipe):
       embeddings;
     * inner loss ``sum(bpr * w)`` (summed, :291-293); inner gradient :math:`g` with ``create_graph``
       (:300-301), and ``in_loss.backward(retain_graph=True)`` (:302) leaves :math:`g` in the
-      recommender's ``.grad`` (here: the trainer's backward);
+      recommender's ``.grad`` (here: the trainer's backward of a scalar carrying :math:`g`; the
+      weight head's share of that backward is discarded in their code, :325, and not formed here);
     * look-ahead :math:`\tilde\Theta = \Theta - \alpha g` with :math:`\alpha = 10^{-3}` (:315-317;
       ``lookahead_lr``); their look-ahead moves only the batch's rows, which for MF is the same outer
       loss (it reads only those rows); for propagating backbones we move every parameter;
@@ -191,7 +204,8 @@ class AuthorsCodeRecipe(PaperRecipe):
         params = [p for p in model.parameters() if p.requires_grad]
         grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
         method.record_weights(weight.detach())
-        return loss, {"weighted_bpr": loss.detach()}, InnerStep(batch, used, grads=grads)
+        return (_carrying(loss.detach(), params, grads), {"weighted_bpr": loss.detach()},
+                InnerStep(batch, used, grads=grads))
 
     def outer(self, method, model, step: InnerStep, ctx: StepContext) -> Dict[str, Tensor]:
         alpha = method.lookahead_lr(ctx)

@@ -34,15 +34,18 @@ def user_interest(model, users: Tensor, detach: bool = True) -> Tensor:
     ``embedding_bag(mode="mean")``: no per-user loop, no dense user x item matrix, and no
     ``[edges, d]`` intermediate. On Gowalla batches (4.2k distinct users, 211k edges, one thread)
     it ran 2.5-3x faster than a row-restricted sparse product with the row-normalised matrix.
-    ``detach=False`` keeps the gradient to the item table (the authors' code, ``model/MF.py:40-51``).
+    ``detach=False`` keeps the gradient to the item table (the authors' code, ``model/MF.py:40-51``),
+    by a gather and an ``index_add`` (twice differentiable; ``embedding_bag`` has no double backward).
     """
     item_table = model.embedding_tables()[1]
-    if detach:
-        item_table = item_table.detach()
     unique, inverse = torch.unique(users, return_inverse=True)
     items, counts = model.train_index.concat_rows(unique)
-    offsets = torch.cumsum(counts, 0) - counts
-    return take_rows(F.embedding_bag(items, item_table, offsets, mode="mean"), inverse)
+    if detach:
+        offsets = torch.cumsum(counts, 0) - counts
+        return take_rows(F.embedding_bag(items, item_table.detach(), offsets, mode="mean"), inverse)
+    owner = torch.repeat_interleave(torch.arange(unique.numel(), device=items.device), counts)
+    sums = item_table.new_zeros(unique.numel(), item_table.size(1)).index_add(0, owner, take_rows(item_table, items))
+    return take_rows(sums / counts.clamp(min=1).unsqueeze(1).to(item_table.dtype), inverse)
 
 
 def ego_rows(model, users: Tensor, pos_items: Tensor, neg_items: Tensor, detach: bool) -> Tuple[Tensor, ...]:

@@ -1,0 +1,149 @@
+"""TIL's recipe='authors-code' against a literal transcription of the authors' training step
+(haolun-wu/TIL, main_MF.py:279-332, model/MF.py:40-130), on a tiny problem in float64."""
+import copy
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+import graphdenoise
+from graphdenoise.methods import TILMI, TILMIK, TILUI, SetupContext, StepContext
+from graphdenoise.models import MF, MODELS
+from graphdenoise.models.base import accumulate_row_gradients
+from graphdenoise.sampling import TripletSampler
+from tests.helpers import synthetic, tiny_graph
+
+
+def authors_step(user_table, item_table, head, label, users, pos, neg, alpha, decay):
+    """One step of main_MF.py (bl='Y', state 12, trick 'raw') written as their code does it:
+    the model's .grad after it (inner + outer + coupled weight decay) and the head's .grad."""
+    U = user_table.detach().clone().requires_grad_()
+    I = item_table.detach().clone().requires_grad_()
+    u, p, n = U[users], I[pos], I[neg]
+    c = (label[users] @ I) / label[users].sum(1, keepdim=True)  # community_ui, model/MF.py:40-51
+    state = torch.cat([u * p + c * p, u * n + c * n], 1)  # A_pdt + C_pdt || a_pdt + c_pdt (:196-199)
+    w = F.softplus(F.relu(state @ head[0].weight.t() + head[0].bias) @ head[2].weight.t())  # MF.py:125-130
+    in_loss = torch.sum(-F.logsigmoid((u * p).sum(1, keepdim=True) - (u * n).sum(1, keepdim=True)) * w)
+    grad_u = torch.autograd.grad(in_loss, U, create_graph=True)[0]
+    grad_i = torch.autograd.grad(in_loss, I, create_graph=True)[0]
+    in_loss.backward(retain_graph=True)
+    inner = (U.grad.clone(), I.grad.clone())
+    uid, iid = torch.unique(users), torch.unique(torch.cat([pos, neg]))
+    U2, I2 = U.clone(), I.clone()
+    U2[uid] = U2[uid] - alpha * grad_u[uid]  # :315-317
+    I2[iid] = I2[iid] - alpha * grad_i[iid]
+    out_loss = torch.sum(-F.logsigmoid((U2[users] * I2[pos]).sum(1) - (U2[users] * I2[neg]).sum(1)))
+    for param in head.parameters():
+        param.grad = None  # weight_optimizer.zero_grad(), :325
+    out_loss.backward()  # :328 (the requires_grad=False on the Module freezes nothing)
+    return ((U.grad + decay * U).detach(), (I.grad + decay * I).detach()), inner, \
+        [param.grad.clone() for param in head.parameters()], w.view(-1).detach()
+
+
+def setup_authors(method, seed=0):
+    data = tiny_graph(num_users=6, num_items=10, num_edges=40)
+    torch.manual_seed(seed)
+    model = MF(data, embedding_dim=4).double()
+    method.setup(model, data, SetupContext(lr=1e-3))
+    method.double()
+    return data, model, TripletSampler(data, batch_size=8)
+
+
+def test_authors_code_head_state_and_combined_update_match_their_step():
+    method = TILUI(recipe="authors-code")
+    data, model, sampler = setup_authors(method)
+    head = method.weight_net
+    assert head[2].bias is None and head[0].out_features == 64
+    with torch.no_grad():
+        head[2].weight.mul_(40.0)  # weights well above 1: the softplus head is unbounded
+    reference_head = copy.deepcopy(head)
+    batch = sampler.random_batch(8)
+    index = model.train_index
+    label = torch.zeros(model.num_users, model.num_items, dtype=torch.float64)
+    label[index.users, index.items] = 1.0
+    tables = [t.detach().clone() for t in model.embedding_tables()]
+    expected, inner, head_grads, expected_w = authors_step(*tables, reference_head, label, batch.users,
+                                                           batch.pos_items, batch.neg_items, 1e-3, 1e-2)
+
+    weight = method.weights(model, batch.users, batch.pos_items, batch.neg_items)
+    assert torch.allclose(weight, expected_w, rtol=1e-10)
+    assert weight.max() > 1
+    ctx = StepContext(step=0, epoch=0, lr=1e-3, l2=1e-4)  # the trainer's l2 is not used by this recipe
+    loss, logs = method.loss(model, batch, ctx)
+    for param in model.parameters():
+        param.grad = torch.zeros_like(param)
+    for param in head.parameters():
+        param.grad = torch.full_like(param, 7.0)  # whatever the trainer left there is discarded
+    with accumulate_row_gradients():  # as the trainer's backward
+        loss.backward()
+    method.after_backward(model, batch, ctx)
+
+    got = [t.grad for t in model.embedding_tables()]
+    for mine, theirs, inner_only in zip(got, expected, inner):
+        assert torch.allclose(mine, theirs, rtol=1e-9, atol=1e-12)
+        # the embeddings receive the outer gradient on top of the inner one (and the weight decay)
+        assert (mine - inner_only).abs().max() > 1e-6
+    for mine, theirs in zip(head.parameters(), head_grads):
+        assert torch.allclose(mine.grad, theirs, rtol=1e-9, atol=1e-12)
+        assert mine.grad.abs().max() > 0
+    assert float(logs["weighted_bpr"]) == pytest.approx(float(loss))
+
+
+def test_authors_code_state_is_not_detached_and_reaches_the_interest_items():
+    method = TILUI(recipe="authors-code")
+    data, model, sampler = setup_authors(method)
+    batch = sampler.random_batch(8)
+    item_table = model.embedding_tables()[1]
+    state = method.interest.state(model, batch.users, batch.pos_items, batch.neg_items, detach=False)
+    grad = torch.autograd.grad(state.sum(), item_table)[0]
+    index = model.train_index
+    interest_items = torch.unique(index.items[torch.isin(index.users, batch.users)])
+    assert (grad[interest_items].abs().sum(1) > 0).all()
+    paper = TILUI()
+    paper.setup(model, data, SetupContext(lr=1e-3))
+    assert not paper.state(model, batch.users, batch.pos_items, batch.neg_items).requires_grad
+
+
+def test_authors_code_cluster_state_uses_cluster_means():
+    method = TILMI(recipe="authors-code", num_clusters=3, pretrain_epochs=0)
+    data, model, sampler = setup_authors(method)
+    method.interest.prepare(model, 0)
+    ids = method.interest.cluster_ids
+    q = model.embedding_tables()[1].detach()
+    p_u = model.embedding_tables()[0].detach()
+    centres = torch.stack([q[ids == k].mean(0) if (ids == k).any() else torch.zeros(4, dtype=q.dtype)
+                           for k in range(3)])
+    users, pos, neg = torch.tensor([0, 3]), torch.tensor([1, 2]), torch.tensor([5, 9])
+    u, i, j, ci, cj = p_u[users], q[pos], q[neg], centres[ids[pos]], centres[ids[neg]]
+    expected = torch.cat([u * i + u * ci + ci * i, u * j + u * cj + cj * j], 1)  # main_MF_cluster.py:224-227
+    assert torch.allclose(method.state(model, users, pos, neg), expected, atol=1e-12)
+
+
+def test_authors_code_mi_trains_plain_bpr_before_its_clusters():
+    result = graphdenoise.fit(synthetic(), model="mf", method="til-mi", recipe="authors-code", pretrain_epochs=1,
+                              num_clusters=5, epochs=3, eval_every=3, batch_size=1024, show_progress=False)
+    first, second, third = result.history
+    assert "weight_mean" not in first and "bpr" in first
+    assert second["weight_mean"] > 0 and "outer_bpr" in second
+    assert int(result.method.interest.last_clustered) == 1  # clustered at the first TIL epoch only (every 10)
+
+
+@pytest.mark.parametrize("recipe", ["paper", "authors-code"])
+@pytest.mark.parametrize("method", ["til-ui", "til-mi"])
+@pytest.mark.parametrize("model", MODELS.names())
+def test_both_recipes_run_on_every_backbone(model, method, recipe):
+    extra = {"pretrain_epochs": 0, "num_clusters": 6} if method == "til-mi" else {}
+    result = graphdenoise.fit(synthetic(), model=model, method=method, recipe=recipe, epochs=1, eval_every=1,
+                              batch_size=1024, show_progress=False, **extra)
+    assert result.metrics["val"]["recall@20"] > 0
+    assert result.history[-1]["weight_mean"] > 0
+
+
+def test_recipe_option_errors():
+    with pytest.raises(ValueError, match="recipe must be one of"):
+        TILUI(recipe="authors")
+    with pytest.raises(ValueError, match="outer='holdout' is an option of recipe='paper'"):
+        TILUI(recipe="authors-code", outer="holdout")
+    data = tiny_graph()
+    with pytest.raises(ValueError, match="TILMIK has no recipe='authors-code'"):
+        TILMIK(recipe="authors-code").setup(MF(data), data, SetupContext())
