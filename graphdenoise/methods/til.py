@@ -61,19 +61,26 @@ the weight head and the centres' optimiser are declared to the trainer, which st
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Dict, Optional
 
 import torch
 from torch import Tensor, nn
 
-from ..sampling import TripletBatch
+from ..sampling import CandidatePoolNegatives, TripletBatch
 from .base import METHODS, Method, MethodConfig, SamplingSpec, StepContext
 from .til_bilevel import RECIPES, ExactHypergradient, InnerStep, WeightHead, add_weight_decay
 from .til_interest import ClusterMeans, KMeansCentres, LearnedCentres, UserInterest, user_interest
 
 OUTER_OBJECTIVES = ("same-batch", "other-batch", "holdout")
+RECIPE_DEFAULTS = {  # None options of TILConfig, by recipe (paper: Section 5.4; authors-code: main_MF.py)
+    "paper": dict(num_clusters=60, pretrain_epochs=50, candidate_pool=0, weight_decay=0.0, weight_net_decay=0.0),
+    "authors-code": dict(num_clusters=20, pretrain_epochs=99, candidate_pool=500, weight_decay=1e-2,
+                         weight_net_decay=1e-1, hidden_dim=64, lookahead_lr=1e-3),
+}
 
 
 @dataclass
@@ -94,6 +101,12 @@ class TILConfig(MethodConfig):
     uses the trainer's batch L2), 1e-2 (authors-code, which uses no batch L2)."""
     weight_net_decay: Optional[float] = None
     """Adam weight decay of the weight generator; None: 0 (paper), 1e-1 (authors-code)."""
+    candidate_pool: Optional[int] = None
+    """Negatives from a per-user pool of this many candidates redrawn every ``pool_refresh_epochs``
+    (:class:`~graphdenoise.sampling.CandidatePoolNegatives`); None: 0 = the trainer's uniform
+    negatives (paper), 500 (authors-code, main_MF.py:60-71, 228, 370-373)."""
+    pool_refresh_epochs: int = 10
+    """Epochs between redraws of the candidate pools (authors' ``sample_every``, main_MF.py:55)."""
     outer: str = "same-batch"
     """Outer objective: 'same-batch' (paper), 'other-batch' or 'holdout' (paper recipe only)."""
     holdout_fraction: float = 0.05
@@ -131,17 +144,19 @@ class TILConfig(MethodConfig):
         for name in ("weight_lr", "tau"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("num_clusters", "refresh_every", "recluster_epochs", "kmeans_iters", "hidden_dim"):
+        for name in ("num_clusters", "refresh_every", "recluster_epochs", "kmeans_iters", "hidden_dim",
+                     "pool_refresh_epochs"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("pretrain_epochs", "gamma", "weight_decay", "weight_net_decay", "lookahead_lr"):
+        for name in ("pretrain_epochs", "gamma", "weight_decay", "weight_net_decay", "lookahead_lr", "candidate_pool"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        defaults = {"paper": dict(num_clusters=60, pretrain_epochs=50),
-                    "authors-code": dict(num_clusters=20, pretrain_epochs=99)}[self.recipe]
-        for name, value in defaults.items():
-            if getattr(self, name) is None:
-                setattr(self, name, value)
+
+    def resolved(self) -> "TILConfig":
+        """A copy with every option left at None set to its recipe's value (the config itself keeps None)."""
+        defaults = RECIPE_DEFAULTS[self.recipe]
+        return dataclasses.replace(self, **{name: value for name, value in defaults.items()
+                                            if getattr(self, name) is None})
 
 
 class TIL(Method):
@@ -160,6 +175,7 @@ class TIL(Method):
 
     def __init__(self, config: Optional[TILConfig] = None, **overrides):
         super().__init__(config, **overrides)
+        self.settings = self.config.resolved()  # the options with the recipe's values in place of None
         self.recipe = RECIPES[self.config.recipe]()
         self.weight_net: Optional[WeightHead] = None
         self.interest: nn.Module = UserInterest()
@@ -169,19 +185,22 @@ class TIL(Method):
     # ------------------------------------------------------------------ setup
     def sampling(self) -> SamplingSpec:
         # one triplet (u, i, j) weighted at a time (Eq. 2-3); outer='holdout' sets edges aside
-        holdout = self.config.holdout_fraction if self.config.outer == "holdout" else 0.0
-        return SamplingSpec(num_negatives=1, holdout_fraction=holdout)
+        cfg = self.settings
+        holdout = cfg.holdout_fraction if cfg.outer == "holdout" else 0.0
+        negatives = (partial(CandidatePoolNegatives, pool_size=cfg.candidate_pool, refresh_epochs=cfg.pool_refresh_epochs)
+                     if cfg.candidate_pool else None)
+        return SamplingSpec(negatives=negatives, num_negatives=1, holdout_fraction=holdout)
 
     def setup(self, model, data, ctx) -> None:
-        cfg, recipe = self.config, self.recipe
+        cfg, recipe = self.settings, self.recipe
         if recipe.name != "paper" and ctx.world.world_size > 1:
             raise ValueError(f"recipe={recipe.name!r} does not support data-parallel training")
         dim = model.embedding_tables()[1].size(1)
         device = model.embedding_tables()[1].device
-        hidden = cfg.hidden_dim or recipe.default_hidden or dim
-        self.weight_net = WeightHead(2 * dim, hidden, recipe.activation, recipe.output_bias, recipe.xavier).to(device)
-        decay = recipe.default_head_decay if cfg.weight_net_decay is None else cfg.weight_net_decay
-        self.weight_optimizer = torch.optim.Adam(self.weight_net.parameters(), lr=cfg.weight_lr, weight_decay=decay)
+        self.weight_net = WeightHead(2 * dim, cfg.hidden_dim or dim, recipe.activation, recipe.output_bias,
+                                     recipe.xavier).to(device)
+        self.weight_optimizer = torch.optim.Adam(self.weight_net.parameters(), lr=cfg.weight_lr,
+                                                 weight_decay=cfg.weight_net_decay)
         self.interest = self.build_interest(model, ctx)
 
     def build_interest(self, model, ctx) -> nn.Module:
@@ -191,9 +210,9 @@ class TIL(Method):
             raise ValueError(f"{type(self).__name__} has no recipe={self.recipe.name!r}")
         device = model.embedding_tables()[1].device
         if issubclass(kind, LearnedCentres):
-            return kind(model.num_items, model.embedding_tables()[1].size(1), self.config, ctx.lr, device)
+            return kind(model.num_items, model.embedding_tables()[1].size(1), self.settings, ctx.lr, device)
         if issubclass(kind, ClusterMeans):
-            return kind(model.num_items, self.config, device)
+            return kind(model.num_items, self.settings, device)
         return kind()
 
     def optimizers(self):
@@ -203,8 +222,7 @@ class TIL(Method):
 
     def lookahead_lr(self, ctx: StepContext) -> float:
         """α of the look-ahead at this step."""
-        cfg = self.config
-        return cfg.lookahead_lr if cfg.lookahead_lr is not None else (self.recipe.default_lookahead or ctx.lr)
+        return self.settings.lookahead_lr if self.settings.lookahead_lr is not None else ctx.lr
 
     # ------------------------------------------------------------------ states and weights
     def user_interest(self, model, users: Tensor) -> Tensor:
@@ -250,15 +268,14 @@ class TIL(Method):
                 raise RuntimeError("TIL.after_backward got another batch than the preceding TIL.loss: the "
                                    "look-ahead needs the inner step of the same batch")
             logs = self.recipe.outer(self, model, step, ctx)
-        decay = self.config.weight_decay
-        add_weight_decay(model, self.recipe.default_weight_decay if decay is None else decay)
+        add_weight_decay(model, self.settings.weight_decay)
         return logs
 
     def hypergradient(self, model, batch: TripletBatch, outer: TripletBatch, lr: float, world=None,
                       ego=None) -> Tensor:
         """``∂ J_outer(Θ̃) / ∂ w_k`` for every triplet of ``batch`` (paper recipe; see
         :class:`~graphdenoise.methods.til_bilevel.ExactHypergradient`), α from ``lookahead_lr`` or ``lr``."""
-        alpha = self.config.lookahead_lr if self.config.lookahead_lr is not None else lr
+        alpha = self.settings.lookahead_lr if self.settings.lookahead_lr is not None else lr
         hyper = getattr(self.recipe, "hypergradient", None) or ExactHypergradient()
         return hyper(model, batch, outer, alpha, world, ego)
 

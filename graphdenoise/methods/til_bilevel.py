@@ -121,8 +121,7 @@ class PaperRecipe:
     :math:`g` alone."""
 
     name = "paper"
-    activation, output_bias, xavier, default_hidden, default_lookahead = "sigmoid", True, True, None, None
-    default_weight_decay, default_head_decay = 0.0, 0.0
+    activation, output_bias, xavier = "sigmoid", True, True
 
     def __init__(self):
         self.hypergradient = ExactHypergradient()
@@ -134,7 +133,7 @@ class PaperRecipe:
         ego = ((out.user.detach(), out.pos_item.detach(), out.neg_item.detach())
                if model.representations_are_embeddings else None)
         weight = method.weights(model, batch.users, batch.pos_items, batch.neg_items, ego)
-        used = _normalised(weight, method.config.normalize_weights)
+        used = _normalised(weight, method.settings.normalize_weights)
         weighted = (used.detach() * terms).mean()
         loss = weighted + l2_term(model, batch, ctx, out)
         method.record_weights(weight.detach())
@@ -181,14 +180,15 @@ class AuthorsCodeRecipe(PaperRecipe):
 
     Not reproduced (our protocol stays): their evaluation scores the ``agg_*`` snapshot tables written
     in ``out_forward`` (:97-99, 103-107), masks training items with 0, runs unseeded and selects
-    nothing; their negatives come from a 500-candidate pool per user refreshed every 10 epochs
-    (:60-71, 228, 370-373; ``helper/sampler.py``) and batches are drawn with replacement; ours are the
-    trainer's uniform negatives and epochs. Data-parallel training is refused.
+    nothing; their batches are drawn with replacement (``helper/sampler.py:18``), ours are the trainer's
+    epochs (each training edge once per epoch). Their negatives come from a 500-candidate pool per user
+    redrawn every 10 epochs (:60-71, 228, 370-373): the ``candidate_pool`` option (500 by default in
+    this recipe, :class:`~graphdenoise.sampling.CandidatePoolNegatives`). Data-parallel training is
+    refused.
     """
 
     name = "authors-code"
-    activation, output_bias, xavier, default_hidden, default_lookahead = "softplus", False, False, 64, 1e-3
-    default_weight_decay, default_head_decay = 1e-2, 1e-1
+    activation, output_bias, xavier = "softplus", False, False
 
     def inner(self, method, model, batch: TripletBatch, ctx: StepContext):
         out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
@@ -199,7 +199,7 @@ class AuthorsCodeRecipe(PaperRecipe):
         ego = (out.user, out.pos_item, out.neg_item) if model.representations_are_embeddings else None
         weight = method.weight_net(method.interest.state(model, batch.users, batch.pos_items, batch.neg_items,
                                                          ego, detach=False))
-        used = _normalised(weight, method.config.normalize_weights)
+        used = _normalised(weight, method.settings.normalize_weights)
         loss = (used * terms).sum()
         params = [p for p in model.parameters() if p.requires_grad]
         grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)

@@ -147,3 +147,41 @@ def test_recipe_option_errors():
     data = tiny_graph()
     with pytest.raises(ValueError, match="TILMIK has no recipe='authors-code'"):
         TILMIK(recipe="authors-code").setup(MF(data), data, SetupContext())
+
+
+def test_candidate_pool_negatives_are_non_positives_from_a_refreshed_pool():
+    from graphdenoise.sampling import CandidatePoolNegatives
+
+    data = synthetic()
+    model = MF(data)
+    sampler = CandidatePoolNegatives(model.train_index, pool_size=5, refresh_epochs=2)
+    sampler.bind(model, batches_per_epoch=3)
+    generator = torch.Generator().manual_seed(0)
+    users = torch.arange(model.num_users).repeat(4)
+    items, _ = sampler.sample(users, generator)
+    assert not model.train_index.contains(users, items).any()
+    pool = sampler.pool.clone()
+    assert (pool[users, :] == items.unsqueeze(1)).any(1).all()  # every negative comes from its user's pool
+    for step in range(5):
+        sampler.update(model, step)
+    assert sampler.pool is not None  # refreshed only after 2 epochs x 3 batches
+    sampler.update(model, 5)
+    sampler.sample(users, generator)
+    assert not torch.equal(sampler.pool, pool)
+    restored = CandidatePoolNegatives(model.train_index, pool_size=5)
+    restored.load_state_dict(sampler.state_dict())
+    assert torch.equal(restored.pool, sampler.pool)
+
+
+def test_authors_code_uses_the_candidate_pool_and_paper_the_uniform_sampler():
+    assert TILUI(recipe="authors-code").sampling().build_negatives(synthetic_index()).pool_size == 500
+    assert type(TILUI().sampling().build_negatives(synthetic_index())).__name__ == "UniformNegatives"
+    assert TILUI(recipe="authors-code", candidate_pool=0).sampling().negatives is None
+    authors, paper = TILMI(recipe="authors-code").settings, TILMI().settings
+    assert (authors.num_clusters, authors.pretrain_epochs, authors.weight_decay, authors.lookahead_lr) == (20, 99, 1e-2, 1e-3)
+    assert (paper.num_clusters, paper.pretrain_epochs, paper.weight_decay, paper.lookahead_lr) == (60, 50, 0.0, None)
+    assert TILMI(recipe="authors-code").config.num_clusters is None  # the config keeps what the user gave
+
+
+def synthetic_index():
+    return MF(synthetic()).train_index
