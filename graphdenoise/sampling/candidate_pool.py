@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ..utils import InteractionIndex
-from .negatives import NegativeSampler
+from .negatives import NegativeSampler, UniformNegatives
 
 
 class CandidatePoolNegatives(NegativeSampler):
@@ -43,12 +43,9 @@ class CandidatePoolNegatives(NegativeSampler):
 
     def draw_pool(self, generator: torch.Generator) -> Tensor:
         """``[num_users, pool_size]`` non-positives of every user (int32), uniform with replacement."""
-        index = self.index
-        users = torch.arange(index.num_users).repeat_interleave(self.pool_size)
-        free = (self.num_items - index.counts[users]).to(torch.float64)
-        rank = (torch.rand(users.shape, generator=generator, dtype=torch.float64) * free).long()
-        items = index.nth_absent(users, torch.minimum(rank, free.long() - 1))
-        return items.view(index.num_users, self.pool_size).to(torch.int32)
+        users = torch.arange(self.index.num_users)
+        items, _ = UniformNegatives(self.index).sample(users, generator, self.pool_size)
+        return items.to(torch.int32)
 
     def propose(self, users: Tensor, generator: torch.Generator) -> Tensor:
         if self.pool is None:
