@@ -118,8 +118,11 @@ def compare(before_path: str, after_path: str) -> int:
             print("missing after:", key)
             bad += 1
             continue
-        diffs = [c for c in row if c not in ("task", "model", "method") and row[c] != other.get(c, "")]
-        print(f"{'/'.join(key):45s} {'identical' if not diffs else 'DIFFERS in ' + ', '.join(diffs)}")
+        # every number recorded before must be the same; columns recorded only after (new logs) are listed
+        diffs = [c for c in row if c not in ("task", "model", "method") and row[c] and row[c] != other.get(c, "")]
+        added = sorted(c for c in other if other[c] and not row.get(c))
+        verdict = "identical" if not diffs else "DIFFERS in " + ", ".join(diffs)
+        print(f"{'/'.join(key):45s} {verdict}{'  (new: ' + ', '.join(added) + ')' if added else ''}")
         bad += bool(diffs)
     print(f"{len(before) - bad} of {len(before)} runs bit-identical")
     return 1 if bad else 0

@@ -47,9 +47,14 @@ class Task:
         raise NotImplementedError
 
     def route(self, model: str, method: str, options: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+        """``options`` by owning config, each config built once to check the values before any data loads."""
         model_cls, method_cls = self.models().get(model), self.methods().get(method)
-        owners = {key: config_fields(cls) for key, cls in self.owners(model_cls, method_cls).items()}
-        return route_options(owners, options, f"model {model} and method {method}", self.reserved)
+        configs = self.owners(model_cls, method_cls)
+        owners = {key: config_fields(cls) for key, cls in configs.items()}
+        routed = route_options(owners, options, f"model {model} and method {method}", self.reserved)
+        for key, cls in configs.items():
+            cls(**routed[key])  # range checks of __post_init__
+        return routed
 
     def fit(self, data: HeteroData, model: str, method: str, routed: Dict[str, Dict[str, Any]], *, epochs, device,
             seed: int, show_progress: bool, distributed: bool) -> FitResult:

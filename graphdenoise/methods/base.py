@@ -225,8 +225,9 @@ def setup_for_inference(method: Method, model: Recommender, data) -> None:
     spec and the model's device, no sampler."""
     spec = method.sampling()
     device = next(model.parameters()).device
-    method.setup(model, data, SetupContext(num_negatives=spec.num_negatives or 1,
-                                           negatives=spec.build_negatives(model.train_index), device=device))
+    negatives = spec.build_negatives(model.train_index)
+    method.setup(model, data, SetupContext(num_negatives=spec.num_negatives or 1, negatives=negatives, device=device))
+    negatives.bind(model)  # a model-aware proposal (PRIS's clusters) reads the restored model
 
 
 def l2_term(model: Recommender, batch: TripletBatch, ctx: StepContext, scores: Optional[TripletScores] = None) -> Tensor:

@@ -22,8 +22,8 @@ parameters :math:`W_i, Q_i, M_i, S_i`):
 sum by :math:`|N_{UU}(u)|`. All weight matrices are square ``d x d`` (``2d x d`` for :math:`W`), have no
 bias, and are Xavier-uniform, as are the ego embeddings :math:`e^0`.
 
-Reading of the paper: there is no public code (``../shared/papers/algorithms.md`` section 6). The
-equations above follow the paper's description as recalled there: separate user and item parameters in
+Reading of the paper: there is no public code. The
+equations above follow our reading of the paper's description: separate user and item parameters in
 Bipar-GCN, a one-hop sum aggregator on the similarity graphs, a skip connection on the ego embedding,
 element-wise-sum fusion as the default, inner-product score. Deviations, stated plainly: the paper's
 Bipar-GCN samples a fixed-size neighbourhood (GraphSAGE style) and may apply its own weight and

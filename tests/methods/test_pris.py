@@ -70,3 +70,19 @@ def test_one_epoch(model):
 @pytest.mark.parametrize("proposal", ["uniform", "popularity"])
 def test_one_epoch_other_proposals(proposal):
     fit_one_epoch("mf", "pris", proposal=proposal)
+
+
+def test_saved_result_rebuilds_and_binds_the_proposal(tmp_path):
+    """graphdenoise.load rebuilds PRIS's proposal from its spec (no sampler) and binds it to the
+    restored model, so the importance weights of a batch can be read after loading."""
+    import graphdenoise
+
+    result = fit_one_epoch("mf", "pris", num_candidates=3, num_clusters=4)
+    result.save(tmp_path / "pris.pt")
+    loaded = graphdenoise.load(tmp_path / "pris.pt")
+    proposal = loaded.method.proposal_sampler
+    assert isinstance(proposal, ClusterPopularityNegatives) and proposal.model is loaded.model
+    assert proposal.assign.unique().numel() > 1  # clustered on the restored item representations
+    neg = torch.randint(60, (6, 3), generator=torch.Generator().manual_seed(0))
+    w = loaded.method.weights(loaded.model, torch.arange(6), torch.arange(6), neg)
+    assert torch.allclose(w.sum(-1), torch.ones(6), atol=1e-6)
