@@ -208,12 +208,7 @@ class TIL(Method):
         kind = self.Interest if self.recipe.name == "paper" else self.AuthorsInterest
         if kind is None:
             raise ValueError(f"{type(self).__name__} has no recipe={self.recipe.name!r}")
-        device = model.embedding_tables()[1].device
-        if issubclass(kind, LearnedCentres):
-            return kind(model.num_items, model.embedding_tables()[1].size(1), self.settings, ctx.lr, device)
-        if issubclass(kind, ClusterMeans):
-            return kind(model.num_items, self.settings, device)
-        return kind()
+        return kind.build(model, self.settings, ctx)
 
     def optimizers(self):
         """OPT_Λ of the weight generator, and the centres' optimiser of ``til-mi`` (the trainer steps

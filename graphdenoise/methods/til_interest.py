@@ -60,6 +60,11 @@ class UserInterest(nn.Module):
     r"""No clusters: :math:`s^{UI}_{uij} = [q_i\odot(p_u + \eta_u) \,\|\, q_j\odot(p_u + \eta_u)]` (Eq. 5
     as the text reads; also the authors' ``--state 12``, ``main_MF.py:196-199``)."""
 
+    @classmethod
+    def build(cls, model, config, ctx) -> "UserInterest":
+        """The object for ``model`` with TIL's resolved ``config`` and the trainer's :class:`SetupContext`."""
+        return cls()
+
     def prepare(self, model, epoch: int) -> None:
         """Before a batch's forward at ``epoch`` (cluster schedules)."""
 
@@ -123,6 +128,11 @@ class LearnedCentres(UserInterest):
         self.register_buffer("ready", torch.zeros((), dtype=torch.bool, device=device))
         self.register_buffer("step_count", torch.zeros((), dtype=torch.long, device=device))
         self.optimizer = torch.optim.Adam([self.centres], lr=lr) if self.learned else None
+
+    @classmethod
+    def build(cls, model, config, ctx) -> "LearnedCentres":
+        item_table = model.embedding_tables()[1]
+        return cls(model.num_items, item_table.size(1), config, ctx.lr, item_table.device)
 
     def prepare(self, model, epoch: int) -> None:
         if not bool(self.ready) and epoch >= self.config.pretrain_epochs:
@@ -204,6 +214,10 @@ class ClusterMeans(UserInterest):
         self.config = config
         self.register_buffer("cluster_ids", torch.zeros(num_items, dtype=torch.long, device=device))
         self.register_buffer("last_clustered", torch.full((), -1, dtype=torch.long, device=device))
+
+    @classmethod
+    def build(cls, model, config, ctx) -> "ClusterMeans":
+        return cls(model.num_items, config, model.embedding_tables()[1].device)
 
     def active(self, epoch: int) -> bool:
         return epoch >= self.config.pretrain_epochs
