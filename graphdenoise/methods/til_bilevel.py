@@ -166,8 +166,10 @@ class AuthorsCodeRecipe(PaperRecipe):
       recommender's ``.grad`` (here: the trainer's backward of a scalar carrying :math:`g`; the
       weight head's share of that backward is discarded in their code, :325, and not formed here);
     * look-ahead :math:`\tilde\Theta = \Theta - \alpha g` with :math:`\alpha = 10^{-3}` (:315-317;
-      ``lookahead_lr``); their look-ahead moves only the batch's rows, which for MF is the same outer
-      loss (it reads only those rows); for propagating backbones we move every parameter;
+      ``lookahead_lr``) on the rows of the batch's users and items only (:305-312; their LightGCN
+      script does the same, ``main_Graph_cluster.py:320-321``), through the backbone's own forward
+      (propagation included); parameters other than the two ego tables (NeuMF's tower, which their
+      code does not have) move entirely;
     * outer loss ``sum`` BPR on the **same batch** at :math:`\tilde\Theta` (:320-323), back-propagated
       through :math:`g` (second order) into the weight head *and* into the recommender:
       ``model.user_embeddings.requires_grad = False`` (:326-327) sets an attribute of the ``Module``
@@ -180,7 +182,8 @@ class AuthorsCodeRecipe(PaperRecipe):
 
     Not reproduced (our protocol stays): their evaluation scores the ``agg_*`` snapshot tables written
     in ``out_forward`` (:97-99, 103-107), masks training items with 0, runs unseeded and selects
-    nothing; their batches are drawn with replacement (``helper/sampler.py:18``), ours are the trainer's
+    nothing; their batch size is 1024 (:53, pass ``batch_size=1024``); their batches are drawn with
+    replacement (``helper/sampler.py:18``), ours are the trainer's
     epochs (each training edge once per epoch). Their negatives come from a 500-candidate pool per user
     redrawn every 10 epochs (:60-71, 228, 370-373): the ``candidate_pool`` option (500 by default in
     this recipe, :class:`~graphdenoise.sampling.CandidatePoolNegatives`). Data-parallel training is
@@ -208,16 +211,34 @@ class AuthorsCodeRecipe(PaperRecipe):
                 InnerStep(batch, used, grads=grads))
 
     def outer(self, method, model, step: InnerStep, ctx: StepContext) -> Dict[str, Tensor]:
-        alpha = method.lookahead_lr(ctx)
+        alpha, batch = method.lookahead_lr(ctx), step.batch
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-        lookahead = {f"model.{n}": p if g is None else p - alpha * g for (n, p), g in zip(named, step.grads)}
-        batch = step.batch
+        rows = _batch_rows(model, batch)
+        lookahead = {f"model.{n}": p if g is None else p - alpha * g * rows.get(id(p), 1.0)
+                     for (n, p), g in zip(named, step.grads)}
         out_loss = functional_call(_TripletCall(model), lookahead, (batch.users, batch.pos_items, batch.neg_items)).sum()
         head = list(method.weight_net.parameters())
         for param in head:  # the head learns from the outer loss only (main_MF.py:325)
             param.grad = None
         out_loss.backward(inputs=[p for _, p in named] + head)
         return {"outer_bpr": out_loss.detach()}
+
+
+def _batch_rows(model, batch: TripletBatch) -> Dict[int, Tensor]:
+    """``[rows, 1]`` 0/1 masks of the batch's users and items on the two ego tables, by ``id`` of the
+    table: the authors' look-ahead moves only those rows (``main_MF.py:305-317``,
+    ``main_Graph_cluster.py:320-321``)."""
+    masks: Dict[int, Tensor] = {}
+    item_ids = torch.cat([batch.pos_items, batch.neg_items.reshape(-1)])
+    for table, ids in zip(model.embedding_tables(), (batch.users, item_ids)):
+        # a table may be a row slice of one parameter (LightGCN stacks users and items)
+        base = table if table._base is None else table._base
+        first = (table.storage_offset() - base.storage_offset()) // max(table.stride(0), 1)
+        mask = masks.get(id(base))
+        if mask is None:
+            mask = masks[id(base)] = torch.zeros(base.size(0), 1, dtype=table.dtype, device=table.device)
+        mask.index_fill_(0, ids + first, 1.0)
+    return masks
 
 
 RECIPES = {recipe.name: recipe for recipe in (PaperRecipe, AuthorsCodeRecipe)}

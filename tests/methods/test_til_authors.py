@@ -214,3 +214,66 @@ def test_authors_code_resume_is_exact(tmp_path):
     pools = [c["task"]["sampler"]["negative_sampler"]["pool"] for c in (a, b)]
     assert pools[0] is not None and torch.equal(*pools)  # redrawn after epoch 2 from the saved generator
     assert [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]]
+
+
+def test_authors_code_lightgcn_step_matches_their_graph_script():
+    """main_Graph_cluster.py:297-330 with LightGCN: ego-row state, look-ahead on the batch's rows of the
+    ego table only, outer loss through the propagation at the look-ahead table."""
+    from torch.func import functional_call
+
+    from graphdenoise.methods.losses import bpr_terms
+
+    data = tiny_graph(num_users=6, num_items=10, num_edges=40)
+    torch.manual_seed(0)
+    model = MODELS.get("lightgcn")(data, embedding_dim=4).double()
+    method = TILUI(recipe="authors-code")
+    method.setup(model, data, SetupContext(lr=1e-3))
+    method.double()
+    with torch.no_grad():
+        method.weight_net[2].weight.mul_(40.0)
+    head = copy.deepcopy(method.weight_net)
+    batch = TripletSampler(data, batch_size=8).random_batch(8)
+    users, pos, neg, nu = batch.users, batch.pos_items, batch.neg_items, model.num_users
+    index = model.train_index
+    label = torch.zeros(nu, model.num_items, dtype=torch.float64)
+    label[index.users, index.items] = 1.0
+
+    E = model.embedding.detach().clone().requires_grad_()
+    U, I = E[:nu], E[nu:]
+    u, p, n = U[users], I[pos], I[neg]
+    c = (label[users] @ I) / label[users].sum(1, keepdim=True)
+    w = head(torch.cat([(u + c) * p, (u + c) * n], 1))
+    scores = functional_call(TripletScores(model), {"model.embedding": E}, (users, pos, neg))
+    in_loss = torch.sum(bpr_terms(*scores) * w)
+    grad = torch.autograd.grad(in_loss, E, create_graph=True)[0]
+    in_loss.backward(retain_graph=True)
+    rows = torch.cat([torch.unique(users), nu + torch.unique(torch.cat([pos, neg]))])
+    E2 = E.clone()
+    E2[rows] = E2[rows] - 1e-3 * grad[rows]
+    out_loss = torch.sum(bpr_terms(*functional_call(TripletScores(model), {"model.embedding": E2}, (users, pos, neg))))
+    for param in head.parameters():
+        param.grad = None
+    out_loss.backward()
+    expected = E.grad + 1e-2 * E
+
+    ctx = StepContext(step=0, epoch=0, lr=1e-3)
+    loss, _ = method.loss(model, batch, ctx)
+    model.embedding.grad = torch.zeros_like(model.embedding)
+    with accumulate_row_gradients():
+        loss.backward()
+    method.after_backward(model, batch, ctx)
+    assert torch.allclose(model.embedding.grad, expected.detach(), rtol=1e-9, atol=1e-12)
+    for mine, theirs in zip(method.weight_net.parameters(), head.parameters()):
+        assert torch.allclose(mine.grad, theirs.grad, rtol=1e-9, atol=1e-12)
+
+
+class TripletScores(torch.nn.Module):
+    """``(pos, neg)`` scores of ``model.triplet`` (a module for functional_call)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, users, pos, neg):
+        out = self.model.triplet(users, pos, neg)
+        return out.pos, out.neg
