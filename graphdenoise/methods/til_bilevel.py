@@ -182,12 +182,11 @@ class AuthorsCodeRecipe(PaperRecipe):
 
     Not reproduced (our protocol stays): their evaluation scores the ``agg_*`` snapshot tables written
     in ``out_forward`` (:97-99, 103-107), masks training items with 0, runs unseeded and selects
-    nothing; their batch size is 1024 (:53, pass ``batch_size=1024``); their batches are drawn with
-    replacement (``helper/sampler.py:18``), ours are the trainer's
-    epochs (each training edge once per epoch). Their negatives come from a 500-candidate pool per user
-    redrawn every 10 epochs (:60-71, 228, 370-373): the ``candidate_pool`` option (500 by default in
-    this recipe, :class:`~graphdenoise.sampling.CandidatePoolNegatives`). Data-parallel training is
-    refused.
+    nothing; their batches are drawn with replacement (``helper/sampler.py:18``), ours are the
+    trainer's epochs (each training edge once per epoch); their batch size is 1024 (:53: pass
+    ``batch_size=1024``). Reproduced as an option: their negatives from a 500-candidate pool per user
+    redrawn every 10 epochs (:60-71, 228, 370-373), ``candidate_pool`` (500 by default in this
+    recipe, :class:`~graphdenoise.sampling.CandidatePoolNegatives`). Data-parallel training is refused.
     """
 
     name = "authors-code"

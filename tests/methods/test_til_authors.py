@@ -277,3 +277,17 @@ class TripletScores(torch.nn.Module):
     def forward(self, users, pos, neg):
         out = self.model.triplet(users, pos, neg)
         return out.pos, out.neg
+
+
+@pytest.mark.parametrize("method", ["til-ui", "til-mi"])
+def test_authors_code_result_saves_and_loads(tmp_path, method):
+    data = synthetic()
+    extra = {"pretrain_epochs": 0, "num_clusters": 5} if method == "til-mi" else {}
+    result = graphdenoise.fit(data, model="mf", method=method, recipe="authors-code", epochs=1, eval_every=1,
+                              batch_size=1024, show_progress=False, **extra)
+    result.save(tmp_path / "run.pt")
+    loaded = graphdenoise.load(tmp_path / "run.pt")
+    users, pos, neg = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5]), torch.tensor([6, 7, 8])
+    before = result.method.weights(result.model, users, pos, neg)
+    assert torch.equal(loaded.method.weights(loaded.model, users, pos, neg), before)
+    assert loaded.method.settings.weight_decay == 1e-2
