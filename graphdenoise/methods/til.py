@@ -35,18 +35,8 @@ hard ids :math:`c_i = \arg\max_k Q_{ik}` are refreshed every ``refresh_every`` i
 the look-ahead is :math:`\tilde\Theta = \Theta - \alpha g` (plain gradient step, :math:`\alpha` =
 ``lookahead_lr``, the recommender's lr by default), and :math:`\Lambda` descends
 :math:`\nabla_\Lambda \mathcal J_{outer}(\tilde\Theta(\Lambda))` (Eq. 14) with its own optimiser
-OPT\ :sub:`Λ`; then OPT\ :sub:`Θ` applies :math:`g`. The hypergradient is exact and computed without
-differentiating through the backward pass: with
-:math:`\mathcal J_{inner} = \frac1B\sum_k w_k\ell_k + R(\Theta)`,
-
-.. math::
-    \frac{\partial \mathcal J_{outer}(\tilde\Theta)}{\partial w_k}
-    = -\frac{\alpha}{B}\,\big\langle \nabla_\Theta \ell_k(\Theta),\,
-      \nabla_\Theta \mathcal J_{outer}(\tilde\Theta)\big\rangle,
-
-one backward pass at :math:`\tilde\Theta` and one forward-mode (JVP) pass at :math:`\Theta` give all
-:math:`B` inner products, and ``w.backward(...)`` carries them to :math:`\Lambda`. For LightGCN and
-MGCCF both passes go through the graph propagation.
+OPT\ :sub:`Λ`; then OPT\ :sub:`Θ` applies :math:`g`. The hypergradient is exact (one backward at
+:math:`\tilde\Theta`, one JVP at :math:`\Theta`; :class:`~graphdenoise.methods.til_bilevel.ExactHypergradient`).
 
 **Outer objective** (``outer``): ``"same-batch"`` (default, the paper's recipe as written: the
 unweighted BPR of the batch the look-ahead was taken on), ``"other-batch"`` (a fresh random batch of
@@ -55,47 +45,77 @@ edges set aside from the inner objective, Meta-Weight-Net style; never the valid
 ``normalize_weights=True`` uses :math:`w_k / \overline{w}` in the inner loss (relative weights).
 Weight statistics per epoch (mean, std, fraction above 0.99) go to the history: with the same-batch
 recipe a larger weight always lowers that batch's loss after the step, so weights saturate towards 1.
+
+**Recipes** (``recipe``): ``"paper"`` (default) is all of the above. ``"authors-code"`` reproduces
+the training dynamics of the authors' public code (softplus head, undetached state, summed losses,
+the recommender updated on inner + outer gradient, coupled weight decay; TIL-MI with a warm-up,
+K-means ids every 10 epochs and cluster-mean centres): see
+:class:`~graphdenoise.methods.til_bilevel.AuthorsCodeRecipe` and
+:class:`~graphdenoise.methods.til_interest.ClusterMeans` for each line of their code it follows.
+Options left at None take the recipe's value.
+
+**Composition.** The interest/cluster model is an object
+(:mod:`~graphdenoise.methods.til_interest`: no clusters, learned centres, K-means centres, the
+authors' cluster means), the bilevel step a recipe object (:mod:`~graphdenoise.methods.til_bilevel`);
+the weight head and the centres' optimiser are declared to the trainer, which steps them.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar, Dict, Optional
 
 import torch
-import torch.autograd.forward_ad as fwAD
 from torch import Tensor, nn
-from torch.nn import functional as F
-from torch.func import functional_call
 
-from ..sampling import TripletBatch
+from ..sampling import CandidatePoolNegatives, TripletBatch
 from ..search_space import Float, SearchSpace
-from .base import METHODS, Method, MethodConfig, SamplingSpec, StepContext, l2_term
-from ..utils import kmeans, take_rows
-from .clustering import clustering_loss, hard_assignment
-from .losses import bpr_terms
+from .base import METHODS, Method, MethodConfig, SamplingSpec, StepContext
+from .til_bilevel import RECIPES, ExactHypergradient, InnerStep, WeightHead, add_weight_decay
+from .til_interest import ClusterMeans, KMeansCentres, LearnedCentres, UserInterest, user_interest
 from ..config import check_fields
 
 OUTER_OBJECTIVES = ("same-batch", "other-batch", "holdout")
+RECIPE_DEFAULTS = {  # None options of TILConfig, by recipe (paper: Section 5.4; authors-code: main_MF.py)
+    "paper": dict(num_clusters=60, pretrain_epochs=50, candidate_pool=0, weight_decay=0.0, weight_net_decay=0.0),
+    "authors-code": dict(num_clusters=20, pretrain_epochs=99, candidate_pool=500, weight_decay=1e-2,
+                         weight_net_decay=1e-1, hidden_dim=64, lookahead_lr=1e-3),
+}
 
 
 @dataclass
 class TILConfig(MethodConfig):
-    """Options of TIL (paper defaults where it gives them, Section 5.4)."""
+    """Options of TIL (paper defaults where it gives them, Section 5.4; None: the recipe's value)."""
 
     #: Options searched by :mod:`graphdenoise.tune` (with the trainer's lr and L2).
     search_space: ClassVar[SearchSpace] = {
         "weight_lr": Float(1e-4, 1e-2, log=True), "alpha": Float(1e-2, 10.0, log=True),
         "gamma": Float(1e-4, 1e-1, log=True)}
 
+    recipe: str = "paper"
+    """'paper' (Eq. 2-15 as written) or 'authors-code' (the dynamics of the authors' main_MF.py /
+    main_MF_cluster.py)."""
     weight_lr: float = 1e-3
     """Adam learning rate of the weight generator (OPT_Λ)."""
     lookahead_lr: Optional[float] = None
-    """α of Eq. 14-15; None uses the recommender's learning rate."""
+    """α of Eq. 14-15; None: the recommender's learning rate (paper), 1e-3 (authors-code)."""
     hidden_dim: Optional[int] = None
-    """Width of the generator's hidden layer; None uses d (W1 is d x 2d, Eq. 3)."""
+    """Width of the generator's hidden layer; None: d (paper, W1 is d x 2d, Eq. 3), 64 (authors-code)."""
+    weight_decay: Optional[float] = None
+    """Coupled (Adam-style) weight decay added to the recommender's gradient; None: 0 (paper, which
+    uses the trainer's batch L2), 1e-2 (authors-code, which uses no batch L2)."""
+    weight_net_decay: Optional[float] = None
+    """Adam weight decay of the weight generator; None: 0 (paper), 1e-1 (authors-code)."""
+    candidate_pool: Optional[int] = None
+    """Negatives from a per-user pool of this many candidates redrawn every ``pool_refresh_epochs``
+    (:class:`~graphdenoise.sampling.CandidatePoolNegatives`); None: 0 = the trainer's uniform
+    negatives (paper), 500 (authors-code, main_MF.py:60-71, 228, 370-373)."""
+    pool_refresh_epochs: int = 10
+    """Epochs between redraws of the candidate pools (authors' ``sample_every``, main_MF.py:55)."""
     outer: str = "same-batch"
-    """Outer objective: 'same-batch' (paper), 'other-batch' or 'holdout'."""
+    """Outer objective: 'same-batch' (paper), 'other-batch' or 'holdout' (paper recipe only)."""
     holdout_fraction: float = 0.05
     """Share of training edges set aside for outer='holdout'."""
     normalize_weights: bool = False
@@ -104,301 +124,158 @@ class TILConfig(MethodConfig):
     """Scale of the cluster terms in the MI state (Eq. 6; paper grid 0.01..10)."""
     gamma: float = 1e-2
     """Weight of the clustering loss (Eq. 13; paper grid 1e-4..1e-1)."""
-    num_clusters: int = 60
-    """K (paper: 60)."""
+    num_clusters: Optional[int] = None
+    """K; None: 60 (paper), 20 (authors-code, main_MF_cluster.py:34)."""
     tau: float = 1.0
     """Temperature of the Student-t assignment (Eq. 7)."""
-    pretrain_epochs: int = 50
-    """Epochs before the clusters are initialised (paper: 500 of 3000; scaled to our 300-epoch default)."""
+    pretrain_epochs: Optional[int] = None
+    """Epochs before the clusters exist; None: 50 (paper: 500 of 3000, scaled to our 300-epoch
+    default), 99 (authors-code: TIL from the 100th epoch, plain BPR before, main_MF_cluster.py:281)."""
     refresh_every: int = 10
     """Iterations between refreshes of the hard cluster ids (and of the K-means centres for til-mik)."""
+    recluster_epochs: int = 10
+    """authors-code til-mi: epochs between K-means reclusterings (main_MF_cluster.py:293)."""
     kmeans_iters: int = 25
     """Lloyd iterations of the K-means initialisation / refresh."""
 
     def __post_init__(self):
-        check_fields(self, outer=OUTER_OBJECTIVES, holdout_fraction="(0, 1)", weight_lr="> 0",
-                     tau="> 0", num_clusters=">= 1", refresh_every=">= 1", kmeans_iters=">= 1",
-                     pretrain_epochs=">= 0", gamma=">= 0")
+        check_fields(self, recipe=tuple(RECIPES), outer=OUTER_OBJECTIVES, holdout_fraction="(0, 1)",
+                     weight_lr="> 0", tau="> 0", num_clusters=">= 1", refresh_every=">= 1", recluster_epochs=">= 1",
+                     kmeans_iters=">= 1", hidden_dim=">= 1", pool_refresh_epochs=">= 1", pretrain_epochs=">= 0",
+                     gamma=">= 0", weight_decay=">= 0", weight_net_decay=">= 0", lookahead_lr=">= 0",
+                     candidate_pool=">= 0")
+        if self.recipe == "authors-code" and self.outer != "same-batch":
+            raise ValueError(f"recipe='authors-code' takes its outer loss on the same batch; outer={self.outer!r} "
+                             "is an option of recipe='paper'")
 
-
-class _TripletCall(nn.Module):
-    """Lets :func:`torch.func.functional_call` run ``model.triplet`` with substituted parameters."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, users, pos_items, neg_items):
-        out = self.model.triplet(users, pos_items, neg_items)
-        return bpr_terms(out.pos, out.neg)
-
-
-def _rows_are_parameters(model) -> bool:
-    """Whether ``model``'s parameters are exactly its two embedding tables, looked up row by row."""
-    if not getattr(model, "representations_are_embeddings", False):
-        return False
-    tables = {id(t) for t in model.embedding_tables()}
-    params = list(model.parameters())
-    return len(params) == 2 and {id(p) for p in params} == tables and all(p.grad is not None for p in params)
+    def resolved(self) -> "TILConfig":
+        """A copy with every option left at None set to its recipe's value (the config itself keeps None)."""
+        defaults = RECIPE_DEFAULTS[self.recipe]
+        return dataclasses.replace(self, **{name: value for name, value in defaults.items()
+                                            if getattr(self, name) is None})
 
 
 class TIL(Method):
-    r"""Triplet Importance Learning; ``strategy`` is ``"ui"``, ``"mi"`` or ``"mik"``.
+    r"""Triplet Importance Learning; the registered variants choose the interest/cluster model
+    (:attr:`Interest`, :mod:`~graphdenoise.methods.til_interest`), ``recipe`` the bilevel step.
 
     Args:
         config (TILConfig, optional): Options; keyword arguments override fields.
     """
 
     Config = TILConfig
-    strategy = "ui"
+    Interest = UserInterest
+    """The interest/cluster model of the paper recipe."""
+    AuthorsInterest = UserInterest
+    """The interest/cluster model of the authors-code recipe."""
 
     def __init__(self, config: Optional[TILConfig] = None, **overrides):
         super().__init__(config, **overrides)
-        self.weight_net: Optional[nn.Module] = None
-        self._pending = None
-        self._reset_stats()
+        self.settings = self.config.resolved()  # the options with the recipe's values in place of None
+        self.recipe = RECIPES[self.config.recipe]()
+        self.weight_net: Optional[WeightHead] = None
+        self.interest: nn.Module = UserInterest()
+        self._step: Optional[InnerStep] = None
+        self._stats = None
 
     # ------------------------------------------------------------------ setup
     def sampling(self) -> SamplingSpec:
         # one triplet (u, i, j) weighted at a time (Eq. 2-3); outer='holdout' sets edges aside
-        holdout = self.config.holdout_fraction if self.config.outer == "holdout" else 0.0
-        return SamplingSpec(num_negatives=1, holdout_fraction=holdout)
+        cfg = self.settings
+        holdout = cfg.holdout_fraction if cfg.outer == "holdout" else 0.0
+        negatives = (partial(CandidatePoolNegatives, pool_size=cfg.candidate_pool, refresh_epochs=cfg.pool_refresh_epochs)
+                     if cfg.candidate_pool else None)
+        return SamplingSpec(negatives=negatives, num_negatives=1, holdout_fraction=holdout)
 
     def setup(self, model, data, ctx) -> None:
-        cfg = self.config
+        cfg, recipe = self.settings, self.recipe
+        if recipe.name != "paper" and ctx.world.world_size > 1:
+            raise ValueError(f"recipe={recipe.name!r} does not support data-parallel training")
         dim = model.embedding_tables()[1].size(1)
-        hidden = cfg.hidden_dim or dim
         device = model.embedding_tables()[1].device
-        self.weight_net = nn.Sequential(nn.Linear(2 * dim, hidden), nn.ReLU(), nn.Linear(hidden, 1)).to(device)
-        for layer in (self.weight_net[0], self.weight_net[2]):
-            nn.init.xavier_uniform_(layer.weight)
-            nn.init.zeros_(layer.bias)
-        self.weight_optimizer = torch.optim.Adam(self.weight_net.parameters(), lr=cfg.weight_lr)
-        self.register_buffer("step_count", torch.zeros((), dtype=torch.long, device=device))
-        if self.strategy != "ui":
-            num_items = model.num_items
-            if cfg.num_clusters > num_items:
-                raise ValueError(f"num_clusters={cfg.num_clusters} exceeds the number of items ({num_items})")
-            self.centres = nn.Parameter(torch.zeros(cfg.num_clusters, dim, device=device),
-                                        requires_grad=self.strategy == "mi")
-            self.register_buffer("cluster_ids", torch.zeros(num_items, dtype=torch.long, device=device))
-            self.register_buffer("clusters_ready", torch.zeros((), dtype=torch.bool, device=device))
-            self.centre_optimizer = (torch.optim.Adam([self.centres], lr=ctx.lr)
-                                     if self.strategy == "mi" else None)
+        self.weight_net = WeightHead(2 * dim, cfg.hidden_dim or dim, recipe.activation, recipe.output_bias,
+                                     recipe.xavier).to(device)
+        self.weight_optimizer = torch.optim.Adam(self.weight_net.parameters(), lr=cfg.weight_lr,
+                                                 weight_decay=cfg.weight_net_decay)
+        self.interest = self.build_interest(model, ctx)
+
+    def build_interest(self, model, ctx) -> nn.Module:
+        """The interest/cluster model of this variant and recipe."""
+        kind = self.Interest if self.recipe.name == "paper" else self.AuthorsInterest
+        if kind is None:
+            raise ValueError(f"{type(self).__name__} has no recipe={self.recipe.name!r}")
+        return kind.build(model, self.settings, ctx)
 
     def optimizers(self):
         """OPT_Λ of the weight generator, and the centres' optimiser of ``til-mi`` (the trainer steps
-        both before the recommender's optimiser)."""
-        out = {"weight_optimizer": self.weight_optimizer}
-        if getattr(self, "centre_optimizer", None) is not None:
-            out["centre_optimizer"] = self.centre_optimizer
-        return out
+        both with the recommender's optimiser)."""
+        return {"weight_optimizer": self.weight_optimizer, **self.interest.optimizers()}
+
+    def lookahead_lr(self, ctx: StepContext) -> float:
+        """α of the look-ahead at this step."""
+        return self.settings.lookahead_lr if self.settings.lookahead_lr is not None else ctx.lr
 
     # ------------------------------------------------------------------ states and weights
     def user_interest(self, model, users: Tensor) -> Tensor:
-        r""":math:`\eta_u` (Eq. 4) of ``users``: the mean of their training items' embeddings.
-
-        A scatter-mean over the distinct users' training edges (read in CSR order from the training
-        index), with the gather of the item rows and the per-user mean fused in
-        ``embedding_bag(mode="mean")``: no per-user loop, no dense user x item matrix, and no
-        ``[edges, d]`` intermediate. On Gowalla batches (4.2k distinct users, 211k edges, one thread)
-        it ran 2.5-3x faster than a row-restricted sparse product with the row-normalised matrix.
-        """
-        item_table = model.embedding_tables()[1].detach()
-        unique, inverse = torch.unique(users, return_inverse=True)
-        items, counts = model.train_index.concat_rows(unique)
-        offsets = torch.cumsum(counts, 0) - counts
-        return take_rows(F.embedding_bag(items, item_table, offsets, mode="mean"), inverse)
+        r""":math:`\eta_u` (Eq. 4) of ``users`` (see :func:`~graphdenoise.methods.til_interest.user_interest`)."""
+        return user_interest(model, users)
 
     def state(self, model, users: Tensor, pos_items: Tensor, neg_items: Tensor, ego=None) -> Tensor:
-        """The detached state ``s_uij`` (Eq. 5, or Eq. 6 once clusters exist), ``[B, 2d]``.
+        """The detached state ``s_uij`` of the variant's interest model, ``[B, 2d]``.
 
         ``ego``: the ego rows ``(p_u, q_i, q_j)`` when the caller has already looked them up."""
-        user_table, item_table = (t.detach() for t in model.embedding_tables())
-        p_u, q_i, q_j = ego if ego is not None else (take_rows(user_table, users), take_rows(item_table, pos_items),
-                                                       take_rows(item_table, neg_items))
-        interest = p_u + self.user_interest(model, users)
-        if self._clusters_active():
-            centres = self.centres.detach()
-            q_i = q_i + self.config.alpha * centres[self.cluster_ids[pos_items]]
-            q_j = q_j + self.config.alpha * centres[self.cluster_ids[neg_items]]
-        return torch.cat([q_i * interest, q_j * interest], dim=1)
+        return self.interest.state(model, users, pos_items, neg_items, ego)
 
     def weights(self, model, users: Tensor, pos_items: Tensor, neg_items: Tensor, ego=None) -> Tensor:
-        """Per-triplet importance ``f(s_uij; Λ)`` in (0, 1) (Eq. 3), differentiable w.r.t. Λ."""
-        return torch.sigmoid(self.weight_net(self.state(model, users, pos_items, neg_items, ego))).view(-1)
+        """Per-triplet importance ``f(s_uij; Λ)`` (Eq. 3; in (0, 1) with the paper's sigmoid),
+        differentiable w.r.t. Λ; ones while the authors' TIL-MI has no clusters yet."""
+        if not self.interest.weighting():
+            return torch.ones(users.shape, device=users.device)
+        return self.weight_net(self.state(model, users, pos_items, neg_items, ego))
 
-    def _clusters_active(self) -> bool:
-        return self.strategy != "ui" and bool(self.clusters_ready)
-
-    # ------------------------------------------------------------------ inner objective
+    # ------------------------------------------------------------------ the step
     def loss(self, model, batch: TripletBatch, ctx: StepContext):
-        cfg = self.config
-        if self.strategy != "ui" and not self._clusters_active() and ctx.epoch >= cfg.pretrain_epochs:
-            self._initialise_clusters(model)
-        out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
-        terms = bpr_terms(out.pos, out.neg)
-        # MF's representations are its ego rows: the state and the look-ahead reuse this lookup
-        ego = ((out.user.detach(), out.pos_item.detach(), out.neg_item.detach())
-                if model.representations_are_embeddings else None)
-        weight = self.weights(model, batch.users, batch.pos_items, batch.neg_items, ego)
-        used = weight / weight.mean().clamp(min=1e-12) if cfg.normalize_weights else weight
-        self._pending = (used, ego)
-        weighted = (used.detach() * terms).mean()
-        loss = weighted + l2_term(model, batch, ctx, out)
-        logs = {"weighted_bpr": weighted.detach()}
-        if self.strategy == "mi" and self._clusters_active() and cfg.gamma > 0:
-            items = torch.unique(torch.cat([batch.pos_items, batch.neg_items]))
-            cluster = clustering_loss(model.gather(model.embedding_tables()[1], items), self.centres, cfg.tau)
-            loss = loss + cfg.gamma * cluster
-            logs["clustering"] = cluster.detach()
-        self._accumulate(weight.detach())
+        """The recipe's inner objective (plus the clustering loss of learned centres)."""
+        self.interest.prepare(model, ctx.epoch)
+        loss, logs, self._step = self.recipe.inner(self, model, batch, ctx)
+        extra = self.interest.loss(model, batch)
+        if extra is not None:
+            term, scale = extra
+            loss = loss + scale * term
+            logs["clustering"] = term.detach()
         return loss, logs
 
-    # ------------------------------------------------------------------ outer objective
     def outer_batch(self, batch: TripletBatch, ctx: StepContext) -> TripletBatch:
         if self.config.outer == "same-batch":
             return batch
         return ctx.random_batch(batch.users.numel(), holdout=self.config.outer == "holdout")
 
     def after_backward(self, model, batch: TripletBatch, ctx: StepContext) -> Dict[str, Tensor]:
-        """The look-ahead: Λ's gradient from the hypergradient (the trainer then steps OPT_Λ)."""
-        pending, self._pending = self._pending, None
-        if pending is None:
-            return {}
-        weight, ego = pending
-        hyper = self.hypergradient(model, batch, self.outer_batch(batch, ctx), ctx.lr, ctx.world, ego)
-        weight.backward(hyper)
-        return {"hypergradient_norm": hyper.detach().norm()}
+        """The recipe's outer step on the batch :meth:`loss` has just seen, then the coupled weight decay."""
+        step, self._step = self._step, None
+        logs = {}
+        if step is not None:
+            if step.batch is not batch:
+                raise RuntimeError("TIL.after_backward got another batch than the preceding TIL.loss: the "
+                                   "look-ahead needs the inner step of the same batch")
+            logs = self.recipe.outer(self, model, step, ctx)
+        add_weight_decay(model, self.settings.weight_decay)
+        return logs
 
     def hypergradient(self, model, batch: TripletBatch, outer: TripletBatch, lr: float, world=None,
                       ego=None) -> Tensor:
-        r"""``∂ J_outer(Θ̃) / ∂ w_k`` for every triplet of ``batch`` (see the module docstring).
-
-        Reads the inner gradient from ``p.grad`` (the trainer's backward has just run, and averaged
-        it over ranks); in data-parallel training the outer gradient at :math:`\tilde\Theta` is averaged
-        over ranks too, so every rank differentiates the same global outer objective.
-
-        When the backbone's representations are rows of its two embedding tables and it has no other
-        parameters (MF), the look-ahead, the outer gradient and the JVP tangent are formed on the rows
-        the two batches touch only (:meth:`_row_hypergradient`; ``ego`` are the inner batch's ego rows
-        if already looked up): the same numbers, without table-sized tensors per step. Other backbones
-        (and data-parallel runs) take the general path through :func:`~torch.func.functional_call`
-        over every parameter (:meth:`_full_hypergradient`).
-        """
-        alpha = self.config.lookahead_lr if self.config.lookahead_lr is not None else lr
-        distributed = world is not None and world.world_size > 1
-        if not distributed and _rows_are_parameters(model):
-            return self._row_hypergradient(model, batch, outer, alpha, ego)
-        return self._full_hypergradient(model, batch, outer, alpha, world)
-
-    def _full_hypergradient(self, model, batch, outer, alpha, world) -> Tensor:
-        call = _TripletCall(model)
-        params = {f"model.{n}": p for n, p in model.named_parameters() if p.requires_grad}
-        lookahead = self._lookahead_buffers(params, alpha)
-        # first order only: the outer backward may accumulate row-sparse into the buffers' .grad
-        functional_call(call, lookahead, (outer.users, outer.pos_items, outer.neg_items)).mean().backward()
-        grads = [buffer.grad for buffer in lookahead.values()]
-        if world is not None:
-            world.all_reduce_mean(grads)
-        with fwAD.dual_level():
-            duals = {n: fwAD.make_dual(p.detach(), g)
-                     for (n, p), g in zip(params.items(), grads)}
-            terms = functional_call(call, duals, (batch.users, batch.pos_items, batch.neg_items))
-            directional = fwAD.unpack_dual(terms).tangent
-        if directional is None:  # the outer loss does not depend on the batch's parameters
-            directional = torch.zeros_like(terms)
-        return -alpha * directional.reshape(batch.users.numel(), -1).sum(1) / batch.users.numel()
-
-    def _lookahead_buffers(self, params: Dict[str, Tensor], alpha: float) -> Dict[str, Tensor]:
-        r""":math:`\tilde\Theta = \Theta - \alpha g` written into leaves kept across steps, their ``.grad``
-        zeroed: no table-sized allocation (and page faults) per step, for one extra copy of the
-        parameters and their gradient in memory. A parameter without a gradient is not moved."""
-        buffers = getattr(self, "_lookahead", None) or {}
-        out = {}
-        for name, param in params.items():
-            buffer = buffers.get(name)
-            if buffer is None or buffer.shape != param.shape or buffer.device != param.device \
-                    or buffer.dtype != param.dtype:
-                buffer = torch.empty_like(param, requires_grad=True)
-                buffer.grad = torch.zeros_like(param)
-            with torch.no_grad():
-                if param.grad is None:
-                    buffer.copy_(param)
-                else:
-                    torch.add(param, param.grad, alpha=-alpha, out=buffer)
-                buffer.grad.zero_()
-            out[name] = buffer
-        self._lookahead = out
-        return out
-
-    def _row_hypergradient(self, model, batch, outer, alpha, ego=None) -> Tensor:
-        r"""The hypergradient of an embedding-lookup backbone on touched rows only.
-
-        :math:`\tilde\Theta` matters only on the outer batch's rows :math:`R` (the outer loss reads
-        nothing else), so :math:`\nabla_{\tilde\Theta}\mathcal J_{outer}` is zero off :math:`R`;
-        the JVP of the inner batch's terms then needs the tangent only on the inner rows, which is
-        the outer gradient where the two row sets meet and zero elsewhere.
-        """
-        user_table, item_table = model.embedding_tables()
-        # look-ahead rows of the outer batch: distinct users, distinct items (positives and negatives)
-        outer_items = torch.cat([outer.pos_items, outer.neg_items.reshape(-1)])
-        lookups = [torch.unique(ids, return_inverse=True) for ids in (outer.users, outer_items)]
-        looked = [torch.add(take_rows(table.detach(), unique), take_rows(table.grad, unique), alpha=-alpha)
-                  .requires_grad_() for table, (unique, _) in zip((user_table, item_table), lookups)]
-        num_pos = outer.pos_items.numel()
-        item_inverse = lookups[1][1]
-        outer_positions = (lookups[0][1], item_inverse[:num_pos], item_inverse[num_pos:].view(outer.neg_items.shape))
-        scores = model.score_rows(*(take_rows(table_rows, positions) for table_rows, positions
-                                    in zip((looked[0], looked[1], looked[1]), outer_positions)))
-        user_grad, item_grad = torch.autograd.grad(bpr_terms(scores.pos, scores.neg).mean(), looked)
-        # forward-mode pass over the inner batch's rows (users, positives, negatives)
-        inner_ids = (batch.users, batch.pos_items, batch.neg_items)
-        tables = (user_table, item_table, item_table)
-        if ego is None:
-            ego = [take_rows(table.detach(), ids) for table, ids in zip(tables, inner_ids)]
-        distinct = (lookups[0][0], lookups[1][0], lookups[1][0])
-        with fwAD.dual_level():
-            duals = []
-            for primal, ids, unique, grad, positions in zip(ego, inner_ids, distinct,
-                                                            (user_grad, item_grad, item_grad), outer_positions):
-                if outer is batch:
-                    tangent = take_rows(grad, positions)
-                else:  # the outer gradient where the inner rows are outer rows, zero elsewhere
-                    where = torch.searchsorted(unique, ids).clamp_(max=unique.numel() - 1)
-                    tangent = torch.where((unique[where] == ids).unsqueeze(-1), take_rows(grad, where), 0.0)
-                duals.append(fwAD.make_dual(primal, tangent))
-            scores = model.score_rows(*duals)
-            directional = fwAD.unpack_dual(bpr_terms(scores.pos, scores.neg)).tangent
-        return -alpha * directional.reshape(batch.users.numel(), -1).sum(1) / batch.users.numel()
-
-    # ------------------------------------------------------------------ clusters
-    @torch.no_grad()
-    def _initialise_clusters(self, model) -> None:
-        items = model.embedding_tables()[1].detach()
-        self.centres.data.copy_(kmeans(items, self.config.num_clusters, self.config.kmeans_iters))
-        self.clusters_ready.fill_(True)
-        self._refresh_ids(model)
-
-    @torch.no_grad()
-    def _refresh_ids(self, model) -> None:
-        items = model.embedding_tables()[1].detach()
-        if self.strategy == "mik":
-            self.centres.data.copy_(kmeans(items, self.config.num_clusters, self.config.kmeans_iters,
-                                           init=self.centres.detach()))
-        self.cluster_ids.copy_(hard_assignment(items, self.centres.detach()))
+        """``∂ J_outer(Θ̃) / ∂ w_k`` for every triplet of ``batch`` (paper recipe; see
+        :class:`~graphdenoise.methods.til_bilevel.ExactHypergradient`), α from ``lookahead_lr`` or ``lr``."""
+        alpha = self.settings.lookahead_lr if self.settings.lookahead_lr is not None else lr
+        hyper = getattr(self.recipe, "hypergradient", None) or ExactHypergradient()
+        return hyper(model, batch, outer, alpha, world, ego)
 
     def after_step(self, model, batch, ctx) -> None:
-        self.step_count += 1
-        if self._clusters_active() and int(self.step_count) % self.config.refresh_every == 0:
-            self._refresh_ids(model)
+        self.interest.after_step(model)
 
     # ------------------------------------------------------------------ bookkeeping
-    def _reset_stats(self) -> None:
-        self._stats = None
-
-    def _accumulate(self, weight: Tensor) -> None:
-        # kept on the weights' device: no host synchronisation per step
+    def record_weights(self, weight: Tensor) -> None:
+        """Accumulates the epoch's weight statistics (on the weights' device: no host sync per step)."""
         w = weight.double()
         step = torch.stack([w.new_tensor(float(w.numel())), w.sum(), w.pow(2).sum(), (w > 0.99).sum().double()])
         self._stats = step if self._stats is None else self._stats + step
@@ -407,30 +284,31 @@ class TIL(Method):
         if self._stats is None:
             return {}
         count, total, squares, above = self._stats.tolist()
-        self._reset_stats()
+        self._stats = None
         mean = total / count
         return {"weight_mean": mean, "weight_std": math.sqrt(max(squares / count - mean**2, 0.0)),
                 "weight_frac_above_0.99": above / count}
 
 
-
 @METHODS.register("til-ui")
 class TILUI(TIL):
-    """TIL with the Uni-Interest state (Eq. 5)."""
+    """TIL with the Uni-Interest state (Eq. 5); ``recipe="authors-code"``: ``main_MF.py``."""
 
-    strategy = "ui"
+    Interest = AuthorsInterest = UserInterest
     search_exclude = ("alpha", "gamma")  # cluster options: the UI state has none
 
 
 @METHODS.register("til-mi")
 class TILMI(TIL):
-    """TIL with the Multi-Interest state (Eq. 6) and end-to-end clustering (Section 4.3)."""
+    """TIL with the Multi-Interest state (Eq. 6) and end-to-end clustering (Section 4.3);
+    ``recipe="authors-code"``: ``main_MF_cluster.py`` (:class:`~graphdenoise.methods.til_interest.ClusterMeans`)."""
 
-    strategy = "mi"
+    Interest, AuthorsInterest = LearnedCentres, ClusterMeans
 
 
 @METHODS.register("til-mik")
 class TILMIK(TIL):
-    """TIL-MI ablation: K-means centres recomputed every ``refresh_every`` iterations (Section 5.6.4)."""
+    """TIL-MI ablation: K-means centres recomputed every ``refresh_every`` iterations (Section 5.6.4);
+    paper recipe only."""
 
-    strategy = "mik"
+    Interest, AuthorsInterest = KMeansCentres, None

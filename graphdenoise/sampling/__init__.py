@@ -8,3 +8,6 @@ from .aobpr import AdaptiveOversampling
 from .cluster import ClusterPopularityNegatives
 
 __all__ += ["PopularityNegatives", "AdaptiveOversampling", "ClusterPopularityNegatives"]
+from .candidate_pool import CandidatePoolNegatives
+
+__all__ += ["CandidatePoolNegatives"]

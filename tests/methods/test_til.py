@@ -6,6 +6,7 @@ import graphdenoise
 from graphdenoise.methods import TILMI, TILUI, SetupContext, StepContext
 from graphdenoise.methods.clustering import clustering_loss, soft_assignment
 from graphdenoise.methods.losses import bpr_terms
+from graphdenoise.methods.til_bilevel import ExactHypergradient
 from graphdenoise.metrics import noise_detection_auc
 from graphdenoise.models import MODELS, MF
 from graphdenoise.sampling import TripletSampler
@@ -57,10 +58,10 @@ def test_multi_interest_state_adds_scaled_cluster_centres():
     model = MF(data, embedding_dim=4)
     method = TILMI(num_clusters=3, alpha=0.5)
     bound(method, model, data)
-    method._initialise_clusters(model)
+    method.interest.initialise(model)
     users, pos, neg = torch.tensor([1, 4]), torch.tensor([2, 3]), torch.tensor([7, 8])
     p, q = (t.detach() for t in model.embedding_tables())
-    mu = method.centres.detach()[method.cluster_ids]
+    mu = method.interest.centres.detach()[method.interest.cluster_ids]
     eta = method.user_interest(model, users)
     expected = torch.cat([(q[pos] + 0.5 * mu[pos]) * (p[users] + eta), (q[neg] + 0.5 * mu[neg]) * (p[users] + eta)], 1)
     assert torch.allclose(method.state(model, users, pos, neg), expected, atol=1e-6)
@@ -103,8 +104,8 @@ def test_hypergradient_matches_finite_differences():
     outer = sampler.random_batch(5)
     alpha, l2 = 0.3, 1e-2
     ctx = StepContext(step=0, epoch=0, lr=alpha, l2=l2)
+    weight = method.weights(model, batch.users, batch.pos_items, batch.neg_items).detach()
     loss, _ = method.loss(model, batch, ctx)
-    weight = method._pending[0].detach()
     model.zero_grad()
     loss.backward()
     hyper = method.hypergradient(model, batch, outer, alpha)
@@ -171,7 +172,7 @@ def test_every_backbone_runs_each_variant(model, method):
     assert result.metrics["val"]["recall@20"] > 0
     assert 0 < result.history[-1]["weight_mean"] < 1
     if method != "til-ui":
-        assert bool(result.method.clusters_ready)
+        assert bool(result.method.interest.ready)
 
 
 @pytest.mark.parametrize("outer", ["other-batch", "holdout"])
@@ -208,8 +209,9 @@ def test_row_restricted_hypergradient_equals_the_full_one(outer_kind):
     for p in model.parameters():
         p.grad = torch.zeros_like(p)
     loss.backward()
-    rows = method._row_hypergradient(model, batch, outer, 0.05)
-    full = method._full_hypergradient(model, batch, outer, 0.05, None)
+    hyper = ExactHypergradient()
+    rows = hyper.rows(model, batch, outer, 0.05)
+    full = hyper.full(model, batch, outer, 0.05)
     assert rows.shape == (64,) and rows.abs().max() > 0
     assert torch.allclose(rows, full, rtol=1e-9, atol=1e-14)
 
@@ -223,7 +225,7 @@ def test_til_refuses_several_negatives_per_triplet():
 @pytest.mark.parametrize("name", ["lightgcn", "mgccf", "neumf"])
 def test_general_hypergradient_matches_finite_differences(name):
     """The functional_call path (graph backbones, NeuMF) against central differences, in float64."""
-    from graphdenoise.methods.til import _TripletCall
+    from graphdenoise.methods.til_bilevel import _TripletCall
 
     data = tiny_graph()
     if name == "mgccf":
@@ -236,8 +238,8 @@ def test_general_hypergradient_matches_finite_differences(name):
     method.double()
     batch, outer = sampler.random_batch(6), sampler.random_batch(5)
     alpha = 0.3
+    weight = method.weights(model, batch.users, batch.pos_items, batch.neg_items).detach()
     loss, _ = method.loss(model, batch, StepContext(step=0, epoch=0, lr=alpha, l2=0.0))
-    weight = method._pending[0].detach()
     for p in model.parameters():
         p.grad = torch.zeros_like(p)
     loss.backward()
