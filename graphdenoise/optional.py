@@ -6,25 +6,28 @@ training (the experiment harness used to train every cell and only then fail on 
 """
 from __future__ import annotations
 
-import importlib.util
+import importlib
 
 #: The extra of ``setup.cfg`` that installs each optional module.
-EXTRAS = {"matplotlib": "plots"}
+EXTRAS = {"matplotlib": "plots", "optuna": "tune", "tensorboard": "track", "mlflow": "mlflow"}
 
 
 class MissingDependency(ImportError):
     """An optional package is not installed; the message says which extra installs it."""
 
 
-def require(module: str, purpose: str, extra: str = "") -> None:
-    r"""Raise :class:`MissingDependency` unless ``module`` can be imported.
+def require(module: str, purpose: str, extra: str = ""):
+    r"""Import and return the optional ``module``, or raise :class:`MissingDependency` naming the extra.
 
     Args:
-        module (str): The importable name (``"matplotlib"``).
+        module (str): The importable name (``"matplotlib"``, ``"torch.utils.tensorboard"``).
         purpose (str): What needs it, for the message (``"the experiment's figures"``).
         extra (str, optional): The extra that installs it. (default: looked up in :data:`EXTRAS`)
     """
-    if importlib.util.find_spec(module) is None:
-        extra = extra or EXTRAS.get(module, "all")
-        raise MissingDependency(f"{purpose} needs the package {module!r}, which is not installed: "
-                                f"pip install 'graphdenoise[{extra}]'")
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        top = module.split(".")[0]
+        extra = extra or EXTRAS.get(top, "all")
+        raise MissingDependency(f"{purpose} needs the optional package {top!r}, which is not installed: "
+                                f"pip install 'graphdenoise[{extra}]'") from None

@@ -34,11 +34,8 @@ _COUNTED = ("COMPLETE", "PRUNED")
 
 def require_optuna():
     """Import Optuna or raise an :class:`ImportError` saying which extra to install."""
-    try:
-        import optuna
-    except ImportError:
-        raise ImportError("hyper-parameter tuning needs Optuna: pip install graphdenoise[tune]") from None
-    return optuna
+    from .optional import require
+    return require("optuna", "hyper-parameter tuning", "tune")
 
 
 class PruningCallback:

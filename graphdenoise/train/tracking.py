@@ -28,17 +28,8 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Union
 
+from ..optional import require
 from .checkpoint import atomic_write_text
-
-
-def require(module: str, extra: str, feature: str):
-    """Import the optional ``module`` or raise an :class:`ImportError` naming the extra to install."""
-    import importlib
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ImportError(f"{feature} needs the optional package {module.split('.')[0]!r}: "
-                          f"pip install graphdenoise[{extra}]") from None
 
 
 def scalars(record: Mapping[str, Any]) -> Dict[str, float]:
@@ -133,7 +124,7 @@ class TensorBoardLogger:
     """
 
     def __init__(self, log_dir: Union[str, Path], weights: bool = True):
-        require("tensorboard", "track", "TensorBoard logging")
+        require("tensorboard", "TensorBoard logging", "track")
         from torch.utils.tensorboard import SummaryWriter
         self.log_dir = str(log_dir)
         self.writer = SummaryWriter(self.log_dir)
@@ -169,7 +160,7 @@ class MLflowLogger:
     """
 
     def __init__(self, experiment: Optional[str] = None, run_name: Optional[str] = None):
-        self.mlflow = require("mlflow", "mlflow", "MLflow tracking")
+        self.mlflow = require("mlflow", "MLflow tracking", "mlflow")
         if experiment:
             self.mlflow.set_experiment(experiment)
         self.run = self.mlflow.start_run(run_name=run_name)

@@ -80,8 +80,8 @@ def test_cli_fit_log_dir_writes_events_and_csv(tmp_path, capsys):
 
 def test_missing_optional_packages_name_their_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)
-    with pytest.raises(ImportError, match=r"pip install graphdenoise\[mlflow\]"):
+    with pytest.raises(ImportError, match=r"pip install 'graphdenoise\[mlflow\]'"):
         tracking_callbacks(mlflow=True)
     monkeypatch.setitem(sys.modules, "tensorboard", None)
-    with pytest.raises(ImportError, match=r"pip install graphdenoise\[track\]"):
-        require("tensorboard", "track", "TensorBoard logging")
+    with pytest.raises(ImportError, match=r"pip install 'graphdenoise\[track\]'"):
+        require("tensorboard", "TensorBoard logging", "track")

@@ -103,5 +103,5 @@ def test_cli_tune_writes_best_options(tmp_path, capsys):
 
 def test_missing_optuna_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)
-    with pytest.raises(ImportError, match=r"pip install graphdenoise\[tune\]"):
+    with pytest.raises(ImportError, match=r"pip install 'graphdenoise\[tune\]'"):
         require_optuna()
