@@ -8,7 +8,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 from ..result import FitResult
-from ..tasks import fingerprinted, run_callbacks, train_and_evaluate
+from ..train.run import fingerprinted, run_callbacks, train_and_evaluate
 from ..utils import seed_everything
 from .data import SequenceData, SequenceDataConfig
 from .methods import SequenceMethod
