@@ -196,8 +196,8 @@ def quality(args):
     if args.csv and rows:
         write_csv(Path(args.csv), rows, list(rows[0]))
     if args.curves and curves:
-        lines(curves, args.curves, "epoch", "validation Recall@20 (mean ± std over seeds)",
-              f"{args.model.upper()}: validation Recall@20 per evaluation, tuned BPR vs TIL recipes")
+        lines(curves, args.curves, "epoch", "val. Recall@20 (mean ± std, seeds)",
+              f"{args.model.upper()}: validation Recall@20 per evaluation")
 
 
 def validation_curves(run, groups) -> dict:
@@ -212,7 +212,7 @@ def validation_curves(run, groups) -> dict:
                         per_epoch.setdefault(h["epoch"], []).append(h["val/recall@20"])
         curves["bpr (tuned)" if group.method == "bpr" else group.label] = [
             (epoch, *mean_std(values)) for epoch, values in sorted(per_epoch.items())]
-    return curves
+    return dict(sorted(curves.items(), key=lambda kv: (kv[0] != "bpr (tuned)", kv[0])))  # distinct colours
 
 
 def main():
