@@ -46,6 +46,10 @@ def code_version() -> str:
         return ""
 
 
+#: ``cell_callbacks(cell, data)``: extra trainer callbacks for one cell (see :func:`run_experiment`).
+CellCallbacks = Callable[[Cell, Any], List[Callable]]
+
+
 class MissingComponentError(RuntimeError):
     """A cell names a method or backbone that is not registered (yet)."""
 
@@ -149,14 +153,18 @@ def check_components(cell: Cell) -> None:
 
 
 def run_cell(cell: Cell, data_cache: DataCache, device: Optional[str] = None,
-             callbacks: Sequence[Callable] = ()) -> Tuple[Dict[str, Any], Dict]:
+             callbacks: Sequence[Callable] = (), cell_callbacks: Optional[CellCallbacks] = None
+             ) -> Tuple[Dict[str, Any], Dict]:
     """Train and evaluate one cell; returns its CSV row and its details (history, metrics, diagnostics).
-    ``callbacks`` go to the trainer (e.g. the tuner's pruning callback)."""
+    ``callbacks`` go to the trainer (e.g. the tuner's pruning callback), and so do those that
+    ``cell_callbacks(cell, data)`` returns (e.g. a probe that adds entries to the history)."""
     from ..api import fit
     from ..utils import resolve_device
     from .analysis import ANALYSIS_FUNCTIONS
     check_components(cell)
     data = data_cache.get(cell.dataset, cell.split_seed, cell.noise)
+    if cell_callbacks is not None:
+        callbacks = [*callbacks, *cell_callbacks(cell, data)]
     resolved = resolve_device(device)
     start = time.perf_counter()
     with PeakMemory(resolved) as memory:
@@ -245,7 +253,8 @@ def group_key(group: Group) -> str:
 
 def run_experiment(spec: ExperimentSpec, out, *, data_dir: Optional[str] = None, device: Optional[str] = None,
                    root: Optional[str] = None, retry_failed: bool = True,
-                   log: Optional[Callable[[str], None]] = print) -> ExperimentRun:
+                   log: Optional[Callable[[str], None]] = print,
+                   cell_callbacks: Optional[CellCallbacks] = None) -> ExperimentRun:
     r"""Run (or resume) every cell of ``spec`` into the folder ``out``; returns an :class:`ExperimentRun`.
 
     The protocol: each tuned group (plain BPR, or every method with ``budget.tune_all``) chooses its
@@ -262,13 +271,17 @@ def run_experiment(spec: ExperimentSpec, out, *, data_dir: Optional[str] = None,
         root (str, optional): Where processed datasets are cached (default: the loaders' default).
         retry_failed (bool): Run cells recorded as failed again. (default: :obj:`True`)
         log (callable, optional): Progress lines (None: silent).
+        cell_callbacks (callable, optional): ``cell_callbacks(cell, data)`` returns extra trainer
+            callbacks for each cell run here (e.g. a probe recording the test metrics at every
+            evaluation for an optimistic-protocol column; they never select anything). Not part of
+            a cell's identity: cells reused from ``out`` keep what their run recorded. (default: :obj:`None`)
     """
     if spec.budget.trials:
         from ..tune import require_optuna
         require_optuna()  # before any cell runs
     run = ExperimentRun(spec, ResultStore(out))
     executor = CellExecutor(run, DataCache(data_dir, root), device, retry_failed, log or (lambda _: None),
-                            _count_planned(spec.groups(), spec.budget))
+                            _count_planned(spec.groups(), spec.budget), cell_callbacks)
     start = time.perf_counter()
     bpr_choice: Dict[Tuple, Optional[Selection]] = {}
     for group in spec.groups():
@@ -301,8 +314,10 @@ def run_experiment(spec: ExperimentSpec, out, *, data_dir: Optional[str] = None,
 class CellExecutor:
     """Runs cells for one :class:`ExperimentRun`: reuses finished ones, claims the rest, records every outcome."""
 
-    def __init__(self, run: ExperimentRun, cache: DataCache, device, retry_failed: bool, log, planned: int):
+    def __init__(self, run: ExperimentRun, cache: DataCache, device, retry_failed: bool, log, planned: int,
+                 cell_callbacks: Optional[CellCallbacks] = None):
         self.run, self.store, self.cache, self.device = run, run.store, cache, device
+        self.cell_callbacks = cell_callbacks
         self.retry_failed, self.log, self.planned, self.counter = retry_failed, log, planned, 0
 
     def finished(self, cell: Cell) -> Optional[Dict[str, Any]]:
@@ -358,7 +373,7 @@ class CellExecutor:
                  f"lr={cell.lr:g} l2={cell.l2:g} {noise_label(cell.noise)}"
                  + (f" {dict(cell.options)}" if cell.options else "") + " ...")
         try:
-            row, details = run_cell(cell, self.cache, self.device, callbacks)
+            row, details = run_cell(cell, self.cache, self.device, callbacks, self.cell_callbacks)
             self.store.record(row, details)
             self.run.ran += 1
             self.log(f"    ok in {row['wall_seconds']:.0f}s: {row['epochs_run']} epochs (best {row['best_epoch']}), "

@@ -181,3 +181,30 @@ def test_table1_report_puts_the_papers_numbers_beside_gowalla(tmp_path):
     assert "| | R@20 (paper) | 12.19 | <u>15.80</u> | **16.42** |" in text.replace("|  |", "| |")
     assert "| | Δ R@20 vs BPR | ref | +19.0% | +9.5% |" in text.replace("|  |", "| |")
     assert "| | Δ R@20 vs BPR (paper) | ref | +29.6% | +34.7% |" in text.replace("|  |", "| |")
+
+
+def test_cell_callbacks_reach_the_trainer_and_their_entries_are_stored(tmp_path):
+    from graphdenoise.experiments import ExperimentSpec, run_experiment
+    seen = []
+
+    class Probe:  # what an optimistic-protocol probe does: attach to the model, add to evaluated records
+        def attach(self, modules, config):
+            self.model = modules["model"]
+
+        def __call__(self, epoch, record):
+            if "val/recall@20" in record:
+                record["probe/norm"] = float(self.model.embedding_tables()[0].norm())
+
+    def factory(cell, data):
+        seen.append((cell.method, cell.seed, data["user"].num_nodes))
+        return [Probe()]
+
+    budget = replace(TINY, epochs=2, eval_every=1, seeds=(0,))
+    spec = ExperimentSpec("probe", (SYNTH,), ("mf",), (), budget)
+    result = run_experiment(spec, tmp_path, log=None, cell_callbacks=factory)
+    assert seen == [("bpr", 0, SMALL_SYNTHETIC["num_users"])]
+    history = result.store.details(result.final_cells(result.groups()[0])[0])["history"]
+    assert len(history) == 2 and all(h["probe/norm"] > 0 for h in history)
+    seen.clear()
+    run_experiment(spec, tmp_path, log=None, cell_callbacks=factory)  # reused cells run nothing
+    assert seen == []
