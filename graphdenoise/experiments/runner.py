@@ -154,9 +154,11 @@ def run_cell(cell: Cell, data_cache: DataCache, device: Optional[str] = None,
     ``callbacks`` go to the trainer (e.g. the tuner's pruning callback)."""
     from ..api import fit
     from ..utils import resolve_device
-    from .analysis import ANALYSIS_FUNCTIONS
+    from .analysis import ANALYSIS_CALLBACKS, ANALYSIS_FUNCTIONS
     check_components(cell)
     data = data_cache.get(cell.dataset, cell.split_seed, cell.noise)
+    if cell.analysis in ANALYSIS_CALLBACKS:  # per-evaluation diagnostics, written into the history
+        callbacks = list(callbacks) + [ANALYSIS_CALLBACKS[cell.analysis](data)]
     resolved = resolve_device(device)
     start = time.perf_counter()
     with PeakMemory(resolved) as memory:
