@@ -64,12 +64,13 @@ def _nan(value: float) -> bool:
 
 
 def grouped_bars(panels: Dict[str, Dict[str, Dict[str, MeanStd]]], path, ylabel: str, title: str,
-                 xorder: Optional[Sequence[str]] = None, horizontal_zero: bool = False) -> Path:
+                 xorder: Optional[Sequence[str]] = None, horizontal_zero: bool = False,
+                 panel_width: float = 4.6) -> Path:
     r"""One panel per key of ``panels``; in each, groups along x and one bar per series.
 
     ``panels[panel][x][series] = (mean, std)``.
     """
-    fig, axes = _grid(len(panels))
+    fig, axes = _grid(len(panels), width=panel_width)
     for ax, (panel, groups) in zip(axes, panels.items()):
         xs = list(xorder or groups)
         xs = [x for x in xs if x in groups]
@@ -86,7 +87,9 @@ def grouped_bars(panels: Dict[str, Dict[str, Dict[str, MeanStd]]], path, ylabel:
             ax.bar(positions, [0 if _nan(m) else m for m in means], width,
                    yerr=[0 if _nan(v) else v for v in stds], capsize=2, label=label(name), color=color(name, s))
         ax.set_xticks(range(len(xs)))
-        ax.set_xticklabels([label(x) for x in xs])
+        crowded = len(xs) > 6  # long method lists (natural-noise) would overlap
+        ax.set_xticklabels([label(x) for x in xs], rotation=45 if crowded else 0, ha="right" if crowded else "center",
+                           fontsize=8 if crowded else None)
         if horizontal_zero:
             ax.axhline(0, color="black", linewidth=0.8)
         ax.set_title(panel, fontsize=10)

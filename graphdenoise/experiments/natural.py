@@ -130,7 +130,7 @@ def report_natural_noise(run: ExperimentRun, out: Path):
                               for rule in RULES}
     path = figures.grouped_bars(panels, out / "figures" / "natural-noise.png", ylabel="test Recall@20 (%)",
                                 title="Natural noise: test Recall@20 at the state each selection rule picks "
-                                      "(mean ± std over seeds)")
+                                      "(mean ± std over seeds)", panel_width=7.5)
     text = ("## Denoisers on natural noise beside a tuned control\n\n"
             "Reported state and lr / L2 chosen on clean validation Recall@20. `R@20 vs control` is "
             "`(method - bpr) / bpr` of test Recall@20 paired by seed (mean ± std). `weight AUC`: the method's "
