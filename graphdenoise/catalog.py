@@ -15,7 +15,8 @@ METHODS: Tuple[str, ...] = ("aobpr", "bod", "bpr", "bsl", "dcf", "deca", "deca-p
                             "sgdl", "tce", "tce-bpr", "til-mi", "til-mik", "til-ui", "udt", "wbpr")
 SEQUENCE_MODELS: Tuple[str, ...] = ("din", "sasrec", "widedeep")
 SEQUENCE_METHODS: Tuple[str, ...] = ("atjt", "atjt-dnr", "atjt-wat", "bce")
-EXPERIMENTS: Tuple[str, ...] = ("table1", "robustness", "case-study", "clusters", "time", "ablation", "noise-roc")
+EXPERIMENTS: Tuple[str, ...] = ("table1", "robustness", "case-study", "clusters", "time", "ablation", "noise-roc",
+                                 "natural-noise")
 
 REGISTRIES: Dict[str, Tuple[str, str]] = {
     "DATASETS": ("graphdenoise.datasets", "DATASETS"),

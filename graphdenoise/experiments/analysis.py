@@ -5,6 +5,12 @@ Both build on :mod:`graphdenoise.metrics.noise`: :func:`case_study` reports
 positive, rating of the negative) pair, normalised like the paper's figure (by the largest triplet
 weight, x100); :func:`noise_roc` reports :func:`~graphdenoise.metrics.noise_detection_auc` and the
 ROC curve of the same weights (same seeded negatives), so the curve's AUC is the reported one.
+
+For natural noise (``ml-100k-natural``, ``modcloth``: ``is_noise`` marks the low-rated training
+interactions) :func:`natural_noise` reports the same AUCs, and :class:`SelectionTrace` records at every
+evaluation what each model-selection rule of :data:`~graphdenoise.metrics.validation.SELECT_ON` compares,
+beside the clean test metrics, so that one run shows the state every rule would select
+(:func:`rule_selections`).
 """
 from __future__ import annotations
 
@@ -15,6 +21,8 @@ import torch
 from ..datasets.graph import INTERACTS, train_edges
 from ..metrics import noise_detection_auc, roc_auc
 from ..metrics.noise import rated_pair_triplets, rating_pair_weights
+from ..metrics.ranking import RankingEvaluator
+from ..metrics.validation import validation_loss
 from ..sampling import TripletSampler
 
 
@@ -91,4 +99,71 @@ def roc_curve(scores: torch.Tensor, labels: torch.Tensor, points: int = 200):
     return [round(float(v), 5) for v in fpr], [round(float(v), 5) for v in tpr]
 
 
-ANALYSIS_FUNCTIONS = {"case-study": case_study, "noise-roc": noise_roc}
+def natural_noise(method, model, data, seed: int = 0) -> Dict[str, Any]:
+    r""":func:`noise_detection_auc` on the real low-rated training interactions (``is_noise`` of a
+    natural-noise dataset): how well the selected state's weights (``weight_auc``) and score margins
+    (``margin_auc``) rank the clean interactions above the noisy ones."""
+    return noise_detection_auc(method, model, data, seed=seed)
+
+
+class SelectionTrace:
+    r"""A trainer callback recording, at every evaluation, the values of every selection rule and the
+    clean test metrics into the epoch's history record (keys ``trace/...``).
+
+    The trainer has already compared its own rule (``select_on``) when callbacks run and never reads
+    these keys, so test metrics choose nothing: :func:`rule_selections` reads, after training, which
+    evaluation each rule would have chosen and what the test metrics were there. The loss negatives are
+    seeded as :func:`~graphdenoise.metrics.validation.selection_value` seeds them.
+
+    Args:
+        data (HeteroData): The dataset (with ``val_noisy`` for natural noise).
+        ks (tuple): Cut-offs of the test metrics. (default: ``(5, 10, 20, 50)``)
+        drop_share (float): Share left out by the revised loss (the RecSys'25 study: 0.2). (default: ``0.2``)
+    """
+
+    def __init__(self, data, ks=(5, 10, 20, 50), drop_share: float = 0.2):
+        self.data, self.ks, self.drop_share = data, tuple(ks), drop_share
+        self.model, self.seed, self.evaluator = None, 0, None
+
+    def attach(self, modules: Dict[str, Any], config: Dict[str, Any]) -> None:
+        self.model, self.seed = modules["model"], int(config["trainer"]["seed"])
+        self.evaluator = RankingEvaluator(self.data, ks=self.ks)
+
+    def __call__(self, epoch: int, record: Dict[str, Any]) -> None:
+        if "val/recall@20" not in record or self.model is None:
+            return
+        noisy = "val_noisy" in self.evaluator.indices
+        for split in ("test", "val_noisy") if noisy else ("test",):
+            record.update({f"trace/{split}/{k}": v for k, v in self.evaluator.evaluate(self.model, split).items()})
+        split, seed = ("val_noisy" if noisy else "val"), self.seed * 1_000_003 + epoch
+        record["trace/val_loss"] = validation_loss(self.model, self.data, split, 0.0, seed=seed)["loss"]
+        record["trace/val_loss_revised"] = validation_loss(self.model, self.data, split, self.drop_share,
+                                                           seed=seed)["loss"]
+
+
+#: Selection rule -> (history key, True when higher is better).
+RULE_KEYS = {"val": ("val/recall@20", True), "val_noisy": ("trace/val_noisy/recall@20", True),
+             "val_loss": ("trace/val_loss", False), "val_loss_revised": ("trace/val_loss_revised", False)}
+
+
+def rule_selections(history, metrics=("recall@20", "ndcg@20")) -> Dict[str, Dict[str, float]]:
+    r"""For each rule of :data:`RULE_KEYS` found in ``history`` (a :class:`SelectionTrace` run), the
+    first evaluation with the best value (as the trainer's selection keeps the first best) and the test
+    ``metrics`` recorded there: ``{rule: {"epoch": e, "recall@20": ...}}``."""
+    out = {}
+    for rule, (key, higher) in RULE_KEYS.items():
+        best = None
+        for record in history:
+            value = record.get(key)
+            if value is None or value != value or f"trace/test/{metrics[0]}" not in record:
+                continue
+            if best is None or (value > best[0] if higher else value < best[0]):
+                best = (value, record)
+        if best is not None:
+            out[rule] = {"epoch": best[1].get("epoch"), **{m: best[1][f"trace/test/{m}"] for m in metrics}}
+    return out
+
+
+ANALYSIS_FUNCTIONS = {"case-study": case_study, "noise-roc": noise_roc, "natural-noise": natural_noise}
+#: Analyses whose cells also run a trainer callback (built from the cell's data).
+ANALYSIS_CALLBACKS = {"natural-noise": SelectionTrace}

@@ -18,7 +18,9 @@ METHOD_COLORS = {"bpr": "#4c72b0", "wbpr": "#8172b2", "aobpr": "#937860", "pris"
 BACKBONE_MARKERS = {"mf": "o", "neumf": "^", "mgccf": "s", "lightgcn": "D"}
 LABELS = {"bpr": "BPR", "wbpr": "WBPR", "aobpr": "AOBPR", "pris": "PRIS", "tce": "T-CE", "rce": "R-CE",
           "tce-bpr": "TCE-BPR", "rce-bpr": "RCE-BPR", "bod": "BOD", "til-ui": "TIL-UI", "til-mik": "TIL-MIK",
-          "til-mi": "TIL-MI", "mf": "MF", "neumf": "NeuMF", "mgccf": "MGCCF", "lightgcn": "LightGCN"}
+          "til-mi": "TIL-MI", "mf": "MF", "neumf": "NeuMF", "mgccf": "MGCCF", "lightgcn": "LightGCN",
+          "deca": "DeCA", "deca-p": "DeCA(p)", "dcf": "DCF", "udt": "UDT", "bsl": "BSL", "pld": "PLD", "sgdl": "SGDL",
+          "erm-bce": "ERM (BCE)", "gmf": "GMF", "cdae": "CDAE"}
 
 
 def label(name: str) -> str:
@@ -62,12 +64,13 @@ def _nan(value: float) -> bool:
 
 
 def grouped_bars(panels: Dict[str, Dict[str, Dict[str, MeanStd]]], path, ylabel: str, title: str,
-                 xorder: Optional[Sequence[str]] = None, horizontal_zero: bool = False) -> Path:
+                 xorder: Optional[Sequence[str]] = None, horizontal_zero: bool = False,
+                 panel_width: float = 4.6) -> Path:
     r"""One panel per key of ``panels``; in each, groups along x and one bar per series.
 
     ``panels[panel][x][series] = (mean, std)``.
     """
-    fig, axes = _grid(len(panels))
+    fig, axes = _grid(len(panels), width=panel_width)
     for ax, (panel, groups) in zip(axes, panels.items()):
         xs = list(xorder or groups)
         xs = [x for x in xs if x in groups]
@@ -84,7 +87,9 @@ def grouped_bars(panels: Dict[str, Dict[str, Dict[str, MeanStd]]], path, ylabel:
             ax.bar(positions, [0 if _nan(m) else m for m in means], width,
                    yerr=[0 if _nan(v) else v for v in stds], capsize=2, label=label(name), color=color(name, s))
         ax.set_xticks(range(len(xs)))
-        ax.set_xticklabels([label(x) for x in xs])
+        crowded = len(xs) > 6  # long method lists (natural-noise) would overlap
+        ax.set_xticklabels([label(x) for x in xs], rotation=45 if crowded else 0, ha="right" if crowded else "center",
+                           fontsize=8 if crowded else None)
         if horizontal_zero:
             ax.axhline(0, color="black", linewidth=0.8)
         ax.set_title(panel, fontsize=10)

@@ -160,11 +160,13 @@ def run_cell(cell: Cell, data_cache: DataCache, device: Optional[str] = None,
     ``cell_callbacks(cell, data)`` returns (e.g. a probe that adds entries to the history)."""
     from ..api import fit
     from ..utils import resolve_device
-    from .analysis import ANALYSIS_FUNCTIONS
+    from .analysis import ANALYSIS_CALLBACKS, ANALYSIS_FUNCTIONS
     check_components(cell)
     data = data_cache.get(cell.dataset, cell.split_seed, cell.noise)
     if cell_callbacks is not None:
         callbacks = [*callbacks, *cell_callbacks(cell, data)]
+    if cell.analysis in ANALYSIS_CALLBACKS:  # per-evaluation diagnostics, written into the history
+        callbacks = list(callbacks) + [ANALYSIS_CALLBACKS[cell.analysis](data)]
     resolved = resolve_device(device)
     start = time.perf_counter()
     with PeakMemory(resolved) as memory:

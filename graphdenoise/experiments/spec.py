@@ -177,6 +177,11 @@ BUDGETS: Dict[str, Budget] = {
     # 10 epochs on 2 idle AMD EPYC cores (66 min while other jobs shared them): 40 epochs fit ~30 min.
     "small": Budget("small", epochs=40, eval_every=4, patience=3, seeds=(0, 1, 2), lrs=(1e-3, 1e-2), l2s=(1e-4,),
                     cluster_counts=(1, 10, 30, 60, 100)),
+    # The natural-noise benchmark (issue 14) on one CPU core: every method searches the same small grid
+    # (ML-100K natural: GMF ~10 s, LightGCN ~25 s a cell; add --l2s 0,1e-4 when time allows).
+    "natural": Budget("natural", epochs=30, eval_every=3, patience=4, seeds=(0, 1, 2), lrs=(1e-3, 5e-3),
+                      l2s=(0.0,), tune_all=True, batch_size=2048,
+                      epoch_shares=(("deca-p", "pretrain_epochs", 1 / 3), ("sgdl", "max_memorization_epochs", 1 / 2))),
     # The paper's settings (Sec. 5.4): for a GPU.
     "paper": Budget("paper", epochs=3000, eval_every=10, patience=10, seeds=(0, 1, 2, 3, 4),
                     lrs=(1e-4, 1e-3, 1e-2), l2s=(1e-6, 1e-5, 1e-4, 1e-3, 1e-2), tune_all=True, tune_seeds=1,
@@ -195,7 +200,7 @@ def get_budget(budget) -> Budget:
         raise ValueError(f"unknown budget {budget!r}; valid budgets: {', '.join(BUDGETS)}") from None
 
 
-ANALYSES = ("case-study", "noise-roc")
+ANALYSES = ("case-study", "noise-roc", "natural-noise")
 
 
 @dataclass(frozen=True)
@@ -216,7 +221,7 @@ class Cell:
     options: Options = ()
     """Model / method / trainer options by name (e.g. ``num_clusters=10``), frozen."""
     analysis: Optional[str] = None
-    """Post-training diagnostics stored with the cell: ``case-study`` or ``noise-roc``."""
+    """Post-training diagnostics stored with the cell: ``case-study``, ``noise-roc`` or ``natural-noise``."""
     split_seed: int = 0
     """Seed of the data split and of the injected noise: the same data for every seed and method."""
 
