@@ -18,7 +18,11 @@ from .tracking import CSVLogger
 def fingerprinted(net, algo, data, trainer_config, model: str, method: str, seed: int,
                   described: Optional[dict]):
     """The run's fingerprint, and ``trainer_config`` with the default checkpoint folder
-    ``runs/<dataset>_<model>_<method>_seed<N>_<hash>`` when it resumes without one."""
+    ``runs/<dataset>_<model>_<method>_seed<N>_<hash>`` when it resumes without one. A run that neither
+    checkpoints nor resumes gets None: the fingerprint (a digest of the whole dataset) only guards
+    checkpoints, so it is not computed for every cell of an experiment."""
+    if not (trainer_config.resume or trainer_config.checkpoint_dir is not None):
+        return trainer_config, None
     described = dict(described or {})
     fingerprint = run_fingerprint(net, algo, data, trainer_config, **described)
     if trainer_config.resume and trainer_config.checkpoint_dir is None:
