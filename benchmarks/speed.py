@@ -34,6 +34,7 @@ from _timing import sync  # noqa: E402
 from graphdenoise.datasets import load_dataset  # noqa: E402
 from graphdenoise.datasets.graph import held_out_edges, num_users_items, train_edges  # noqa: E402
 from graphdenoise.methods import BPR  # noqa: E402
+from graphdenoise.metrics.topk import row_topk  # noqa: E402
 from graphdenoise.models import MF, LightGCN  # noqa: E402
 from graphdenoise.models.lightgcn import normalized_bipartite_adjacency  # noqa: E402
 from graphdenoise.train import Trainer, TrainerConfig  # noqa: E402
@@ -93,7 +94,7 @@ def eval_breakdown(evaluator, model, split, device):
                     row, col = index.gather_rows(batch)
                     scores[row.to(device), col.to(device)] = float("-inf")
             clock("masking (-inf)", mask)
-            tops.append(clock("top-k", lambda: scores.topk(evaluator.ks[-1], dim=1).indices.cpu()))
+            tops.append(clock("top-k", lambda: row_topk(scores, evaluator.ks[-1]).cpu()))
         clock("metrics", lambda: evaluator.metrics_from_top_k(split, users, torch.cat(tops)))
     return parts
 

@@ -2,7 +2,7 @@ r"""Full-ranking top-k evaluation, batched over users.
 
 For every user with at least one held-out item, all items are scored, the user's training items (and
 validation items, clean and noisy, when scoring a test split) are masked with ``-inf`` (never 0: a 0
-would outrank negative scores, the SELFRec pitfall), and ``topk(max_k)`` is taken once. Users are processed in
+would outrank negative scores, the SELFRec pitfall), and the top ``max_k`` is taken once (exactly, by :func:`~graphdenoise.metrics.topk.row_topk`). Users are processed in
 chunks sized by a memory budget, into one reused score buffer, so the full user x item matrix is
 never materialised. Metrics are PyG's :mod:`torch_geometric.metrics` (their definitions match the
 TIL paper's):
@@ -26,6 +26,7 @@ from torch_geometric.metrics import (LinkPredHitRatio, LinkPredMetricCollection,
 from ..datasets.graph import ALL_SPLITS, held_out_edges, num_users_items
 from ..distributed import SINGLE, World
 from ..utils import InteractionIndex
+from .topk import row_topk
 
 METRIC_BLOCK = 4096
 
@@ -109,7 +110,7 @@ class RankingEvaluator:
             for index in masks:
                 row, col = index.gather_rows(batch)
                 scores[row.to(device), col.to(device)] = float("-inf")
-            tops.append(scores.topk(self.ks[-1], dim=1).indices.cpu())
+            tops.append(row_topk(scores, self.ks[-1]).cpu())
         return torch.cat(tops) if tops else torch.empty(0, self.ks[-1], dtype=torch.long)
 
     def metrics_from_top_k(self, split: str, users: Tensor, top: Tensor) -> Dict[str, float]:

@@ -24,6 +24,7 @@ from torch_geometric.data import HeteroData
 from ..config import check_fields, resolve_config
 from ..datasets.graph import num_users_items, train_edges
 from ..registry import Registry
+from ..metrics.topk import row_topk
 from ..utils import InteractionIndex, take_rows
 
 MODELS: Registry = Registry("model")
@@ -202,7 +203,7 @@ class Recommender(nn.Module):
             row, col = self.train_index.gather_rows(users)
             scores[row, col] = float("-inf")
         self.train(was_training)
-        return scores.topk(k, dim=1).indices
+        return row_topk(scores, k)
 
     def _apply(self, fn, *args, **kwargs):
         out = super()._apply(fn, *args, **kwargs)
