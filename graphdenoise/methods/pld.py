@@ -64,6 +64,8 @@ def draw_offsets(counts: Tensor, k: int, generator: torch.Generator) -> Tensor:
     n = counts.view(-1, 1).to(torch.float64)
     rand = torch.rand(counts.numel(), k, generator=generator, dtype=torch.float64)
     with_repl = (rand * n).long()
+    if k == 1:  # one draw: with and without replacement coincide
+        return with_repl
     chosen = torch.empty(counts.numel(), 0, dtype=torch.long)
     for t in range(k):
         r = (rand[:, t: t + 1] * (n - t).clamp(min=1)).long()
