@@ -70,6 +70,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..datasets.graph import num_users_items, train_edges
+from ..utils import take_rows
 from .base import METHODS, Method, MethodConfig, SamplingSpec, l2_term
 from ..config import check_fields
 from .losses import bpr_terms
@@ -307,9 +308,9 @@ class SGDL(Method):
         users, out = self.edges[0].to(user_rep.device), [[] for _ in items]
         for start in range(0, users.numel(), 1 << 16):
             part = slice(start, start + (1 << 16))
-            rows = user_rep[users[part]]
+            rows = take_rows(user_rep, users[part])
             for scores, targets in zip(out, items):
-                scores.append(model.score_pairs(rows, item_rep[targets[part].to(user_rep.device)]))
+                scores.append(model.score_pairs(rows, take_rows(item_rep, targets[part].to(user_rep.device))))
         model.train(was_training)
         return tuple(torch.cat(scores).cpu() for scores in out)
 
