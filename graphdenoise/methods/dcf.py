@@ -186,6 +186,13 @@ class DCF(Method):
         span = self.config.lambda_epochs or ctx.epochs or 0
         self.register_buffer("lambda_span", torch.tensor(span, device=device))
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # a state saved before the span was a buffer keeps the span this setup gave (lambda_epochs or
+        # the budget; 0 = unknown, which lambda_at reports)
+        if hasattr(self, "lambda_span") and prefix + "lambda_span" not in state_dict:
+            state_dict[prefix + "lambda_span"] = self.lambda_span.clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def lambda_at(self, epoch: int) -> float:
         """:math:`\\lambda_e` of the run (:func:`lambda_schedule` over ``lambda_epochs`` or the trainer's
         epochs)."""

@@ -57,6 +57,11 @@ def test_lambda_needs_a_span():
         restored.lambda_at(0)
     restored.load_state_dict(trainer.method.state_dict())
     assert restored.lambda_at(0) == pytest.approx(0.1)
+    old = {k: v for k, v in trainer.method.state_dict().items() if k != "lambda_span"}  # saved before the buffer
+    explicit = DCF(co_lambda=0.1, lambda_epochs=4)
+    setup_for_inference(explicit, trainer.model, trainer.data)
+    explicit.load_state_dict(old)
+    assert explicit.lambda_at(1) == pytest.approx(0.1 * 2 / 3)
     plain = DCF(co_lambda=0.0)
     setup_for_inference(plain, trainer.model, trainer.data)
     assert plain.lambda_at(0) == 0.0
