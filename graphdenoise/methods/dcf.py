@@ -148,7 +148,6 @@ class DCFConfig(MethodConfig):
                      lambda_epochs=">= 1", time_step=">= 1", relabel_ratio="[0, 1]", relabel=("keep", "flip"))
 
 
-
 @METHODS.register("dcf")
 class DCF(Method):
     r"""DCF (see the module docstring).
