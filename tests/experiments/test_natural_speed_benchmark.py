@@ -1,24 +1,13 @@
 """Smoke test of ``benchmarks/natural_speed.py``: every method's epoch beside BPR's, interleaved."""
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("natural_speed", ROOT / "benchmarks" / "natural_speed.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers import load_benchmark
 
 
 @pytest.mark.slow  # about 7 s in a fresh process (the experiment module's imports)
 def test_ratios_beside_bpr(capsys):
-    bench = load_benchmark()
-    bench.main(["--dataset", "synthetic", "--models", "gmf", "--methods", "dcf", "pld", "--at-epoch", "1",
-                "--rounds", "1", "--budget", "3"])
+    load_benchmark("natural_speed").main(["--dataset", "synthetic", "--models", "gmf", "--methods", "dcf", "pld",
+                                          "--at-epoch", "1", "--rounds", "1", "--budget", "3"])
     rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines() if line.startswith("| gmf")]
     assert [r[1].strip() for r in rows] == ["bpr", "dcf", "pld"]
     assert float(rows[0][3]) == 1.0 and all(float(r[2]) > 0 and float(r[3]) > 0 for r in rows)
