@@ -172,6 +172,7 @@ class DCF(Method):
         self.clock = EpochClock()
         self.step = 0
         self.lookup: Optional[EdgeLookup] = None
+        self.span = 0
         self.kept_stats, self.relabel_stats = WeightStats(), WeightStats()
 
     def setup(self, model, data, ctx):
@@ -182,8 +183,8 @@ class DCF(Method):
         self.register_buffer("count", torch.ones(edges.size(1), device=device))
         # the lambda schedule's span, fixed at the run's start (0: unknown, e.g. restored for inference,
         # until the saved state is loaded)
-        span = self.config.lambda_epochs or ctx.epochs or 0
-        self.register_buffer("lambda_span", torch.tensor(span, device=device))
+        self.span = self.config.lambda_epochs or ctx.epochs or 0  # a Python copy: no device sync per step
+        self.register_buffer("lambda_span", torch.tensor(self.span, device=device))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # a state saved before the span was a buffer keeps the span this setup gave (lambda_epochs or
@@ -191,11 +192,13 @@ class DCF(Method):
         if hasattr(self, "lambda_span") and prefix + "lambda_span" not in state_dict:
             state_dict[prefix + "lambda_span"] = self.lambda_span.clone()
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if hasattr(self, "lambda_span"):
+            self.span = int(self.lambda_span)
 
     def lambda_at(self, epoch: int) -> float:
         """:math:`\\lambda_e` of the run (:func:`lambda_schedule` over ``lambda_epochs`` or the trainer's
         epochs)."""
-        span = int(self.lambda_span)
+        span = self.span
         if span == 0 and self.config.co_lambda > 0:
             raise RuntimeError("DCF's lambda decays over the run's epochs, which this setup did not give "
                                "(SetupContext.epochs is None): set DCF's lambda_epochs")
