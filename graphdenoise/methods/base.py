@@ -9,7 +9,7 @@ builds, steps and checkpoints it:
   and a share of the training edges held out of the epoch for an outer objective;
 * :meth:`Method.setup` -- bind to the model and data (build parameters and optimisers here); the
   :class:`SetupContext` gives the recommender's learning rate, the number of negatives, the number
-  of batches per epoch and the proposal the trainer built from the spec;
+  of batches per epoch, the epoch budget and the proposal the trainer built from the spec;
 * :meth:`Method.optimizers` / :meth:`Method.outer_optimizers` -- the method's own optimisers. The
   trainer zeroes, steps and checkpoints them: the first with the recommender's optimiser at every
   step, the second after each of the method's outer losses;
@@ -98,6 +98,9 @@ class SetupContext:
     num_negatives: int = 1
     """Negatives per positive of every batch."""
     batches_per_epoch: int = 1
+    epochs: Optional[int] = None
+    """The trainer's epoch budget (``TrainerConfig.epochs``); :obj:`None` where unknown (a model
+    restored for inference). Methods whose schedule spans the run (DCF's :math:`\\lambda`) read it."""
     negatives: Optional[NegativeSampler] = None
     """The proposal built from :attr:`SamplingSpec.negatives` (read-only for the method: e.g. its
     ``log_prob``)."""

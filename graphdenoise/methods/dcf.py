@@ -17,13 +17,13 @@ uncertain samples are kept (sample-dropping correction); a share of the highest-
     \underline{\ell}_{ui} = \Bigl[\mu_{ui} - \frac{\lambda_e\,(s + \lambda_e \ln(2s)/s^2)}{(n_{ui} + 1) - \lambda_e}\Bigr]_+
     \qquad \text{(lower confidence bound, Eq. 4)}
 
-with :math:`n_{ui}` the times the sample was not in the relabel band, :math:`\lambda_e` =
-``co_lambda`` decaying linearly to 0 over ``lambda_epochs``, and both :math:`\mu, n` reset every
-``time_step`` epochs. The batch's :math:`N` samples (positives and negatives, whose bound is 0) are
-sorted by :math:`\underline\ell`; with the T-CE rate :math:`\varepsilon(t)` (iterations) and relabel
-ratio :math:`r`, the lowest :math:`\lfloor(1-\varepsilon)N\rfloor` are kept, those above
-:math:`\lfloor(1 - r\varepsilon)N\rfloor` are relabelled, the band between is dropped, and the loss is
-the mean BCE over kept and relabelled samples. Plus the trainer's L2 term (the authors use none).
+with :math:`n_{ui}` the times the sample was not in the relabel band, :math:`\lambda_e` = ``co_lambda``
+decaying linearly to 0 over the run's epochs (or ``lambda_epochs``), and both :math:`\mu, n` reset every
+``time_step`` epochs. The batch's :math:`N` samples (positives and negatives, whose bound is 0) are sorted
+by :math:`\underline\ell`; with the T-CE rate :math:`\varepsilon(t)` (iterations) and relabel ratio
+:math:`r`, the lowest :math:`\lfloor(1-\varepsilon)N\rfloor` are kept, those above
+:math:`\lfloor(1 - r\varepsilon)N\rfloor` are relabelled, the band between is dropped, and the loss is the
+mean BCE over kept and relabelled samples. Plus the trainer's L2 term (the authors use none).
 
 Relabelling (``relabel``): the authors' code re-reads the ORIGINAL labels (``loss.py:38``: the
 training matrix is returned unchanged), so the relabel band is merely not dropped: ``'keep'``
@@ -31,10 +31,11 @@ training matrix is returned unchanged), so the relabel band is merely not droppe
 progressive label correction (the paper's exact correction rule could not be checked).
 
 Defaults: the authors' argparse (``main.py:32-101``): ``drop_rate 0.2``, ``num_gradual 30000``,
-``exponent 1``, ``time_step 3``, ``co_lambda 1e-4``, ``relabel_ratio 0.05``, ``epochs 10`` (our
-``lambda_epochs``). The RecSys'25 study (``bachml/EvalDenoisingRec``, ``code/experiments_config/
-ml100k/*-DCF.yaml``) uses ``time_step 1``, ``num_gradual 3500``, and ``co_lambda 0``,
-``relabel_ratio 0.05`` (GMF/NeuMF) or ``co_lambda 1e-4``, ``relabel_ratio 0`` (LightGCN).
+``exponent 1``, ``time_step 3``, ``co_lambda 1e-4``, ``relabel_ratio 0.05``; :math:`\lambda` decays over the
+run's ``--epochs`` (``main.py:56-59,171``; the study: ``code/main.py:234``), so ``lambda_epochs=None``
+(default) takes the trainer's epoch budget. The RecSys'25 study (``bachml/EvalDenoisingRec``,
+``code/experiments_config/ml100k/*-DCF.yaml``) uses ``time_step 1``, ``num_gradual 3500``, and
+``co_lambda 0``, ``relabel_ratio 0.05`` (GMF/NeuMF) or ``co_lambda 1e-4``, ``relabel_ratio 0`` (LightGCN).
 
 Reference: ``bruno686/DCF`` @ 873cee3, ``loss.py:7-41``, ``main.py:171,238-284`` (identical to
 ``bachml/EvalDenoisingRec`` @ a36a902 ``code/loss.py:74-109``, ``code/main.py:233-234,253-287,355-359``).
@@ -46,9 +47,10 @@ Deviations:
    epoch, have no history: :math:`\mu = 0`, key 0 (the code gives them the previous occupant's).
 2. :math:`\mu, n` are updated in place as each edge is visited (each edge once per epoch), which
    equals the code's end-of-epoch swap (``main.py:281-284``).
-3. :math:`\lambda_e = \lambda (1 - e/(E-1))` for :math:`e < E` = ``lambda_epochs`` and 0 after (the
-   code indexes ``linspace(1, 0, epochs)[e]`` with the run's epochs, ``main.py:171``; the trainer's
-   epoch count is not known to the method, so set ``lambda_epochs`` to it).
+3. Not a deviation: :math:`\lambda_e = \lambda (1 - e/(E-1))` (``linspace(1, 0, E)[e]``, ``main.py:171``)
+   with :math:`E` the trainer's epoch budget (:attr:`SetupContext.epochs`) or ``lambda_epochs``. A run
+   resumed with a LARGER budget keeps the :math:`E` it started with (a buffer of the checkpoint), so
+   :math:`\lambda = 0` in the added epochs (the code's schedule has no epochs past :math:`E`).
 4. The drop-rate ramp spans ``num_gradual`` steps (:class:`~graphdenoise.methods.reweighting.LinearDropRate`),
    the code ``num_gradual - 1``; ties of the sort key are broken by position (stable sort), the code's
    ``np.argsort`` is not stable.
@@ -95,6 +97,16 @@ def lower_bound(previous: Tensor, count: Tensor, pos_terms: Tensor, epoch: int, 
     return torch.relu(mu - confidence_bound(count, epoch, lam)), mu
 
 
+def lambda_schedule(co_lambda: float, epochs: int, epoch: int) -> float:
+    r""":math:`\lambda_e`, ``co_lambda * np.linspace(1, 0, epochs)[epoch]`` (``main.py:171``), 0 from
+    ``epoch = epochs`` on."""
+    if epoch >= epochs:
+        return 0.0
+    if epochs == 1:
+        return co_lambda
+    return co_lambda * (1.0 - epoch / (epochs - 1))
+
+
 def band_masks(key: Tensor, drop_rate: float, relabel_ratio: float) -> Tuple[Tensor, Tensor]:
     r"""``(kept, relabelled)`` boolean masks over the batch's samples sorted by ``key`` (ascending):
     ranks below :math:`\lfloor(1-\varepsilon)N\rfloor` are kept, ranks from
@@ -121,8 +133,9 @@ class DCFConfig(MethodConfig):
     """Exponent of the drop-rate schedule."""
     co_lambda: float = 1e-4
     """:math:`\\lambda` of the confidence bound (the authors' "sigma^2"); 0 ranks by the mean loss."""
-    lambda_epochs: int = 10
-    """Epochs over which :math:`\\lambda` decays linearly to 0 (the authors: the run's epoch count)."""
+    lambda_epochs: Optional[int] = None
+    """Epochs over which :math:`\\lambda` decays linearly to 0; :obj:`None`: the trainer's epoch budget,
+    as the authors (``main.py:171``)."""
     time_step: int = 3
     """The loss history :math:`(\\mu, n)` is reset every this many epochs (the study uses 1)."""
     relabel_ratio: float = 0.05
@@ -134,14 +147,6 @@ class DCFConfig(MethodConfig):
         check_fields(self, drop_rate="[0, 1)", num_gradual=">= 0", exponent="> 0", co_lambda=">= 0",
                      lambda_epochs=">= 1", time_step=">= 1", relabel_ratio="[0, 1]", relabel=("keep", "flip"))
 
-    def lambda_at(self, epoch: int) -> float:
-        """:math:`\\lambda_e`, ``co_lambda * linspace(1, 0, lambda_epochs)[epoch]`` (0 afterwards)."""
-        if epoch >= self.lambda_epochs:
-            return 0.0
-        if self.lambda_epochs == 1:
-            return self.co_lambda
-        return self.co_lambda * (1.0 - epoch / (self.lambda_epochs - 1))
-
 
 @METHODS.register("dcf")
 class DCF(Method):
@@ -149,7 +154,8 @@ class DCF(Method):
 
     Args:
         config (DCFConfig, optional): ``drop_rate`` (default: 0.2), ``num_gradual`` (default: 30000),
-            ``exponent`` (default: 1), ``co_lambda`` (default: 1e-4), ``lambda_epochs`` (default: 10),
+            ``exponent`` (default: 1), ``co_lambda`` (default: 1e-4), ``lambda_epochs``
+            (default: :obj:`None`, the trainer's epochs),
             ``time_step`` (default: 3), ``relabel_ratio`` (default: 0.05), ``relabel``
             (default: ``'keep'``).
 
@@ -166,6 +172,7 @@ class DCF(Method):
         self.clock = EpochClock()
         self.step = 0
         self.lookup: Optional[EdgeLookup] = None
+        self.span = 0
         self.kept_stats, self.relabel_stats = WeightStats(), WeightStats()
 
     def setup(self, model, data, ctx):
@@ -174,6 +181,28 @@ class DCF(Method):
         self.lookup = EdgeLookup(edges, num_users_items(data)[1]).to(device)
         self.register_buffer("mean_loss", torch.zeros(edges.size(1), device=device))
         self.register_buffer("count", torch.ones(edges.size(1), device=device))
+        # the lambda schedule's span, fixed at the run's start (0: unknown, e.g. restored for inference,
+        # until the saved state is loaded)
+        self.span = self.config.lambda_epochs or ctx.epochs or 0  # a Python copy: no device sync per step
+        self.register_buffer("lambda_span", torch.tensor(self.span, device=device))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # a state saved before the span was a buffer keeps the span this setup gave (lambda_epochs or
+        # the budget; 0 = unknown, which lambda_at reports)
+        if hasattr(self, "lambda_span") and prefix + "lambda_span" not in state_dict:
+            state_dict[prefix + "lambda_span"] = self.lambda_span.clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if hasattr(self, "lambda_span"):
+            self.span = int(self.lambda_span)
+
+    def lambda_at(self, epoch: int) -> float:
+        """:math:`\\lambda_e` of the run (:func:`lambda_schedule` over ``lambda_epochs`` or the trainer's
+        epochs)."""
+        span = self.span
+        if span == 0 and self.config.co_lambda > 0:
+            raise RuntimeError("DCF's lambda decays over the run's epochs, which this setup did not give "
+                               "(SetupContext.epochs is None): set DCF's lambda_epochs")
+        return lambda_schedule(self.config.co_lambda, span, epoch)
 
     def extra_state(self) -> dict:
         return {"epoch": self.clock.epoch, "step": self.step}
@@ -194,7 +223,7 @@ class DCF(Method):
     def keys(self, terms: Tensor, num_pos: int, edge_ids: Tensor, epoch: int):
         """``(key [N], mu [B])``: the lower bounds of the batch's samples (negatives 0) and the new means."""
         previous, count = self.history(edge_ids, epoch)
-        bound, mu = lower_bound(previous, count, terms[:num_pos], epoch, self.config.lambda_at(epoch))
+        bound, mu = lower_bound(previous, count, terms[:num_pos], epoch, self.lambda_at(epoch))
         return torch.cat([bound, torch.zeros_like(terms[num_pos:])]), mu
 
     def loss(self, model, batch, ctx):
@@ -233,7 +262,7 @@ class DCF(Method):
         previous, count = self.history(edge_ids, epoch)
         previous, count = previous * found, torch.where(found, count, torch.ones_like(count))
         terms = bce_terms(logits, labels)
-        bound, _ = lower_bound(previous, count, terms[: out.pos.numel()], epoch, self.config.lambda_at(epoch))
+        bound, _ = lower_bound(previous, count, terms[: out.pos.numel()], epoch, self.lambda_at(epoch))
         key = torch.cat([bound, torch.zeros_like(terms[out.pos.numel():])])
         kept, _ = band_masks(key, self.schedule(self.step + 1), self.config.relabel_ratio)
         return kept[: out.pos.numel()].float().view(users.shape)

@@ -61,8 +61,19 @@ Reference: ``wangyu-ustc/DeCA`` @ 8b04aa8, ``train.py``. Deviations:
    (``train.py:362-371``).
 6. DeCA(p)'s frozen :math:`g` is evaluated in eval mode (the authors leave it in train mode; the
    same without dropout, their default).
-7. Only the NCF/LightGCN path (``train.py:152-190``) is implemented; the CDAE path (un-squared norm,
-   ``train.py:272-294``) is not.
+7. Only the NCF/LightGCN path (``train.py:152-190``) is implemented. On CDAE (``CDAE.py:48-70``,
+   ``train.py:206-300,315-330``) the authors train otherwise, and DeCA here runs the generic path (the
+   trainer's triplets, :mod:`~graphdenoise.models.cdae`), which is NOT theirs: a step takes a batch of
+   USERS (``:218-235``, users without training items skipped) and feeds CDAE their dense rows,
+   normalised by :math:`\sqrt{d_u d_i}` with item degrees counted within the batch and corrupted by
+   dropout 0.5, tanh hidden layer; the positives are all those users' training cells, the negatives
+   ``NSR`` times as many cells drawn without replacement from the batch's zero cells pooled over its
+   users (``:267-283``); the loss is the mean over positives plus the mean over negatives plus
+   :math:`\lambda_0` times the UN-squared norm of every parameter (``:272-294``, ``configs.py``
+   per-dataset ``lambda0``); DeCA(p)'s :math:`g` is a deep copy of the CDAE pre-trained with plain BCE
+   on the same user batches (``:236-257,315-327``), read on the batch's matrix with dropout on
+   (``:264``). Reproducing it needs batches of users on the method seam (a sampler the trainer does
+   not have).
 """
 from __future__ import annotations
 

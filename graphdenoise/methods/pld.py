@@ -50,7 +50,7 @@ from torch import Tensor
 from ..datasets.graph import num_users_items, train_edges
 from ..models.base import TripletScores
 from ..sampling import TripletBatch
-from ..utils import InteractionIndex
+from ..utils import InteractionIndex, take_rows
 from .base import METHODS, Method, MethodConfig, SamplingSpec, l2_term
 from ..config import check_fields
 from .losses import bpr_terms
@@ -64,6 +64,8 @@ def draw_offsets(counts: Tensor, k: int, generator: torch.Generator) -> Tensor:
     n = counts.view(-1, 1).to(torch.float64)
     rand = torch.rand(counts.numel(), k, generator=generator, dtype=torch.float64)
     with_repl = (rand * n).long()
+    if k == 1:  # one draw: with and without replacement coincide
+        return with_repl
     chosen = torch.empty(counts.numel(), 0, dtype=torch.long)
     for t in range(k):
         r = (rand[:, t: t + 1] * (n - t).clamp(min=1)).long()
@@ -163,7 +165,7 @@ class PLD(Method):
         """``[B, k]`` training items of each user (without replacement when it has at least ``k``)."""
         users = users.cpu()
         offsets = draw_offsets(self.index.counts[users], k, self.generator)
-        return self.index.items[self.index.indptr[users].unsqueeze(1) + offsets]
+        return take_rows(self.index.items, self.index.indptr[users].unsqueeze(1) + offsets)
 
     # ------------------------------------------------------------------ objective
     def loss(self, model, batch, ctx):

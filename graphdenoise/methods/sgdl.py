@@ -70,6 +70,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..datasets.graph import num_users_items, train_edges
+from ..utils import take_rows
 from .base import METHODS, Method, MethodConfig, SamplingSpec, l2_term
 from ..config import check_fields
 from .losses import bpr_terms
@@ -246,6 +247,7 @@ class SGDL(Method):
         self.clock, self.pointer, self.generator = EpochClock(), -1, torch.Generator()
         self._outer: dict = {}
         self.edges: Optional[Tensor] = None
+        self._clean_ids: Optional[Tuple[Tuple[int, int], Tensor]] = None
         self.stats, self.ratios = WeightStats(), {}
 
     def sampling(self):
@@ -262,8 +264,10 @@ class SGDL(Method):
         self.register_buffer("memory", torch.zeros(self.edges.size(1), self.config.history_len, dtype=torch.bool,
                                                    device=device))
         self.register_buffer("clean", torch.zeros(self.edges.size(1), dtype=torch.bool, device=device))
-        self._outer = {"ltw": torch.optim.Adam(self.ltw.parameters(), lr=self.config.meta_lr),
-                       "scheduler": torch.optim.Adam(self.scheduler.parameters(), lr=self.config.schedule_lr)}
+        # foreach: the same updates, bit for bit, as the per-tensor loop, in fewer kernel calls
+        self._outer = {"ltw": torch.optim.Adam(self.ltw.parameters(), lr=self.config.meta_lr, foreach=True),
+                       "scheduler": torch.optim.Adam(self.scheduler.parameters(), lr=self.config.schedule_lr,
+                                                     foreach=True)}
 
     def outer_optimizers(self):
         return dict(self._outer)
@@ -295,26 +299,28 @@ class SGDL(Method):
                 opt.state.clear()
 
     @torch.no_grad()
-    def edge_scores(self, model, items: Tensor) -> Tensor:
-        """Scores of every training edge's user against ``items`` ``[E]``, in chunks."""
+    def edge_scores(self, model, *items: Tensor) -> Tuple[Tensor, ...]:
+        """Scores of every training edge's user against each of ``items`` (each ``[E]``), in chunks, from
+        one evaluation of the representations (one propagation on a graph backbone)."""
         was_training = model.training
         model.eval()
         user_rep, item_rep = model.representations()
-        users, out = self.edges[0].to(user_rep.device), []
+        users, out = self.edges[0].to(user_rep.device), [[] for _ in items]
         for start in range(0, users.numel(), 1 << 16):
             part = slice(start, start + (1 << 16))
-            out.append(model.score_pairs(user_rep[users[part]], item_rep[items[part].to(user_rep.device)]))
+            rows = take_rows(user_rep, users[part])
+            for scores, targets in zip(out, items):
+                scores.append(model.score_pairs(rows, take_rows(item_rep, targets[part].to(user_rep.device))))
         model.train(was_training)
-        return torch.cat(out).cpu()
+        return tuple(torch.cat(scores).cpu() for scores in out)
 
     def memorization_point(self, model, epoch: int) -> None:
         """Clean-ratio estimate (GMM) and memorization test after a Phase-I epoch; switch when reached."""
         cfg, users = self.config, self.edges[0]
-        pos = self.edge_scores(model, self.edges[1])
-        neg = self.edge_scores(model, self.negatives.sample(users, self.generator, 1)[0].view(-1))
+        draws = [self.negatives.sample(users, self.generator, 1)[0].view(-1) for _ in range(2)]
+        pos, neg, other = self.edge_scores(model, self.edges[1], *draws)
         normalised = per_user_minmax(F.softplus(neg - pos), users, self.num_users)
         clean_ratio = 1.0 - float(fit_two_gaussians(normalised, cfg.gmm_max_iter, cfg.gmm_tol, cfg.gmm_reg_covar).mean())
-        other = self.edge_scores(model, self.negatives.sample(users, self.generator, 1)[0].view(-1))
         rank = rank_within_user(torch.cat([pos, other]), torch.cat([users, users]))[: users.numel()]
         self.pointer = (self.pointer + 1) % cfg.history_len
         self.memory[:, self.pointer] = (rank < torch.bincount(users, minlength=self.num_users)[users]).to(self.memory.device)
@@ -327,9 +333,17 @@ class SGDL(Method):
             self.phase.fill_(True)
 
     # ------------------------------------------------------------------ phase II
+    def clean_ids(self) -> Tensor:
+        """Indices of :math:`\\mathcal C` (on the CPU), cached until the ``clean`` buffer is written (the
+        switch, or a loaded state: both bump its version counter)."""
+        version = (self.clean.data_ptr(), self.clean._version)
+        if self._clean_ids is None or self._clean_ids[0] != version:
+            self._clean_ids = (version, self.clean.nonzero().view(-1).cpu())
+        return self._clean_ids[1]
+
     def clean_batch(self, device) -> Tuple[Tensor, Tensor, Tensor]:
         """``clean_batch_size`` memorized edges, uniformly with replacement, with fresh negatives."""
-        ids = self.clean.nonzero().view(-1).cpu()
+        ids = self.clean_ids()
         pick = ids[torch.randint(ids.numel(), (self.config.clean_batch_size,), generator=self.generator)]
         users, items = self.edges[0][pick], self.edges[1][pick]
         neg = self.negatives.sample(users, self.generator, 1)[0].view(-1)

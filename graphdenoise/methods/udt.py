@@ -37,8 +37,19 @@ Deviations:
 3. Users without training positives rank last (the code's 0/0 = NaN sorts last as well).
 4. Model selection is the trainer's validation ranking metric (the official code: Recall@50, as
    here; the benchmark: the validation BCE).
-5. The CDAE variant (``CDAE/main_CDAE.py:170-247``: weights from the current batch) is not
-   implemented here.
+5. The CDAE variant is not implemented; on CDAE the generic path (the trainer's triplets) runs,
+   which is NOT the benchmark's: ``code/CDAE/main.py:292-376`` (a port of ``hyNTU/UDT``'s CDAE code)
+   takes a batch of USERS, their whole training rows, and per user :math:`n_u` negatives drawn
+   uniformly over ALL items (a draw that hits a positive counts as that positive, duplicates
+   collapse); a user's factor is computed over ALL its training positives at once (the softmax of
+   :math:`-\ell/T_u` over the row, times the row's masked count / 2), negatives weigh 1, both times the
+   user factor, with :math:`T_u` and the user factor read from the user's rank in the PREVIOUS
+   epoch's per-user mean loss (``:342-352,374-376``; factors 1 in epochs 0-1), and the loss is the
+   mean over the batch's masked cells. The interaction weights thus come from the CURRENT step's
+   losses; here (the NCF scheme above, on every backbone) they come from the previous epoch's per-edge
+   losses, and a user's positives are spread over many triplet batches. Reproducing it needs batches
+   of users on the method seam. (The benchmark's CDAE DCF branch is empty, ``main.py:327-328``: no DCF
+   on CDAE there.)
 """
 from __future__ import annotations
 

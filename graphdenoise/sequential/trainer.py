@@ -92,7 +92,8 @@ class SequenceTrainer(TrainingLoop):
         if data.num_targets("train") == 0:
             raise ValueError("the sequential view has no training targets")
         self.sample_generator = torch.Generator().manual_seed(config.seed)
-        self.method.setup(self.model, data, SetupContext(lr=config.lr, seed=config.seed, device=self.device))
+        self.method.setup(self.model, data, SetupContext(lr=config.lr, epochs=config.epochs,
+                                                         seed=config.seed, device=self.device))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.fingerprint = fingerprint  # checked on resume (computed from the inputs when None)
         self.init_loop(callbacks)

@@ -127,7 +127,8 @@ class Trainer(TrainingLoop):
         self.sampler = self.build_sampler(method, data)
         self.method.setup(self.model, data, SetupContext(
             lr=config.lr, num_negatives=self.sampler.num_negatives, batches_per_epoch=len(self.sampler),
-            negatives=self.sampler.negative_sampler, world=self.world, seed=config.seed, device=self.device))
+            epochs=config.epochs, negatives=self.sampler.negative_sampler, world=self.world, seed=config.seed,
+            device=self.device))
         self.sampler.negative_sampler.bind(self.model, len(self.sampler))
         fused = self.device.type in ("cpu", "cuda")
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, fused=fused)

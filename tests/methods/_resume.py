@@ -1,19 +1,31 @@
 """Resume check shared by the natural-noise method tests (imported by file name)."""
+import pytest
 import torch
 
 from _baseline_data import make_trainer
 from graphdenoise.train import load_checkpoint
 
 
-def assert_resume_exact(make_method, tmp_path, epochs: int = 3, model_cls=None, **options):
+class _Interrupt(Exception):
+    pass
+
+
+def assert_resume_exact(make_method, tmp_path, epochs: int = 3, model_cls=None, interrupt: bool = False, **options):
     """Training ``epochs`` straight and training ``epochs - 1``, stopping, and resuming for the last one
-    end in identical models, method states (parameters and buffers) and method extra state."""
+    end in identical models, method states (parameters and buffers) and method extra state. With
+    ``interrupt`` the first part has the full budget and is stopped after epoch ``epochs - 1`` (a
+    method that reads the budget, :attr:`SetupContext.epochs`, sees the same one throughout)."""
     straight = make_trainer(make_method(), model_cls, epochs=epochs, eval_every=1,
                             checkpoint_dir=str(tmp_path / "a"), **options)
     straight.fit()
-    first = make_trainer(make_method(), model_cls, epochs=epochs - 1, eval_every=1,
+    first = make_trainer(make_method(), model_cls, epochs=epochs if interrupt else epochs - 1, eval_every=1,
                          checkpoint_dir=str(tmp_path / "b"), **options)
-    first.fit()
+    if interrupt:
+        first.callbacks.append(lambda epoch, record: _stop(epoch == epochs - 1))
+        with pytest.raises(_Interrupt):
+            first.fit()
+    else:
+        first.fit()
     resumed = make_trainer(make_method(), model_cls, epochs=epochs, eval_every=1,
                            checkpoint_dir=str(tmp_path / "b"), resume=True, **options)
     resumed.fit()
@@ -41,3 +53,8 @@ def _assert_same(x, y, path="method_extra"):
             _assert_same(u, v, f"{path}[{i}]")
     else:
         assert x == y, path
+
+
+def _stop(now: bool) -> None:
+    if now:
+        raise _Interrupt

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from _baseline_data import fit_one_epoch, make_trainer
 from _resume import assert_resume_exact
 from graphdenoise.methods import DCF, METHODS, StepContext
-from graphdenoise.methods.dcf import band_masks, confidence_bound, damp, lower_bound
+from graphdenoise.methods.dcf import band_masks, confidence_bound, damp, lambda_schedule, lower_bound
 from graphdenoise.models import MODELS
 
 
@@ -25,8 +25,46 @@ def test_equations_by_hand():
     bound, mu = lower_bound(torch.tensor([0.4]), torch.tensor([3.0]), torch.tensor([1.0]), 1, 0.5)
     assert mu.item() == pytest.approx((0.4 * 2 + math.log(2.5)) / 3)
     assert bound.item() == pytest.approx(max(mu.item() - expected, 0.0))
-    cfg = DCF(co_lambda=1.0, lambda_epochs=3).config
-    assert [cfg.lambda_at(e) for e in range(4)] == [1.0, 0.5, 0.0, 0.0]
+    assert [lambda_schedule(1.0, 3, e) for e in range(4)] == [1.0, 0.5, 0.0, 0.0]
+
+
+def test_lambda_decays_over_the_trainers_epochs():
+    # the authors: co_lambda * np.linspace(1, 0, epochs)[epoch] (main.py:171), epochs = the run's
+    method = DCF(co_lambda=0.3)
+    make_trainer(method, epochs=5)
+    assert int(method.lambda_span) == 5
+    for epoch, expected in [(0, 0.3), (1, 0.225), (2, 0.15), (3, 0.075), (4, 0.0), (5, 0.0)]:
+        assert method.lambda_at(epoch) == pytest.approx(expected)
+    explicit = DCF(co_lambda=0.3, lambda_epochs=4)  # an explicit span wins over the budget
+    make_trainer(explicit, epochs=5)
+    assert [explicit.lambda_at(e) for e in range(5)] == pytest.approx([0.3, 0.2, 0.1, 0.0, 0.0])
+    # the lower bound at epoch 1 (s = 2, fresh history: mu = psi(l) / 3, n = 1) uses lambda_1 = 0.03
+    trainer = make_trainer(DCF(co_lambda=0.04, num_gradual=0, relabel_ratio=0.0), epochs=5)
+    batch, method = next(iter(trainer.sampler)), trainer.method
+    pos_loss = F.softplus(-trainer.model.triplet(batch.users, batch.pos_items, batch.neg_items).pos.detach())
+    radius = 0.03 * (2 + 0.03 * math.log(4) / 4) / (2 - 0.03)
+    key, _ = method.keys(torch.cat([pos_loss, pos_loss]), pos_loss.numel(), batch.edge_ids, 1)
+    assert torch.allclose(key[: pos_loss.numel()], torch.relu(damp(pos_loss) / 3 - radius))
+    assert (key[: pos_loss.numel()] > 0).all()
+
+
+def test_lambda_needs_a_span():
+    from graphdenoise.methods.base import setup_for_inference
+    trainer = make_trainer(DCF(co_lambda=0.1))
+    restored = DCF(co_lambda=0.1)
+    setup_for_inference(restored, trainer.model, trainer.data)  # no epoch budget: unknown until loaded
+    with pytest.raises(RuntimeError, match="lambda_epochs"):
+        restored.lambda_at(0)
+    restored.load_state_dict(trainer.method.state_dict())
+    assert restored.lambda_at(0) == pytest.approx(0.1)
+    old = {k: v for k, v in trainer.method.state_dict().items() if k != "lambda_span"}  # saved before the buffer
+    explicit = DCF(co_lambda=0.1, lambda_epochs=4)
+    setup_for_inference(explicit, trainer.model, trainer.data)
+    explicit.load_state_dict(old)
+    assert explicit.lambda_at(1) == pytest.approx(0.1 * 2 / 3)
+    plain = DCF(co_lambda=0.0)
+    setup_for_inference(plain, trainer.model, trainer.data)
+    assert plain.lambda_at(0) == 0.0
 
 
 def test_band_masks_keep_relabel_drop():
@@ -111,3 +149,14 @@ def test_one_epoch(model):
 
 def test_resume_is_exact(tmp_path):
     assert_resume_exact(lambda: DCF(num_gradual=3, time_step=2, co_lambda=0.1, lambda_epochs=3), tmp_path)
+
+
+def test_resume_keeps_the_runs_lambda_span(tmp_path):
+    # span = the budget: an interrupted run resumes exactly; an extended budget keeps the span it started with
+    assert_resume_exact(lambda: DCF(num_gradual=3, time_step=2, co_lambda=0.1), tmp_path / "same", interrupt=True)
+    make_trainer(DCF(co_lambda=0.1), epochs=2, eval_every=1, checkpoint_dir=str(tmp_path / "x")).fit()
+    resumed = make_trainer(DCF(co_lambda=0.1), epochs=4, eval_every=1, checkpoint_dir=str(tmp_path / "x"),
+                           resume=True)
+    assert int(resumed.method.lambda_span) == 4
+    resumed.fit()
+    assert int(resumed.method.lambda_span) == 2 and resumed.method.lambda_at(2) == 0.0

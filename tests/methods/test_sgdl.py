@@ -69,6 +69,23 @@ def test_memorization_test_and_switch():
     assert bool(method.phase) == (ratio >= method.ratios["clean_ratio"])
 
 
+def test_edge_scores_of_several_item_sets_from_one_propagation():
+    from graphdenoise.models import LightGCN
+    method = SGDL()
+    trainer = make_trainer(method, LightGCN)
+    model, (users, items) = trainer.model, method.edges
+    other = torch.flip(items, [0])
+    calls = []
+    original = model.representations
+    model.representations = lambda *args: (calls.append(1), original(*args))[1]
+    pos, neg = method.edge_scores(model, items, other)
+    assert len(calls) == 1 and model.training
+    with torch.no_grad():
+        model.eval()
+        assert torch.allclose(pos, model(users, items), atol=1e-6)
+        assert torch.allclose(neg, model(users, other), atol=1e-6)
+
+
 def phase_two(model_cls=None):
     method = SGDL(history_len=1, max_memorization_epochs=1, clean_batch_size=16)
     trainer = make_trainer(method, model_cls)

@@ -4,24 +4,13 @@ The plain implementations are the reference modules of ``benchmarks/sequence_spe
 style over every position, DeepCTR-style DIN on the concatenated attention input, Wide & Deep per
 sample); they load our models' parameters, so logits and gradients must agree.
 """
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
 from graphdenoise.sequential import PAD, SEQUENCE_MODELS, SequenceData
 from graphdenoise.sequential.methods import shuffled_batches
 from graphdenoise.sequential.models.base import Dropout
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("sequence_speed", ROOT / "benchmarks" / "sequence_speed.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers import load_benchmark
 
 
 def random_batch(num_users=9, num_items=40, b=12, n=7):
@@ -38,7 +27,7 @@ def random_batch(num_users=9, num_items=40, b=12, n=7):
 def test_logits_and_gradients_match_the_plain_reference(name):
     torch.manual_seed(0)
     ours = SEQUENCE_MODELS.get(name)(9, 40, 7, embedding_dim=8).eval()
-    ref = load_benchmark().reference_for(ours).eval()
+    ref = load_benchmark("sequence_speed").reference_for(ours).eval()
     user, hist, target = random_batch()
     mine, theirs = ours(user, hist, target), ref(user, hist, target)
     assert torch.allclose(mine, theirs, atol=1e-5)

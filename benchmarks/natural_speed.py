@@ -1,0 +1,118 @@
+r"""Seconds per training epoch of the natural-noise methods over plain BPR's, same backbone, one process
+(issue 14: every new method within 1.5x of BPR's epoch; DeCA / DeCA(p) train extra models: reported).
+
+The ratios of the natural-noise benchmark (RESULTS.md, ``x control``) come from separate runs on a
+loaded machine. Here every method trains beside BPR in ONE process, on the same data and settings as
+the benchmark's budget ``natural`` (batch 2048, lr 5e-3, no L2, the experiment's method options),
+and epochs are INTERLEAVED (BPR, method 1, method 2, ..., BPR, ...) so that load changes hit all of
+them alike; each method's figure is the median over ``--rounds`` epochs and its ratio is that median
+over BPR's. Every trainer first trains ``--at-epoch`` epochs untimed (at least one: a warm-up), so
+that methods with phases are timed in the phase that epoch selects (PLD resamples from ``begin_epoch``
+= 5 on; SGDL's Phase II starts at the memorization point, forced after ``max_memorization_epochs`` =
+15 as in the benchmark; DeCA(p) pre-trains at its first step); the timed epochs are ``at_epoch``,
+``at_epoch + 1``, ... Training only (no validation).
+
+``--profile METHOD`` prints the top entries of :mod:`cProfile` for that method's timed epochs
+instead of the table.
+
+Usage (one thread; the data folder holds ``natural-noise/``, see ``../shared/datasets/README.md``)::
+
+    python benchmarks/natural_speed.py --data-dir ../shared/datasets --models gmf lightgcn \
+        --methods dcf pld sgdl --at-epoch 20 --rounds 5
+    python benchmarks/natural_speed.py --models lightgcn --methods dcf --profile dcf
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import statistics
+import sys
+from typing import Dict, List
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from graphdenoise.datasets import load_dataset  # noqa: E402
+from graphdenoise.experiments.natural import NATURAL_METHODS  # noqa: E402
+from graphdenoise.methods import METHODS  # noqa: E402
+from graphdenoise.models import MODELS  # noqa: E402
+from graphdenoise.train import Trainer, TrainerConfig  # noqa: E402
+
+# the natural-noise experiment's method options (experiments.py: ``num_gradual`` 400; spec.py's
+# ``natural`` budget: SGDL's switch at half of 30 epochs, DeCA(p)'s pre-training a third)
+OPTIONS = {"tce": {"num_gradual": 400}, "dcf": {"num_gradual": 400}, "sgdl": {"max_memorization_epochs": 15},
+           "deca-p": {"pretrain_epochs": 10}}
+
+
+def make_trainer(data, model: str, method: str, args) -> Trainer:
+    torch.manual_seed(args.seed)
+    model_cls = MODELS.get(model)
+    config = TrainerConfig(epochs=args.budget, batch_size=args.batch_size, lr=args.lr, l2=0.0, seed=args.seed,
+                           show_progress=False, device=args.device)
+    return Trainer(model_cls(data), METHODS.get(method)(**OPTIONS.get(method, {})), data, config)
+
+
+def time_epoch(trainer: Trainer) -> float:
+    """The trainer's next training epoch; its seconds (the loop's own clock)."""
+    seconds = trainer.train_epoch()["seconds"]
+    trainer.epoch += 1
+    return seconds
+
+
+def interleaved(trainers: Dict[str, Trainer], args, profile: str = None) -> Dict[str, List[float]]:
+    """``--rounds`` epochs of every trainer, interleaved, after ``--at-epoch`` untimed epochs each."""
+    for trainer in trainers.values():  # warm-up, and the phases before the timed one
+        for _ in range(max(args.at_epoch, 1)):
+            time_epoch(trainer)
+    times = {name: [] for name in trainers}
+    profiler = cProfile.Profile() if profile else None
+    for _ in range(args.rounds):
+        for name, trainer in trainers.items():
+            if name == profile:
+                profiler.enable()
+            times[name].append(time_epoch(trainer))
+            if name == profile:
+                profiler.disable()
+    if profiler is not None:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile_lines)
+    return times
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="ml-100k-natural")
+    parser.add_argument("--data-dir", default=os.environ.get("GRAPHDENOISE_DATA"))
+    parser.add_argument("--models", nargs="+", default=["gmf", "lightgcn"])
+    parser.add_argument("--methods", nargs="+", default=[m for m in NATURAL_METHODS if m not in ("bpr", "bsl")])
+    parser.add_argument("--at-epoch", type=int, default=20, help="untimed epochs before the timed ones")
+    parser.add_argument("--budget", type=int, default=30, help="the trainer's epoch budget (DCF's lambda span)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=2048)
+    parser.add_argument("--lr", type=float, default=5e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--profile", default=None, metavar="METHOD", help="cProfile this method's epochs")
+    parser.add_argument("--profile-lines", type=int, default=40)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    data = load_dataset(args.dataset, data_dir=args.data_dir)
+    print(f"{args.dataset}, batch {args.batch_size}, epochs {args.at_epoch}+ of {args.budget}, {args.rounds} "
+          f"rounds, {args.threads} thread(s), load average {os.getloadavg()[0]:.2f} at start")
+    print(f"| backbone | method | s / epoch (median) | x BPR |\n|---|---|---|---|")
+    for model in args.models:
+        names = ["bpr"] + [m for m in args.methods if m != "bpr"]
+        trainers = {name: make_trainer(data, model, name, args) for name in names}
+        times = interleaved(trainers, args, args.profile)
+        base = statistics.median(times["bpr"])
+        for name in names:
+            median = statistics.median(times[name])
+            print(f"| {model} | {name} | {median:.4f} | {median / base:.2f} |", flush=True)
+    print(f"load average {os.getloadavg()[0]:.2f} at end")
+
+
+if __name__ == "__main__":
+    main()
