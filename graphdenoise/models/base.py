@@ -83,6 +83,11 @@ class Recommender(nn.Module):
     """Whether :meth:`representations` are plain rows of :meth:`embedding_tables` (no propagation):
     then :meth:`triplet` looks rows up directly and the L2 term reuses them."""
 
+    linear_representations: bool = False
+    """Whether :meth:`representations` are a linear function of the model's parameters (no other
+    parameters, no nonlinearity: MF, LightGCN): TIL's exact hypergradient then propagates the
+    gradient itself and reuses the inner forward (:class:`~graphdenoise.methods.til_bilevel.ExactHypergradient`)."""
+
     sparse_gradients: bool = False
     """Whether :meth:`gather` may give embedding tables row-sparse gradients in the trainer's backward
     (set by MF and LightGCN)."""
