@@ -23,6 +23,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from ..sampling import TripletBatch
+from ..models.base import Recommender
 from ..utils import take_rows
 from .base import StepContext, l2_term
 from .losses import bpr_terms
@@ -422,8 +423,23 @@ def _linear_with_gradients(model) -> bool:
         p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
+def _inner_product(model) -> bool:
+    """Whether ``model`` scores a triplet by plain inner products of its representation rows."""
+    cls = type(model)
+    return cls.score_rows is Recommender.score_rows and cls.score_pairs is Recommender.score_pairs
+
+
 def _outer_gradient(model, looked) -> Tuple[Tensor, ...]:
-    """:math:`h`: the gradient of the outer batch's mean BPR w.r.t. its representation rows."""
+    r""":math:`h`: the gradient of the outer batch's mean BPR w.r.t. its representation rows
+    ``(u, i, j)``; for inner-product scores in closed form, :math:`\partial/\partial u =
+    \sigma(s)(j - i)/B`, :math:`\partial/\partial j = -\partial/\partial i = \sigma(s)\,u/B` with
+    :math:`s = u\cdot(j - i)` (``bpr_terms`` is :math:`\mathrm{softplus}(s)`)."""
+    if _inner_product(model) and looked[2].dim() == 2:
+        u, i, j = looked
+        diff = j - i
+        scale = torch.sigmoid((u * diff).sum(-1)).div_(u.size(0)).unsqueeze(-1)
+        grad_j = u * scale
+        return diff.mul_(scale), grad_j.neg(), grad_j
     leaves = [r.detach().requires_grad_() for r in looked]
     scores = model.score_rows(*leaves)
     return torch.autograd.grad(bpr_terms(scores.pos, scores.neg).mean(), leaves)
@@ -431,9 +447,15 @@ def _outer_gradient(model, looked) -> Tuple[Tensor, ...]:
 
 def _hypergradient(model, reps, tangents, alpha: float) -> Tensor:
     r""":math:`-\frac{\alpha}{B}` times the JVP of each inner triplet's BPR term at its representation
-    rows ``reps`` along ``tangents`` (the outer gradient carried to those rows)."""
-    with fwAD.dual_level():
-        scores = model.score_rows(*(fwAD.make_dual(r, t) for r, t in zip(reps, tangents)))
-        directional = fwAD.unpack_dual(bpr_terms(scores.pos, scores.neg)).tangent
+    rows ``reps`` along ``tangents`` (the outer gradient carried to those rows); for inner-product
+    scores in closed form, :math:`\sigma(s)\,[t_u\cdot(j - i) + u\cdot(t_j - t_i)]`."""
     num = reps[0].size(0)
-    return -alpha * directional.reshape(num, -1).sum(1) / num
+    if _inner_product(model) and reps[2].dim() == 2:
+        (u, i, j), (t_u, t_i, t_j) = reps, tangents
+        diff = j - i
+        directional = (t_u * diff).add_(u * (t_j - t_i)).sum(-1).mul_(torch.sigmoid((u * diff).sum(-1)))
+    else:
+        with fwAD.dual_level():
+            scores = model.score_rows(*(fwAD.make_dual(r, t) for r, t in zip(reps, tangents)))
+            directional = fwAD.unpack_dual(bpr_terms(scores.pos, scores.neg)).tangent.reshape(num, -1).sum(1)
+    return directional.mul_(-alpha / num)

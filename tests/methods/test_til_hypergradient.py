@@ -93,3 +93,22 @@ def test_row_buffers_are_left_zero_between_steps():
     first = hyper(model, batch, outer, alpha)
     assert all(bool((table == 0).all()) for table in hyper._adjoint)
     assert torch.equal(hyper(model, batch, outer, alpha), first)
+
+
+def test_general_score_derivatives_equal_the_closed_form():
+    """A backbone with its own scoring (here MF's inner product written again) takes the autograd /
+    forward-mode score derivatives instead of the closed form: the same numbers."""
+    from graphdenoise.models import MF
+
+    class OwnScore(MF):
+        def score_pairs(self, user_rep, item_rep):
+            return (user_rep * item_rep).sum(-1)
+
+    model, method, batch, outer, alpha = _inner_step("mf", torch.float64, "other-batch")
+    own = OwnScore(synthetic(), embedding_dim=16).double()
+    own.load_state_dict(model.state_dict())
+    for mine, theirs in zip(own.parameters(), model.parameters()):
+        mine.grad = theirs.grad.clone()
+    reference = reference_hypergradient(model, batch, outer, alpha)
+    general = ExactHypergradient()(own, batch, outer, alpha)
+    assert ((general - reference).abs().max() / reference.abs().max()) <= TOLERANCE
