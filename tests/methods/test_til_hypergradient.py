@@ -112,3 +112,42 @@ def test_general_score_derivatives_equal_the_closed_form():
     reference = reference_hypergradient(model, batch, outer, alpha)
     general = ExactHypergradient()(own, batch, outer, alpha)
     assert ((general - reference).abs().max() / reference.abs().max()) <= TOLERANCE
+
+
+def reference_clustering_loss(q, centres, tau):
+    """c7302c7's ``clustering_loss`` (Eq. 9 by autograd through the plain formula, ``[n, K]`` layout)."""
+    dist2 = (q.pow(2).sum(1, keepdim=True) - 2 * q @ centres.t() + centres.pow(2).sum(1)).clamp_(min=0)
+    log_q = torch.log_softmax(-(tau + 1) / 2 * torch.log1p(dist2 / tau), dim=1)
+    with torch.no_grad():
+        log_weight = 2 * log_q - torch.logsumexp(log_q, dim=0, keepdim=True)
+        log_t = log_weight - torch.logsumexp(log_weight, dim=1, keepdim=True)
+        target = log_t.exp()
+    return (target * (log_t - log_q)).sum(1).mean()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("tau", [1.0, 0.5])
+def test_clustering_loss_and_gradients_equal_the_reference(dtype, tau):
+    """Value and gradients to 1e-6 (relative to the largest entry) in float64; in float32 no farther
+    from the float64 reference than twice the float32 reference's own error (plus 1e-6): the two differ in
+    their order of float32 roundings only."""
+    from graphdenoise.methods.clustering import clustering_loss
+
+    torch.manual_seed(3)
+    q64 = 0.3 * torch.randn(500, 16, dtype=torch.float64)
+    centres64 = 0.3 * torch.randn(12, 16, dtype=torch.float64)
+    q64[7] = centres64[2]  # a distance of zero (the clamp)
+
+    def evaluate(loss_fn, precision):
+        q, centres = q64.to(precision).requires_grad_(), centres64.to(precision).requires_grad_()
+        loss = loss_fn(q, centres, tau)
+        return [loss.detach().double(), *(g.double() for g in torch.autograd.grad(3.0 * loss, [q, centres]))]
+
+    truth = evaluate(reference_clustering_loss, torch.float64)
+    fast = evaluate(clustering_loss, dtype)
+    own = evaluate(reference_clustering_loss, dtype)
+    for mine, reference, theirs in zip(fast, truth, own):
+        scale = reference.abs().max()
+        assert scale > 0
+        allowed = TOLERANCE * scale + 2 * (theirs - reference).abs().max()
+        assert (mine - reference).abs().max() <= allowed, ((mine - reference).abs().max(), allowed)
