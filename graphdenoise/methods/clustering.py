@@ -11,6 +11,8 @@ Reference: DEC (Xie et al., ICML 2016), which Eq. 7-9 follow.
 """
 from __future__ import annotations
 
+from typing import Tuple
+
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
@@ -64,22 +66,29 @@ class _ClusteringKL(torch.autograd.Function):
     def forward(ctx, q: Tensor, centres: Tensor, tau: float) -> Tensor:
         raw = q.pow(2).sum(1) - 2 * (centres @ q.t()) + centres.pow(2).sum(1, keepdim=True)  # [K, n]
         dist2 = raw.clamp(min=0)
-        log_q = torch.log_softmax(torch.log1p(dist2 / tau).mul_(-(tau + 1) / 2), dim=0)
-        log_weight = 2 * log_q - torch.logsumexp(log_q, dim=1, keepdim=True)
-        log_t = log_weight.sub_(torch.logsumexp(log_weight, dim=0, keepdim=True))
-        target = log_t.exp()
-        ctx.save_for_backward(q, centres, raw, dist2, log_q, target)
+        log_q, assign = _log_softmax_and_softmax(torch.log1p(dist2 / tau).mul_(-(tau + 1) / 2))
+        # log f_k = log sum_i Q_ik (Eq. 8), then T = softmax_k(2 log Q - log f)
+        log_t, target = _log_softmax_and_softmax((2 * log_q).sub_(assign.sum(1, keepdim=True).log_()))
+        ctx.save_for_backward(q, centres, raw, dist2, assign, target)
         ctx.tau = tau
         return (target * (log_t - log_q)).sum() / q.size(0)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
-        q, centres, raw, dist2, log_q, target = ctx.saved_tensors
+        q, centres, raw, dist2, assign, target = ctx.saved_tensors
         tau, n = ctx.tau, q.size(0)
-        logits_grad = log_q.exp().mul_(target.sum(0)).sub_(target).mul_(grad / n)
+        logits_grad = (assign * target.sum(0)).sub_(target).mul_(grad / n)
         # through -(τ+1)/2 log1p(D/τ) and the clamp
         dist_grad = logits_grad.div_(dist2 + tau).mul_(-(tau + 1) / 2).masked_fill_(raw < 0, 0.0)
         grad_q = q * (2 * dist_grad.sum(0)).unsqueeze(1) - 2 * (dist_grad.t() @ centres)
         grad_centres = centres * (2 * dist_grad.sum(1)).unsqueeze(1) - 2 * (dist_grad @ q)
         return grad_q, grad_centres, None
+
+
+def _log_softmax_and_softmax(logits: Tensor) -> Tuple[Tensor, Tensor]:
+    """``log_softmax`` and ``softmax`` over dim 0 from one ``exp`` pass (the max-shifted form torch uses)."""
+    shifted = logits - logits.amax(0, keepdim=True)
+    exp = shifted.exp()
+    total = exp.sum(0, keepdim=True)
+    return shifted.sub_(total.log()), exp.div_(total)
