@@ -84,9 +84,11 @@ class Recommender(nn.Module):
     then :meth:`triplet` looks rows up directly and the L2 term reuses them."""
 
     linear_representations: bool = False
-    """Whether :meth:`representations` are a linear function of the model's parameters (no other
-    parameters, no nonlinearity: MF, LightGCN): TIL's exact hypergradient then propagates the
-    gradient itself and reuses the inner forward (:class:`~graphdenoise.methods.til_bilevel.ExactHypergradient`)."""
+    """Whether the scores depend on the parameters only through :meth:`representations`, and those
+    linearly (MF, LightGCN; not GMF, whose output layer acts in the score): TIL's exact hypergradient
+    then propagates the gradient itself and reuses the inner forward
+    (:class:`~graphdenoise.methods.til_bilevel.ExactHypergradient`). A subclass that adds parameters
+    outside the representations must set it back to False."""
 
     sparse_gradients: bool = False
     """Whether :meth:`gather` may give embedding tables row-sparse gradients in the trainer's backward

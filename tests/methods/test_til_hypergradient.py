@@ -71,8 +71,9 @@ def _inner_step(name, dtype, outer_kind, l2=1e-3, alpha=0.05):
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("outer_kind", ["same-batch", "other-batch"])
-@pytest.mark.parametrize("name", ["mf", "lightgcn"])
+@pytest.mark.parametrize("name", ["mf", "lightgcn", "gmf", "neumf"])
 def test_fast_hypergradient_equals_the_reference(name, outer_kind, dtype):
+    """Every dispatch path (MF: rows; LightGCN: linear; GMF, NeuMF: general) equals the reference."""
     model, method, batch, outer, alpha = _inner_step(name, dtype, outer_kind)
     reference = reference_hypergradient(model, batch, outer, alpha)
     step = method._step  # what TIL.after_backward hands the recipe: the inner forward's rows
