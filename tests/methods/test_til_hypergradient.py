@@ -50,11 +50,11 @@ def reference_hypergradient(model, batch, outer, alpha):
     return -alpha * directional.reshape(batch.users.numel(), -1).sum(1) / batch.users.numel()
 
 
-def _inner_step(name, dtype, outer_kind, l2=1e-3, alpha=0.05):
+def _inner_step(name, dtype, outer_kind, l2=1e-3, alpha=0.05, **model_options):
     """A TIL-UI inner step as the trainer runs it (backward with the row-sparse fast path)."""
     data = synthetic()
     torch.manual_seed(0)
-    model = MODELS.get(name)(data, embedding_dim=16).to(dtype)
+    model = MODELS.get(name)(data, embedding_dim=16, **model_options).to(dtype)
     method = TILUI(outer=outer_kind)
     sampler = TripletSampler(data, batch_size=256)
     method.setup(model, data, SetupContext(lr=alpha))
@@ -85,6 +85,16 @@ def test_fast_hypergradient_equals_the_reference(name, outer_kind, dtype):
     assert ((method.hypergradient(model, batch, outer, alpha) - reference).abs().max() / scale) <= TOLERANCE
     general = ExactHypergradient().full(model, batch, outer, alpha)
     assert ((general - reference).abs().max() / scale) <= TOLERANCE
+
+
+@pytest.mark.parametrize("outer_kind", ["same-batch", "other-batch"])
+def test_linear_path_with_several_layers_equals_the_reference(outer_kind):
+    """LightGCN with three layers (full propagation below the last, row-restricted last layer)."""
+    model, method, batch, outer, alpha = _inner_step("lightgcn", torch.float64, outer_kind, num_layers=3)
+    reference = reference_hypergradient(model, batch, outer, alpha)
+    fast = method.hypergradient(model, batch, outer, alpha, reps=method._step.reps)
+    assert reference.abs().max() > 0
+    assert ((fast - reference).abs().max() / reference.abs().max()) <= TOLERANCE
 
 
 def test_row_buffers_are_left_zero_between_steps():
