@@ -27,6 +27,7 @@ from ..models.base import Recommender
 from ..utils import take_rows
 from .base import StepContext, l2_term
 from .losses import bpr_terms
+from .sgdl import rows_at
 
 
 class WeightHead(nn.Sequential):
@@ -374,26 +375,25 @@ class ExactHypergradient:
     def linear(self, model, batch, outer, alpha, reps=None) -> Tensor:
         r"""The hypergradient of a backbone whose representations are linear in its parameters
         (:math:`r = M\Theta`): see the class docstring."""
-        call = _RepresentationCall(model)
-        params = {f"model.{n}": p for n, p in model.named_parameters() if p.requires_grad}
+        params = {n: p for n, p in model.named_parameters() if p.requires_grad}
         outer_ids, inner_ids = _triplet_ids(outer), _triplet_ids(batch)
         if reps is None:
             with torch.no_grad():
-                reps = functional_call(call, {n: p.detach() for n, p in params.items()}, inner_ids)
+                reps = rows_at(model, {n: p.detach() for n, p in params.items()}, *inner_ids)
         if outer is batch:  # M Θ̃ = reps - α M g: propagate g alone
             sources = {n: p.grad.detach().requires_grad_() for n, p in params.items()}
-            moved = functional_call(call, sources, outer_ids)
+            moved = rows_at(model, sources, *outer_ids)
             looked = [torch.add(r, m.detach(), alpha=-alpha) for r, m in zip(reps, moved)]
         else:
             sources = {n: p.detach().requires_grad_() for n, p in self._lookahead_buffers(params, alpha).items()}
-            moved = functional_call(call, sources, outer_ids)
+            moved = rows_at(model, sources, *outer_ids)
             looked = [m.detach() for m in moved]
         # ∇_Θ̃ J_outer = M^T h: the vector-Jacobian product of the (linear) representation map
         adjoint = torch.autograd.grad(moved, list(sources.values()), _outer_gradient(model, looked),
                                       allow_unused=True)
         with torch.no_grad():
-            tangents = functional_call(call, {n: torch.zeros_like(p) if a is None else a
-                                              for (n, p), a in zip(params.items(), adjoint)}, inner_ids)
+            tangents = rows_at(model, {n: torch.zeros_like(p) if a is None else a
+                                       for (n, p), a in zip(params.items(), adjoint)}, *inner_ids)
         return _hypergradient(model, reps, tangents, alpha)
 
 
@@ -402,19 +402,6 @@ _TABLE_OF = (0, 1, 1)  # the table of users, positives and negatives in ``embedd
 
 def _triplet_ids(batch: TripletBatch) -> Tuple[Tensor, Tensor, Tensor]:
     return batch.users, batch.pos_items, batch.neg_items
-
-
-class _RepresentationCall(nn.Module):
-    """Lets :func:`torch.func.functional_call` compute a triplet batch's representation rows
-    ``(u, i, j)`` with substituted parameters."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, users, pos_items, neg_items):
-        out = self.model.triplet(users, pos_items, neg_items)
-        return out.user, out.pos_item, out.neg_item
 
 
 def _linear_with_gradients(model) -> bool:

@@ -13,7 +13,7 @@ from torch.func import functional_call
 
 from graphdenoise.methods import TILUI, SetupContext, StepContext
 from graphdenoise.methods.losses import bpr_terms
-from graphdenoise.methods.til_bilevel import ExactHypergradient
+from graphdenoise.methods.til_bilevel import ExactHypergradient, _TripletCall
 from graphdenoise.models import MODELS
 from graphdenoise.models.base import accumulate_row_gradients
 from graphdenoise.sampling import TripletSampler
@@ -22,20 +22,10 @@ from tests.helpers import synthetic
 TOLERANCE = 1e-6
 
 
-class _Terms(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, users, pos_items, neg_items):
-        out = self.model.triplet(users, pos_items, neg_items)
-        return bpr_terms(out.pos, out.neg)
-
-
 def reference_hypergradient(model, batch, outer, alpha):
     """c7302c7's ``ExactHypergradient.full`` (single process): Θ̃ = Θ - α g from ``p.grad``, the
     outer gradient at Θ̃ by backward, then -α/B times the JVP of the inner terms along it."""
-    call = _Terms(model)
+    call = _TripletCall(model)  # model.triplet's BPR terms
     params = {f"model.{n}": p for n, p in model.named_parameters() if p.requires_grad}
     lookahead = {n: (p.detach() - alpha * p.grad if p.grad is not None else p.detach().clone()).requires_grad_()
                  for n, p in params.items()}
