@@ -267,7 +267,8 @@ class ExactHypergradient:
     implementation, ``tests/methods/test_til_hypergradient.py``):
 
     * :meth:`rows` -- MF-like backbones (representations are rows of the two tables, no other
-      parameters): look-ahead, outer gradient and JVP tangent on the touched rows only;
+      parameters): look-ahead, outer gradient and JVP tangent on the touched rows only, the
+      representation rows of the inner forward reused;
     * :meth:`linear` -- backbones whose representations are a linear map :math:`M` of their parameters
       (:attr:`~graphdenoise.models.base.Recommender.linear_representations`, LightGCN): by linearity
       the outer batch's representations at :math:`\tilde\Theta` are :math:`M\Theta - \alpha Mg`, so
@@ -284,7 +285,6 @@ class ExactHypergradient:
 
     def __init__(self):
         self._lookahead: Dict[str, Tensor] = {}
-        self._adjoint: Tuple[Tensor, ...] = ()
 
     def __call__(self, model, batch: TripletBatch, outer: TripletBatch, alpha: float, world=None,
                  reps=None) -> Tensor:
@@ -338,39 +338,31 @@ class ExactHypergradient:
         r"""The hypergradient of an embedding-lookup backbone on touched rows only.
 
         :math:`\tilde\Theta` matters only on the outer batch's rows :math:`R` (the outer loss reads
-        nothing else), so :math:`\nabla_{\tilde\Theta}\mathcal J_{outer}` is zero off :math:`R`: it is
-        accumulated into zeroed tables kept across steps (only :math:`R` is written, and cleared again),
-        and the JVP tangent of the inner batch is read from them (zero where an inner row is not in
-        :math:`R`): no sort, no table-sized tensor per step.
+        nothing else), so :math:`\nabla_{\tilde\Theta}\mathcal J_{outer}` is zero off :math:`R`: it
+        is summed per distinct row (:func:`_slots`), and the JVP tangent of each inner row is read
+        from those sums (zero where an inner row is not in :math:`R`): no table-sized tensor per step.
         """
         tables = model.embedding_tables()
+        same = outer is batch
         outer_ids, inner_ids = _triplet_ids(outer), _triplet_ids(batch)
         if reps is None:
             reps = [take_rows(tables[t].detach(), ids) for t, ids in zip(_TABLE_OF, inner_ids)]
-        if outer is batch:  # the look-ahead of the inner rows: reps - α g
-            looked = [torch.add(r, take_rows(tables[t].grad, ids), alpha=-alpha)
-                      for r, t, ids in zip(reps, _TABLE_OF, outer_ids)]
-        else:
-            looked = [torch.add(take_rows(tables[t].detach(), ids), take_rows(tables[t].grad, ids), alpha=-alpha)
-                      for t, ids in zip(_TABLE_OF, outer_ids)]
-        adjoint = self._adjoint_tables(tables)
-        try:
-            for t, ids, grad in zip(_TABLE_OF, outer_ids, _outer_gradient(model, looked)):
-                adjoint[t].index_add_(0, ids.reshape(-1), grad.reshape(-1, grad.size(-1)))
-            tangents = [take_rows(adjoint[t], ids) for t, ids in zip(_TABLE_OF, inner_ids)]
-        finally:
-            for t, ids in zip(_TABLE_OF, outer_ids):
-                adjoint[t].index_fill_(0, ids.reshape(-1), 0.0)
+        # the look-ahead rows Θ - α g of the outer batch (with outer="same-batch": the inner rows)
+        rows = reps if same else [take_rows(tables[t].detach(), ids) for t, ids in zip(_TABLE_OF, outer_ids)]
+        looked = [torch.add(r, take_rows(tables[t].grad, ids), alpha=-alpha)
+                  for r, t, ids in zip(rows, _TABLE_OF, outer_ids)]
+        users = _slots(outer.users, batch.users, same)
+        items = _slots(torch.cat([outer.pos_items, outer.neg_items.reshape(-1)]),
+                       torch.cat([batch.pos_items, batch.neg_items.reshape(-1)]), same)
+        h_u, h_i, h_j = _outer_gradient(model, looked)
+        num_pos, d = outer.pos_items.numel(), h_u.size(-1)
+        user_sum = h_u.new_zeros(users[0], d).index_add_(0, users[1], h_u)
+        item_sum = h_u.new_zeros(items[0], d).index_add_(0, items[1][:num_pos], h_i).index_add_(
+            0, items[1][num_pos:], h_j.reshape(-1, d))
+        inner_pos = batch.pos_items.numel()
+        tangents = [take_rows(user_sum, users[2]), take_rows(item_sum, items[2][:inner_pos]),
+                    take_rows(item_sum, items[2][inner_pos:]).view(reps[2].shape)]
         return _hypergradient(model, reps, tangents, alpha)
-
-    def _adjoint_tables(self, tables) -> Tuple[Tensor, ...]:
-        """Zeroed tables shaped like ``tables``, kept across steps (callers clear the rows they write)."""
-        kept = self._adjoint
-        if len(kept) != len(tables) or any(k.shape != t.shape or k.dtype != t.dtype or k.device != t.device
-                                           for k, t in zip(kept, tables)):
-            kept = self._adjoint = tuple(torch.zeros_like(t, memory_format=torch.contiguous_format)
-                                         for t in tables)
-        return kept
 
     def linear(self, model, batch, outer, alpha, reps=None) -> Tensor:
         r"""The hypergradient of a backbone whose representations are linear in its parameters
@@ -395,6 +387,16 @@ class ExactHypergradient:
             tangents = rows_at(model, {n: torch.zeros_like(p) if a is None else a
                                        for (n, p), a in zip(params.items(), adjoint)}, *inner_ids)
         return _hypergradient(model, reps, tangents, alpha)
+
+
+def _slots(outer_ids: Tensor, inner_ids: Tensor, same: bool) -> Tuple[int, Tensor, Tensor]:
+    """The number of distinct ids among the outer (and, unless ``same``, the inner) ids, and each
+    outer and inner id's slot among them."""
+    ids = outer_ids if same else torch.cat([outer_ids, inner_ids])
+    unique, inverse = torch.unique(ids, return_inverse=True)
+    if same:
+        return unique.numel(), inverse, inverse
+    return unique.numel(), inverse[: outer_ids.numel()], inverse[outer_ids.numel():]
 
 
 _TABLE_OF = (0, 1, 1)  # the table of users, positives and negatives in ``embedding_tables()``

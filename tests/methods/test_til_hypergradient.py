@@ -87,15 +87,6 @@ def test_linear_path_with_several_layers_equals_the_reference(outer_kind):
     assert ((fast - reference).abs().max() / reference.abs().max()) <= TOLERANCE
 
 
-def test_row_buffers_are_left_zero_between_steps():
-    """MF's adjoint tables are cleared after every call: a second batch sees no rows of the first."""
-    model, method, batch, outer, alpha = _inner_step("mf", torch.float64, "other-batch")
-    hyper = ExactHypergradient()
-    first = hyper(model, batch, outer, alpha)
-    assert all(bool((table == 0).all()) for table in hyper._adjoint)
-    assert torch.equal(hyper(model, batch, outer, alpha), first)
-
-
 def test_general_score_derivatives_equal_the_closed_form():
     """A backbone with its own scoring (here MF's inner product written again) takes the autograd /
     forward-mode score derivatives instead of the closed form: the same numbers."""
