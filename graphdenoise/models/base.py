@@ -176,15 +176,18 @@ class Recommender(nn.Module):
         """The batch's distinct users and items and each row's position among them. The last answer is
         kept for the same, unmodified tensors (TIL's look-ahead and JVP propagate the inner batch again)."""
         batch = (users, pos_items, neg_items)
-        key = tuple(t._version for t in batch)
+        try:
+            key = tuple(t._version for t in batch)
+        except RuntimeError:  # inference-mode tensors have no version counter: nothing is kept
+            key = None
         last = self._last_nodes
-        if last is not None and last[1] == key and all(a is b for a, b in zip(last[0], batch)):
+        if key is not None and last is not None and last[1] == key and all(a is b for a, b in zip(last[0], batch)):
             return last[2]
         unique_users, user_pos = torch.unique(users, return_inverse=True)
         all_items = torch.cat([pos_items, neg_items.reshape(-1)])
         unique_items, item_pos = torch.unique(all_items, return_inverse=True)
         nodes = (unique_users, user_pos, unique_items, item_pos)
-        self._last_nodes = (batch, key, nodes)
+        self._last_nodes = None if key is None else (batch, key, nodes)
         return nodes
 
     def score_rows(self, u: Tensor, i: Tensor, j: Tensor) -> TripletScores:

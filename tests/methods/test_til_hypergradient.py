@@ -143,3 +143,18 @@ def test_clustering_loss_and_gradients_equal_the_reference(dtype, tau):
         assert scale > 0
         allowed = TOLERANCE * scale + 2 * (theirs - reference).abs().max()
         assert (mine - reference).abs().max() <= allowed, ((mine - reference).abs().max(), allowed)
+
+
+def test_kept_batch_nodes_follow_in_place_changes_and_inference_mode():
+    """``Recommender.triplet`` reuses the last batch's distinct nodes only for the same, unmodified tensors."""
+    data = synthetic()
+    model = MODELS.get("lightgcn")(data, embedding_dim=8)
+    users, pos, neg = torch.tensor([0, 1, 1]), torch.tensor([2, 3, 4]), torch.tensor([5, 6, 7])
+    with torch.no_grad():
+        first = model.triplet(users, pos, neg).pos
+        users[0] = 2  # in place: the kept nodes must not be used
+        changed = model.triplet(users, pos, neg).pos
+        fresh = model.triplet(users.clone(), pos.clone(), neg.clone()).pos
+    assert torch.equal(changed, fresh) and not torch.equal(first, changed)
+    with torch.inference_mode():
+        assert torch.equal(model.triplet(torch.tensor([2, 1, 1]), pos.clone(), neg.clone()).pos, fresh)
