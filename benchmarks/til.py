@@ -20,6 +20,7 @@ one: the optimistic protocol that printing val and test at every evaluation (the
 Usage::
 
     python benchmarks/til.py --overhead --data-dir ../shared/datasets [--recipe authors-code]
+    python benchmarks/til.py --overhead --threads 1 --batches 20 --repeats 5 --cpu-time   # a quick, loaded-machine check
     python benchmarks/til.py --quality --datasets lastfm,amazon-cd --epochs 40 --seeds 0,1,2 --csv til.csv
     python benchmarks/til.py --quality --datasets lastfm --epochs 300 --patience 6 --noise 0 --tune-seeds 1 \
         --variants til-ui,til-ui/authors-code,til-mi,til-mi/authors-code --probe-test --curves curves.png
@@ -27,6 +28,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import os
 import statistics
@@ -61,8 +63,11 @@ VARIANTS = {
 
 def overhead(args):
     data = load_dataset(args.overhead_dataset, data_dir=args.data_dir)
+    unit = f"the first {args.batches} batches" if args.batches else "epochs"
+    clock = time.thread_time if args.cpu_time else time.perf_counter
     print(f"overhead on {args.overhead_dataset}, {torch.get_num_threads()} threads, load average "
-          f"{os.getloadavg()[0]:.2f}; one warm-up epoch each, then the best of {args.repeats} epochs, interleaved")
+          f"{os.getloadavg()[0]:.2f}; one warm-up epoch each, then the best of {args.repeats} {unit}, interleaved"
+          f"{' (thread CPU time)' if args.cpu_time else ''}")
     print(f"{'model':<10}{'bpr s':>8}{'til-ui s':>10}{'ratio':>7}{'til-mi s':>10}{'ratio':>7}")
     methods = ("bpr", "til-ui", "til-mi")
     for model in args.models.split(","):
@@ -76,14 +81,29 @@ def overhead(args):
             trainers[method] = Trainer(MODELS.get(model)(data), method_obj, data,
                                        TrainerConfig(batch_size=5000, show_progress=False, device="cpu"))
             trainers[method].train_epoch()  # warm-up (and TIL-MI's cluster initialisation)
+        # --batches: a slice drawn once (the sampler's epoch set-up is not timed), stepped again per repeat
+        slices = {method: list(itertools.islice(trainer.batches(), args.batches)) if args.batches else None
+                  for method, trainer in trainers.items()}
         times = {method: math.inf for method in methods}
         for _ in range(args.repeats):
             for method in methods:
-                start = time.perf_counter()
-                trainers[method].train_epoch()
-                times[method] = min(times[method], time.perf_counter() - start)
+                start = clock()
+                run_slice(trainers[method], slices[method])
+                times[method] = min(times[method], clock() - start)
         print(f"{model:<10}{times['bpr']:>8.2f}{times['til-ui']:>10.2f}{times['til-ui'] / times['bpr']:>7.2f}"
               f"{times['til-mi']:>10.2f}{times['til-mi'] / times['bpr']:>7.2f}", flush=True)
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+
+
+def run_slice(trainer, batches) -> None:
+    """One epoch, or the optimisation steps of the drawn ``batches`` (None: the whole epoch)."""
+    if batches is None:
+        trainer.train_epoch()
+        return
+    trainer.model.train()
+    trainer.method.train()
+    for batch, ctx in batches:
+        trainer.optimisation_step(batch, ctx)
 
 
 class TestProbe:
@@ -223,6 +243,10 @@ def main():
     parser.add_argument("--overhead-dataset", default="gowalla")
     parser.add_argument("--models", default="mf,lightgcn")
     parser.add_argument("--repeats", type=int, default=2, help="timed epochs per method (best is kept)")
+    parser.add_argument("--batches", type=int, default=0,
+                        help="--overhead: time the first N batches of an epoch instead of whole epochs (0)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="--overhead: time by the thread's CPU time (steadier on a shared machine)")
     parser.add_argument("--recipe", default="paper", help="TIL recipe of --overhead: paper or authors-code")
     parser.add_argument("--quality", action="store_true")
     parser.add_argument("--datasets", default="lastfm,amazon-cd")

@@ -68,9 +68,11 @@ class InteractionIndex:
         starts = self.indptr[users]
         counts = self.indptr[users + 1] - starts
         total = int(counts.sum())
-        first = torch.cumsum(counts, 0) - counts
-        offsets = torch.arange(total, device=users.device) - torch.repeat_interleave(first, counts, output_size=total)
-        return self.items[torch.repeat_interleave(starts, counts, output_size=total) + offsets], counts
+        # output position p of user b reads starts[b] + (p - first[b]): one repeat_interleave of the shift
+        shift = starts - (torch.cumsum(counts, 0) - counts)
+        positions = torch.repeat_interleave(shift, counts, output_size=total).add_(
+            torch.arange(total, device=users.device))
+        return self.items.index_select(0, positions), counts
 
     def gather_rows(self, users: Tensor) -> Tuple[Tensor, Tensor]:
         r"""The pairs of ``users`` as ``(row, item)``, ``row`` the position in ``users`` (vectorised)."""

@@ -263,12 +263,12 @@ class TIL(Method):
         return logs
 
     def hypergradient(self, model, batch: TripletBatch, outer: TripletBatch, lr: float, world=None,
-                      ego=None) -> Tensor:
+                      reps=None) -> Tensor:
         """``∂ J_outer(Θ̃) / ∂ w_k`` for every triplet of ``batch`` (paper recipe; see
         :class:`~graphdenoise.methods.til_bilevel.ExactHypergradient`), α from ``lookahead_lr`` or ``lr``."""
         alpha = self.settings.lookahead_lr if self.settings.lookahead_lr is not None else lr
         hyper = getattr(self.recipe, "hypergradient", None) or ExactHypergradient()
-        return hyper(model, batch, outer, alpha, world, ego)
+        return hyper(model, batch, outer, alpha, world, reps)
 
     def after_step(self, model, batch, ctx) -> None:
         self.interest.after_step(model)

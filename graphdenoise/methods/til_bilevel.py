@@ -23,9 +23,11 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from ..sampling import TripletBatch
+from ..models.base import Recommender
 from ..utils import take_rows
 from .base import StepContext, l2_term
 from .losses import bpr_terms
+from .sgdl import rows_at
 
 
 class WeightHead(nn.Sequential):
@@ -63,6 +65,8 @@ class InnerStep:
     """The weights used in the inner loss, differentiable w.r.t. Λ."""
     ego: Optional[Tuple[Tensor, ...]] = None
     """The batch's ego rows when the inner forward looked them up."""
+    reps: Optional[Tuple[Tensor, ...]] = None
+    """The batch's representation rows ``(u, i, j)`` of the inner forward, detached."""
     grads: Optional[Tuple[Optional[Tensor], ...]] = None
     """The inner gradient with its graph (authors-code recipe)."""
 
@@ -129,21 +133,21 @@ class PaperRecipe:
     def inner(self, method, model, batch: TripletBatch, ctx: StepContext):
         out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
         terms = bpr_terms(out.pos, out.neg)
-        # MF's representations are its ego rows: the state and the look-ahead reuse this lookup
-        ego = ((out.user.detach(), out.pos_item.detach(), out.neg_item.detach())
-               if model.representations_are_embeddings else None)
+        # the look-ahead reuses the representation rows; MF's are its ego rows, which the state reuses
+        reps = (out.user.detach(), out.pos_item.detach(), out.neg_item.detach())
+        ego = reps if model.representations_are_embeddings else None
         weight = method.weights(model, batch.users, batch.pos_items, batch.neg_items, ego)
         used = _normalised(weight, method.settings.normalize_weights)
         weighted = (used.detach() * terms).mean()
         loss = weighted + l2_term(model, batch, ctx, out)
         method.record_weights(weight.detach())
-        return loss, {"weighted_bpr": weighted.detach()}, InnerStep(batch, used, ego)
+        return loss, {"weighted_bpr": weighted.detach()}, InnerStep(batch, used, ego, reps)
 
     def outer(self, method, model, step: InnerStep, ctx: StepContext) -> Dict[str, Tensor]:
         """The look-ahead: Λ's gradient from the hypergradient (the trainer then steps OPT_Λ)."""
         batch = step.batch
         hyper = self.hypergradient(model, batch, method.outer_batch(batch, ctx), method.lookahead_lr(ctx),
-                                   ctx.world, step.ego)
+                                   ctx.world, step.reps)
         step.weight.backward(hyper)
         return {"hypergradient_norm": hyper.detach().norm()}
 
@@ -253,27 +257,42 @@ class ExactHypergradient:
           \nabla_\Theta \mathcal J_{outer}(\tilde\Theta)\big\rangle,
 
     one backward pass at :math:`\tilde\Theta` and one forward-mode (JVP) pass at :math:`\Theta` give all
-    :math:`B` inner products. For LightGCN and MGCCF both passes go through the graph propagation.
+    :math:`B` inner products.
 
-    Reads the inner gradient from ``p.grad`` (the trainer's backward has just run, and averaged it over
-    ranks); in data-parallel training the outer gradient at :math:`\tilde\Theta` is averaged over ranks
-    too, so every rank differentiates the same global outer objective.
+    Reads the inner gradient :math:`g` from ``p.grad`` (the trainer's backward has just run, and
+    averaged it over ranks); in data-parallel training the outer gradient at :math:`\tilde\Theta` is
+    averaged over ranks too, so every rank differentiates the same global outer objective.
 
-    When the backbone's representations are rows of its two embedding tables and it has no other
-    parameters (MF), the look-ahead, the outer gradient and the JVP tangent are formed on the rows the
-    two batches touch only (:meth:`rows`; ``ego`` are the inner batch's ego rows if already looked up):
-    the same numbers, without table-sized tensors per step. Other backbones (and data-parallel runs)
-    take the general path through :func:`~torch.func.functional_call` over every parameter (:meth:`full`).
+    Three paths compute the same numbers (tested equal to 1e-6 against a frozen copy of the first
+    implementation, ``tests/methods/test_til_hypergradient.py``):
+
+    * :meth:`rows` -- MF-like backbones (representations are rows of the two tables, no other
+      parameters): look-ahead, outer gradient and JVP tangent on the touched rows only, the
+      representation rows of the inner forward reused;
+    * :meth:`linear` -- backbones whose representations are a linear map :math:`M` of their parameters
+      (:attr:`~graphdenoise.models.base.Recommender.linear_representations`, LightGCN): by linearity
+      the outer batch's representations at :math:`\tilde\Theta` are :math:`M\Theta - \alpha Mg`, so
+      with ``outer="same-batch"`` the inner forward's representations ``reps`` are reused and only
+      :math:`Mg` is propagated (one row-restricted product); the outer gradient
+      :math:`M^\top h` is its vector-Jacobian product, and the JVP tangent of the inner batch one more
+      row-restricted product :math:`M(M^\top h)`, the scores' derivatives being taken on the
+      representation rows;
+    * :meth:`full` -- any other backbone and data-parallel runs, through
+      :func:`~torch.func.functional_call` over every parameter.
+
+    ``reps``: the inner batch's (detached) representation rows ``(u, i, j)`` when the caller has them.
     """
 
     def __init__(self):
         self._lookahead: Dict[str, Tensor] = {}
 
     def __call__(self, model, batch: TripletBatch, outer: TripletBatch, alpha: float, world=None,
-                 ego=None) -> Tensor:
+                 reps=None) -> Tensor:
         distributed = world is not None and world.world_size > 1
         if not distributed and _rows_are_parameters(model):
-            return self.rows(model, batch, outer, alpha, ego)
+            return self.rows(model, batch, outer, alpha, reps)
+        if not distributed and _linear_with_gradients(model):
+            return self.linear(model, batch, outer, alpha, reps)
         return self.full(model, batch, outer, alpha, world)
 
     def full(self, model, batch, outer, alpha, world=None) -> Tensor:
@@ -315,42 +334,117 @@ class ExactHypergradient:
         self._lookahead = out
         return out
 
-    def rows(self, model, batch, outer, alpha, ego=None) -> Tensor:
+    def rows(self, model, batch, outer, alpha, reps=None) -> Tensor:
         r"""The hypergradient of an embedding-lookup backbone on touched rows only.
 
         :math:`\tilde\Theta` matters only on the outer batch's rows :math:`R` (the outer loss reads
-        nothing else), so :math:`\nabla_{\tilde\Theta}\mathcal J_{outer}` is zero off :math:`R`;
-        the JVP of the inner batch's terms then needs the tangent only on the inner rows, which is
-        the outer gradient where the two row sets meet and zero elsewhere.
+        nothing else), so :math:`\nabla_{\tilde\Theta}\mathcal J_{outer}` is zero off :math:`R`: it
+        is summed per distinct row (:func:`_slots`), and the JVP tangent of each inner row is read
+        from those sums (zero where an inner row is not in :math:`R`): no table-sized tensor per step.
         """
-        user_table, item_table = model.embedding_tables()
-        # look-ahead rows of the outer batch: distinct users, distinct items (positives and negatives)
-        outer_items = torch.cat([outer.pos_items, outer.neg_items.reshape(-1)])
-        lookups = [torch.unique(ids, return_inverse=True) for ids in (outer.users, outer_items)]
-        looked = [torch.add(take_rows(table.detach(), unique), take_rows(table.grad, unique), alpha=-alpha)
-                  .requires_grad_() for table, (unique, _) in zip((user_table, item_table), lookups)]
-        num_pos = outer.pos_items.numel()
-        item_inverse = lookups[1][1]
-        outer_positions = (lookups[0][1], item_inverse[:num_pos], item_inverse[num_pos:].view(outer.neg_items.shape))
-        scores = model.score_rows(*(take_rows(table_rows, positions) for table_rows, positions
-                                    in zip((looked[0], looked[1], looked[1]), outer_positions)))
-        user_grad, item_grad = torch.autograd.grad(bpr_terms(scores.pos, scores.neg).mean(), looked)
-        # forward-mode pass over the inner batch's rows (users, positives, negatives)
-        inner_ids = (batch.users, batch.pos_items, batch.neg_items)
-        tables = (user_table, item_table, item_table)
-        if ego is None:
-            ego = [take_rows(table.detach(), ids) for table, ids in zip(tables, inner_ids)]
-        distinct = (lookups[0][0], lookups[1][0], lookups[1][0])
+        tables = model.embedding_tables()
+        same = outer is batch
+        outer_ids, inner_ids = _triplet_ids(outer), _triplet_ids(batch)
+        if reps is None:
+            reps = [take_rows(tables[t].detach(), ids) for t, ids in zip(_TABLE_OF, inner_ids)]
+        # the look-ahead rows Θ - α g of the outer batch (with outer="same-batch": the inner rows)
+        rows = reps if same else [take_rows(tables[t].detach(), ids) for t, ids in zip(_TABLE_OF, outer_ids)]
+        looked = [torch.add(r, take_rows(tables[t].grad, ids), alpha=-alpha)
+                  for r, t, ids in zip(rows, _TABLE_OF, outer_ids)]
+        users = _slots(outer.users, batch.users, same)
+        items = _slots(torch.cat([outer.pos_items, outer.neg_items.reshape(-1)]),
+                       torch.cat([batch.pos_items, batch.neg_items.reshape(-1)]), same)
+        h_u, h_i, h_j = _outer_gradient(model, looked)
+        num_pos, d = outer.pos_items.numel(), h_u.size(-1)
+        user_sum = h_u.new_zeros(users[0], d).index_add_(0, users[1], h_u)
+        item_sum = h_u.new_zeros(items[0], d).index_add_(0, items[1][:num_pos], h_i).index_add_(
+            0, items[1][num_pos:], h_j.reshape(-1, d))
+        inner_pos = batch.pos_items.numel()
+        tangents = [take_rows(user_sum, users[2]), take_rows(item_sum, items[2][:inner_pos]),
+                    take_rows(item_sum, items[2][inner_pos:]).view(reps[2].shape)]
+        return _hypergradient(model, reps, tangents, alpha)
+
+    def linear(self, model, batch, outer, alpha, reps=None) -> Tensor:
+        r"""The hypergradient of a backbone whose representations are linear in its parameters
+        (:math:`r = M\Theta`): see the class docstring."""
+        params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+        outer_ids, inner_ids = _triplet_ids(outer), _triplet_ids(batch)
+        if reps is None:
+            with torch.no_grad():
+                reps = rows_at(model, {n: p.detach() for n, p in params.items()}, *inner_ids)
+        if outer is batch:  # M Θ̃ = reps - α M g: propagate g alone
+            sources = {n: p.grad.detach().requires_grad_() for n, p in params.items()}
+            moved = rows_at(model, sources, *outer_ids)
+            looked = [torch.add(r, m.detach(), alpha=-alpha) for r, m in zip(reps, moved)]
+        else:
+            sources = {n: p.detach().requires_grad_() for n, p in self._lookahead_buffers(params, alpha).items()}
+            moved = rows_at(model, sources, *outer_ids)
+            looked = [m.detach() for m in moved]
+        # ∇_Θ̃ J_outer = M^T h: the vector-Jacobian product of the (linear) representation map
+        adjoint = torch.autograd.grad(moved, list(sources.values()), _outer_gradient(model, looked),
+                                      allow_unused=True)
+        with torch.no_grad():
+            tangents = rows_at(model, {n: torch.zeros_like(p) if a is None else a
+                                       for (n, p), a in zip(params.items(), adjoint)}, *inner_ids)
+        return _hypergradient(model, reps, tangents, alpha)
+
+
+def _slots(outer_ids: Tensor, inner_ids: Tensor, same: bool) -> Tuple[int, Tensor, Tensor]:
+    """The number of distinct ids among the outer (and, unless ``same``, the inner) ids, and each
+    outer and inner id's slot among them."""
+    ids = outer_ids if same else torch.cat([outer_ids, inner_ids])
+    unique, inverse = torch.unique(ids, return_inverse=True)
+    if same:
+        return unique.numel(), inverse, inverse
+    return unique.numel(), inverse[: outer_ids.numel()], inverse[outer_ids.numel():]
+
+
+_TABLE_OF = (0, 1, 1)  # the table of users, positives and negatives in ``embedding_tables()``
+
+
+def _triplet_ids(batch: TripletBatch) -> Tuple[Tensor, Tensor, Tensor]:
+    return batch.users, batch.pos_items, batch.neg_items
+
+
+def _linear_with_gradients(model) -> bool:
+    """Whether ``model``'s representations are linear in its parameters, every one with a gradient."""
+    return getattr(model, "linear_representations", False) and all(
+        p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def _inner_product(model) -> bool:
+    """Whether ``model`` scores a triplet by plain inner products of its representation rows."""
+    cls = type(model)
+    return cls.score_rows is Recommender.score_rows and cls.score_pairs is Recommender.score_pairs
+
+
+def _outer_gradient(model, looked) -> Tuple[Tensor, ...]:
+    r""":math:`h`: the gradient of the outer batch's mean BPR w.r.t. its representation rows
+    ``(u, i, j)``; for inner-product scores in closed form, :math:`\partial/\partial u =
+    \sigma(s)(j - i)/B`, :math:`\partial/\partial j = -\partial/\partial i = \sigma(s)\,u/B` with
+    :math:`s = u\cdot(j - i)` (``bpr_terms`` is :math:`\mathrm{softplus}(s)`)."""
+    if _inner_product(model) and looked[2].dim() == 2:
+        u, i, j = looked
+        diff = j - i
+        scale = torch.sigmoid((u * diff).sum(-1)).div_(u.size(0)).unsqueeze(-1)
+        grad_j = u * scale
+        return diff.mul_(scale), grad_j.neg(), grad_j
+    leaves = [r.detach().requires_grad_() for r in looked]
+    scores = model.score_rows(*leaves)
+    return torch.autograd.grad(bpr_terms(scores.pos, scores.neg).mean(), leaves)
+
+
+def _hypergradient(model, reps, tangents, alpha: float) -> Tensor:
+    r""":math:`-\frac{\alpha}{B}` times the JVP of each inner triplet's BPR term at its representation
+    rows ``reps`` along ``tangents`` (the outer gradient carried to those rows); for inner-product
+    scores in closed form, :math:`\sigma(s)\,[t_u\cdot(j - i) + u\cdot(t_j - t_i)]`."""
+    num = reps[0].size(0)
+    if _inner_product(model) and reps[2].dim() == 2:
+        (u, i, j), (t_u, t_i, t_j) = reps, tangents
+        diff = j - i
+        directional = (t_u * diff).add_(u * (t_j - t_i)).sum(-1).mul_(torch.sigmoid((u * diff).sum(-1)))
+    else:
         with fwAD.dual_level():
-            duals = []
-            for primal, ids, unique, grad, positions in zip(ego, inner_ids, distinct,
-                                                            (user_grad, item_grad, item_grad), outer_positions):
-                if outer is batch:
-                    tangent = take_rows(grad, positions)
-                else:  # the outer gradient where the inner rows are outer rows, zero elsewhere
-                    where = torch.searchsorted(unique, ids).clamp_(max=unique.numel() - 1)
-                    tangent = torch.where((unique[where] == ids).unsqueeze(-1), take_rows(grad, where), 0.0)
-                duals.append(fwAD.make_dual(primal, tangent))
-            scores = model.score_rows(*duals)
-            directional = fwAD.unpack_dual(bpr_terms(scores.pos, scores.neg)).tangent
-        return -alpha * directional.reshape(batch.users.numel(), -1).sum(1) / batch.users.numel()
+            scores = model.score_rows(*(fwAD.make_dual(r, t) for r, t in zip(reps, tangents)))
+            directional = fwAD.unpack_dual(bpr_terms(scores.pos, scores.neg)).tangent.reshape(num, -1).sum(1)
+    return directional.mul_(-alpha / num)

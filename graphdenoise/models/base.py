@@ -84,6 +84,13 @@ class Recommender(nn.Module):
     """Whether :meth:`representations` are plain rows of :meth:`embedding_tables` (no propagation):
     then :meth:`triplet` looks rows up directly and the L2 term reuses them."""
 
+    linear_representations: bool = False
+    """Whether the scores depend on the parameters only through :meth:`representations`, and those
+    linearly (MF, LightGCN; not GMF, whose output layer acts in the score): TIL's exact hypergradient
+    then propagates the gradient itself and reuses the inner forward
+    (:class:`~graphdenoise.methods.til_bilevel.ExactHypergradient`). A subclass that adds parameters
+    outside the representations must set it back to False."""
+
     sparse_gradients: bool = False
     """Whether :meth:`gather` may give embedding tables row-sparse gradients in the trainer's backward
     (set by MF and LightGCN)."""
@@ -158,13 +165,31 @@ class Recommender(nn.Module):
             user_table, item_table = self.embedding_tables()
             return self.score_rows(self.gather(user_table, users), self.gather(item_table, pos_items),
                                    self.gather(item_table, neg_items))
-        unique_users, user_pos = torch.unique(users, return_inverse=True)
-        all_items = torch.cat([pos_items, neg_items.reshape(-1)])
-        unique_items, item_pos = torch.unique(all_items, return_inverse=True)
+        unique_users, user_pos, unique_items, item_pos = self._triplet_nodes(users, pos_items, neg_items)
         user_rep, item_rep = self.representations(unique_users, unique_items)
         num_pos = pos_items.numel()
         return self.score_rows(take_rows(user_rep, user_pos), take_rows(item_rep, item_pos[:num_pos]),
                                take_rows(item_rep, item_pos[num_pos:].view(neg_items.shape)))
+
+    _last_nodes: Optional[tuple] = None
+
+    def _triplet_nodes(self, users: Tensor, pos_items: Tensor, neg_items: Tensor) -> Tuple[Tensor, ...]:
+        """The batch's distinct users and items and each row's position among them. The last answer is
+        kept for the same, unmodified tensors (TIL's look-ahead and JVP propagate the inner batch again)."""
+        batch = (users, pos_items, neg_items)
+        try:
+            key = tuple(t._version for t in batch)
+        except RuntimeError:  # inference-mode tensors have no version counter: nothing is kept
+            key = None
+        last = self._last_nodes
+        if key is not None and last is not None and last[1] == key and all(a is b for a, b in zip(last[0], batch)):
+            return last[2]
+        unique_users, user_pos = torch.unique(users, return_inverse=True)
+        all_items = torch.cat([pos_items, neg_items.reshape(-1)])
+        unique_items, item_pos = torch.unique(all_items, return_inverse=True)
+        nodes = (unique_users, user_pos, unique_items, item_pos)
+        self._last_nodes = None if key is None else (batch, key, nodes)
+        return nodes
 
     def score_rows(self, u: Tensor, i: Tensor, j: Tensor) -> TripletScores:
         r"""Triplet scores from aligned representation rows: users and positives ``[B, d]``, negatives

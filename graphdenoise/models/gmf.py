@@ -60,6 +60,7 @@ class GMF(MF):
     """
 
     Config = GMFConfig
+    linear_representations = False  # the output layer's parameters act in the score, not the representations
 
     def __init__(self, data, config=None, **overrides):
         super().__init__(data, config, **overrides)

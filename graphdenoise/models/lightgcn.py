@@ -66,6 +66,7 @@ class LightGCN(Recommender):
 
     Config = LightGCNConfig
     sparse_gradients = True
+    linear_representations = True
 
     def __init__(self, data, config=None, **overrides):
         super().__init__(data, config, **overrides)

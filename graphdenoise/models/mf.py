@@ -19,6 +19,7 @@ class MF(Recommender):
     """
 
     sparse_gradients = True
+    linear_representations = True
     representations_are_embeddings = True
 
     def __init__(self, data, config=None, **overrides):

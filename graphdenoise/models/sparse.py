@@ -87,6 +87,7 @@ class SparseOperator:
         self.matrix = matrix
         self.symmetric = symmetric
         self._adjoint = _adjoint
+        self._last_rows: Optional[tuple] = None
 
     @property
     def shape(self):
@@ -101,8 +102,17 @@ class SparseOperator:
         return self._adjoint
 
     def rows(self, rows: Optional[Tensor]) -> Tensor:
-        """The CSR sub-matrix ``A[rows]`` (``A`` itself when ``rows`` is None)."""
-        return self.matrix if rows is None else select_csr_rows(self.matrix, rows)
+        """The CSR sub-matrix ``A[rows]`` (``A`` itself when ``rows`` is None). The last one is kept:
+        asked again for the same rows (TIL's look-ahead and JVP propagate the inner batch's nodes
+        twice more), it is not rebuilt."""
+        if rows is None:
+            return self.matrix
+        last = self._last_rows
+        if last is not None and last[0].shape == rows.shape and torch.equal(last[0], rows):
+            return last[1]
+        sub = select_csr_rows(self.matrix, rows)
+        self._last_rows = (rows, sub)
+        return sub
 
     def __call__(self, x: Tensor, rows: Optional[Tensor] = None, sub: Optional[Tensor] = None) -> Tensor:
         """``(A @ x)[rows]`` (all rows when ``rows`` is None); ``rows`` must be unique.
