@@ -111,7 +111,7 @@ class SparseOperator:
         if last is not None and last[0].shape == rows.shape and torch.equal(last[0], rows):
             return last[1]
         sub = select_csr_rows(self.matrix, rows)
-        self._last_rows = (rows, sub)
+        self._last_rows = (rows.clone(), sub)  # a copy: a caller may reuse its index tensor in place
         return sub
 
     def __call__(self, x: Tensor, rows: Optional[Tensor] = None, sub: Optional[Tensor] = None) -> Tensor:
