@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -121,6 +121,15 @@ class NoiseRecognizer(nn.Module):
     def weights(self, batch: SampleBatch) -> Tensor:
         """:math:`w = g(u, s)` in ``(0, 1)`` for every sample of ``batch``."""
         return torch.sigmoid(self(batch.user, batch.history, batch.target))
+
+    def forward_batches(self, batches: Sequence[SampleBatch]) -> List[Tensor]:
+        """The logits of several batches from ONE forward over their concatenation (g scores every
+        sample on its own, so each batch's logits equal ``self(batch)``'s up to float reassociation;
+        the dropout masks are drawn for the concatenation at once)."""
+        if len(batches) == 1:
+            return [self(batches[0].user, batches[0].history, batches[0].target)]
+        logits = self(*(torch.cat([getattr(b, key) for b in batches]) for key in ("user", "history", "target")))
+        return list(logits.split([len(b) for b in batches]))
 
     def __repr__(self) -> str:
         c = self.config
@@ -437,15 +446,20 @@ class ATJT(_RecognizerMethod):
         self.recognizer.train()
 
     def loss(self, model, batch, ctx):
-        cfg, g, aux = self.config, self.recognizer, ctx.aux
-        w = g.weights(batch)
+        cfg = self.config
+        noisy = [self.corrupt(b, cfg.noise_fraction) for b in ctx.aux]
+        # one pass of g over b^R and the N - 1 replaced b^D (not one per batch): the same losses and
+        # gradients, half the per-operation overhead of a small model
+        logits = self.recognizer.forward_batches([batch, *(b for b, _ in noisy)])
+        w = torch.sigmoid(logits[0])
         if cfg.detach_weights:
             w = w.detach()
         loss_rec, bce = self.weighted_loss(model, batch, w)
-        loss_aux = torch.zeros((), device=batch.label.device)
-        for b in aux:
-            loss_aux = loss_aux + self.recognizer_loss(g, b, cfg.noise_fraction)
-        loss_aux = loss_aux / max(len(aux), 1)
+        if noisy:  # Eq. (2) per batch b^D, averaged over the N - 1 batches
+            per_batch = [F.binary_cross_entropy_with_logits(z, label) for z, (_, label) in zip(logits[1:], noisy)]
+            loss_aux = per_batch[0] if len(per_batch) == 1 else torch.stack(per_batch).mean()
+        else:
+            loss_aux = torch.zeros((), device=batch.label.device)
         loss = loss_rec + cfg.alpha * loss_aux
         return loss, {"loss_rec": loss_rec.detach(), "loss_aux": loss_aux.detach(), "bce": bce,
                       "w_batch": w.detach().mean()}

@@ -103,7 +103,7 @@ def test_weights_reach_the_recommenders_loss(toy_graph):
     batch = _batch(view)
     w = torch.linspace(0, 1, len(batch))
     w[::2] = 0.0
-    method.recognizer.weights = lambda b: w                          # controlled weights
+    method.recognizer.forward_batches = lambda batches: [torch.logit(w)]   # controlled weights (no aux batch)
     loss, _ = method.loss(model, batch, StepContext(0, 0, 1e-3))
     model.zero_grad()
     loss.backward()
