@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from ..config import check_fields
 from .data import PAD, SampleBatch, Samples, SequenceData
 from .methods import SEQUENCE_METHODS, Round, SequenceMethod, SequenceMethodConfig, Step, shuffled_batches
-from .models.base import mlp, reset_module
+from .models.base import embed, mlp, reset_module
 from .models.din import AttentionPooling
 from .transforms import RandomReplacement
 
@@ -112,10 +112,10 @@ class NoiseRecognizer(nn.Module):
         reset_module(self.out)
 
     def forward(self, user: Tensor, history: Tensor, target: Tensor) -> Tensor:
-        keys = self.item_emb(history)
-        e_t = self.item_emb(target + 1)
+        keys = embed(self.item_emb, history)
+        e_t = embed(self.item_emb, target + 1)
         h = self.attention(keys, e_t, history != PAD)
-        parts = [h, e_t] if self.user_emb is None else [self.user_emb(user), h, e_t]
+        parts = [h, e_t] if self.user_emb is None else [embed(self.user_emb, user), h, e_t]
         return self.out(torch.cat(parts, dim=-1)).squeeze(-1)
 
     def weights(self, batch: SampleBatch) -> Tensor:

@@ -20,11 +20,12 @@ import dataclasses
 import functools
 import math
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from ...config import check_fields, resolve_config
 from ...utils import InteractionIndex
@@ -194,42 +195,69 @@ class Dropout(nn.Dropout):
 
 
 _MASK_BITS = 8
-"""Largest ``m`` for which a rate ``p = t / 2^m`` is drawn from bits (:func:`keep_mask`)."""
+"""Largest ``m`` for which a rate ``p = t / 2^m`` is drawn from random bits (:func:`keep_mask`)."""
 
 
 def keep_mask(shape, p: float, dtype: torch.dtype = torch.float32) -> Tensor:
-    r"""A CPU dropout mask: each entry ``1 / (1 - p)`` with probability ``1 - p``, else 0, independently,
-    from the default generator.
+    r"""A CPU dropout mask of ``shape``: each entry ``1 / (1 - p)`` with probability ``1 - p``, else 0,
+    independently, from the default generator.
 
     When ``p = t / 2^m`` with ``m <= 8`` (0.5, 0.25, 0.125, 0.375, ...), each entry reads ``m`` fresh
-    bits of 31-bit random words (``int32`` :meth:`~torch.Tensor.random_` is uniform on ``[0, 2^31)``)
-    and is kept when those bits, as an integer, are ``>= t``: exactly probability ``1 - p``, with one
-    generator call per ``31 // m`` entries (p = 0.5: one bit per entry) instead of one per entry, and
-    no boolean tensors (slow on this CPU path). Other rates use ``rand >= p``."""
-    m, t = _dyadic(p)
-    if m is None:
+    random bits and is kept when they, as an integer, are ``>= t``: exactly probability ``1 - p``. The
+    bits are the low 7 bytes of ``int64`` :meth:`~torch.Tensor.random_` words (uniform on
+    ``[0, 2^63)``), each byte mapped by a 256-row table to its ``8 // m`` mask entries: one generator
+    call per ``28 // m`` entries (p = 0.5: 28) instead of one per entry, and no boolean tensors (on
+    this CPU path a comparison or ``where`` costs several float passes). Other rates use ``rand >= p``."""
+    table = _mask_table(p, dtype)
+    if table is None:
         return (torch.rand(shape, dtype=dtype) >= p).to(dtype).mul_(1.0 / (1.0 - p))
-    n, per_word = math.prod(shape), 31 // m
-    words = torch.empty((n + per_word - 1) // per_word, 1, dtype=torch.int32).random_()
-    chunks = words.bitwise_right_shift(_shifts(m)).bitwise_and_((1 << m) - 1).view(-1)[:n]
-    if m > 1:  # (v - t) >> 31 is -1 when v < t, else 0
-        chunks = chunks.sub(t).bitwise_right_shift_(31).add_(1)
-    return chunks.to(dtype).mul_(1.0 / (1.0 - p)).view(shape)
+    n = math.prod(shape)
+    num_bytes = -(-n // table.size(1))
+    words = torch.empty(-(-num_bytes // 7), 8, dtype=torch.uint8)
+    words.view(torch.int64).random_()
+    codes = words[:, :7].reshape(-1)[:num_bytes].long()
+    return F.embedding(codes, table).view(-1)[:n].view(shape)
 
 
 @functools.lru_cache(maxsize=None)
-def _dyadic(p: float) -> Tuple[Optional[int], int]:
-    """``(m, t)`` with ``p == t / 2^m`` for the smallest ``m <= _MASK_BITS``, else ``(None, 0)``."""
+def _mask_table(p: float, dtype: torch.dtype) -> Optional[Tensor]:
+    """``[256, 8 // m]``: the mask entries of each byte value, for ``p = t / 2^m`` with the smallest
+    ``m <= _MASK_BITS``; None for other rates."""
     for m in range(1, _MASK_BITS + 1):
         t = p * (1 << m)
         if t == int(t):
-            return m, int(t)
-    return None, 0
+            per_byte = 8 // m
+            chunks = (torch.arange(256).unsqueeze(1) >> (m * torch.arange(per_byte))) & ((1 << m) - 1)
+            return (chunks >= int(t)).to(dtype) / (1.0 - p)
+    return None
 
 
-@functools.lru_cache(maxsize=None)
-def _shifts(m: int) -> Tensor:
-    return torch.arange(0, m * (31 // m), m, dtype=torch.int32)
+def embed(embedding: nn.Embedding, index: Tensor) -> Tensor:
+    r"""``embedding(index)``; on CPU with a gradient, through ``index_select`` with a backward of one
+    ``index_add_`` into a zero table (the padding row's gradient zeroed, as ``nn.Embedding`` does):
+    CPU ``embedding_dense_backward`` took about twice as long for ATJT's ``[B, N]`` histories."""
+    weight = embedding.weight
+    if weight.device.type != "cpu" or not (torch.is_grad_enabled() and weight.requires_grad):
+        return embedding(index)
+    return _EmbeddingLookup.apply(weight, index, embedding.padding_idx)
+
+
+class _EmbeddingLookup(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weight: Tensor, index: Tensor, padding_idx: Optional[int]) -> Tensor:
+        ctx.save_for_backward(index)
+        ctx.num_rows, ctx.padding_idx = weight.size(0), padding_idx
+        return weight.index_select(0, index.reshape(-1)).view(*index.shape, weight.size(1))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        (index,) = ctx.saved_tensors
+        flat = grad.reshape(-1, grad.size(-1))
+        grad_weight = flat.new_zeros(ctx.num_rows, flat.size(1)).index_add_(0, index.reshape(-1), flat)
+        if ctx.padding_idx is not None:
+            grad_weight[ctx.padding_idx] = 0
+        return grad_weight, None, None
 
 
 def reset_module(module: nn.Module) -> None:
