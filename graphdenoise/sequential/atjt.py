@@ -403,6 +403,13 @@ class ATJT(_RecognizerMethod):
     Over the ``N`` rounds of an epoch every sample trains the recommender exactly once. g is used
     only in training; the recommender alone is evaluated.
 
+    Each step runs g ONCE, forward and backward, over :math:`b_i^R` and the ``N - 1`` replaced
+    :math:`b_j^D` concatenated (:meth:`NoiseRecognizer.forward_batches`; g scores every sample on its
+    own, so the losses and gradients are those of one pass per batch up to float reassociation;
+    ``tests/sequential/test_seq_atjt.py`` checks them to 1e-6). g's dropout masks are drawn for the
+    concatenation at once, so with dropout the random stream differs from one pass per batch (same
+    distribution; a run stays reproducible and its resume bit-identical).
+
     Args:
         config (ATJTConfig, optional): Options (``num_groups``, ``alpha``, ``noise_fraction``,
             ``num_replace``, ``recognizer_lr``, ...).
@@ -448,8 +455,7 @@ class ATJT(_RecognizerMethod):
     def loss(self, model, batch, ctx):
         cfg = self.config
         noisy = [self.corrupt(b, cfg.noise_fraction) for b in ctx.aux]
-        # one pass of g over b^R and the N - 1 replaced b^D (not one per batch): the same losses and
-        # gradients, half the per-operation overhead of a small model
+        # one pass of g over b^R and the N - 1 replaced b^D (see the class docstring)
         logits = self.recognizer.forward_batches([batch, *(b for b, _ in noisy)])
         w = torch.sigmoid(logits[0])
         if cfg.detach_weights:
