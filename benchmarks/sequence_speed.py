@@ -12,7 +12,10 @@ leave-last-out, ``max_len=20``, one negative per real next item, batch 256):
   ``pos_logits`` and ``neg_logits`` from one ``log_feats``), DIN in DeepCTR's style (the attention
   unit on the concatenated ``[k, q, k - q, k * q]``), Wide & Deep as a linear part plus an MLP per
   sample -- on the same samples, in the same batches, with the same optimiser (Adam);
-* **ATJT**: our ATJT epoch over our BCE epoch of the same model (the issue's goal: <= 2.5x).
+* **ATJT** (and ``--methods atjt,atjt-wat,atjt-dnr`` for the ablations): our epoch of the method over
+  our BCE epoch of the same model, same process, interleaved (the issue's goal: <= 2.5x). ATJT's
+  epoch includes its per-epoch diagnostics; DNR's recognisers are pre-trained once in ``setup``,
+  outside the timed epochs.
 
 The reference modules have our modules' parameter names, so ``reference.load_state_dict(ours.state_dict())``
 makes them compute the same function (``tests/sequential/test_seq_speed_paths.py`` checks it).
@@ -20,6 +23,7 @@ Ratios are ours / reference, same process, interleaved; print the load average w
 
     python benchmarks/sequence_speed.py --data-dir ../shared/datasets [--threads 1] [--repeat 2]
     python benchmarks/sequence_speed.py --steps 20      # smoke run: the first 20 steps of each round
+    python benchmarks/sequence_speed.py --methods atjt,atjt-wat,atjt-dnr --models widedeep,din,sasrec
 """
 from __future__ import annotations
 
@@ -200,14 +204,15 @@ def compare(name, view, args, device):
     from graphdenoise.sequential.methods import shuffled_batches
     cfg = SequenceTrainerConfig(device=str(device), show_progress=False, batch_size=args.batch_size)
     trainers = {}
-    for method in ("bce", "atjt"):
+    methods = args.methods.split(",")
+    for method in ("bce", *methods):
         torch.manual_seed(0)
         algo = SEQUENCE_METHODS.get(method)()
         limit_steps(algo, args.steps)
         trainers[method] = SequenceTrainer(SEQUENCE_MODELS.get(name).from_data(view), algo, view, cfg)
     ref = reference_for(trainers["bce"].model).train()
     gen = torch.Generator().manual_seed(1)
-    best = {"ours": math.inf, "ref": math.inf, "atjt": math.inf}
+    best = {"ours": math.inf, "ref": math.inf, **{m: math.inf for m in methods}}
     for _ in range(args.repeat):
         trainer = trainers["bce"]
         best["ours"] = min(best["ours"], timed(trainer.train_epoch))
@@ -218,7 +223,8 @@ def compare(name, view, args, device):
             batches = shuffled_batches(torch.arange(len(samples)), args.batch_size, gen, samples.position)
             reference_epoch(ref, view, batches[:num_steps], samples, device)
         best["ref"] = min(best["ref"], timed(reference))
-        best["atjt"] = min(best["atjt"], timed(trainers["atjt"].train_epoch))
+        for method in methods:
+            best[method] = min(best[method], timed(trainers[method].train_epoch))
     return best, len(trainers["bce"].method.last_steps)
 
 
@@ -227,6 +233,7 @@ def main():
     parser.add_argument("--data-dir", default=os.environ.get("GRAPHDENOISE_DATA"))
     parser.add_argument("--root", default=None, help="processed-data folder (the dataset's default if omitted)")
     parser.add_argument("--models", default="sasrec,din,widedeep")
+    parser.add_argument("--methods", default="atjt", help="methods timed against BCE (atjt, atjt-wat, atjt-dnr)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=2, help="alternating rounds per comparison (best kept)")
@@ -245,11 +252,14 @@ def main():
     view = SequenceData(load_dataset("ml-100k", root=args.root, data_dir=args.data_dir, rating_threshold=None))
     print(f"{view}\ntorch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, "
           f"load avg {os.getloadavg()[0]:.2f}; {args.clock} clock; steps per epoch: {args.steps or 'all'}")
-    print(f"\n{'model':<10}{'ours BCE (s)':>14}{'reference (s)':>15}{'ratio':>8}{'ours ATJT (s)':>15}{'ATJT/BCE':>10}")
+    methods = args.methods.split(",")
+    print(f"\n{'model':<10}{'ours BCE (s)':>14}{'reference (s)':>15}{'ratio':>8}"
+          + "".join(f"{m + ' (s)':>16}{m + '/BCE':>14}" for m in methods))
     for name in args.models.split(","):
         best, steps = compare(name, view, args, device)
         print(f"{name:<10}{best['ours']:>14.2f}{best['ref']:>15.2f}{best['ours'] / best['ref']:>8.2f}"
-              f"{best['atjt']:>15.2f}{best['atjt'] / best['ours']:>10.2f}   ({steps} BCE steps)", flush=True)
+              + "".join(f"{best[m]:>16.2f}{best[m] / best['ours']:>14.2f}" for m in methods)
+              + f"   ({steps} BCE steps)", flush=True)
     print(f"\nload avg at the end {os.getloadavg()[0]:.2f} (ratios from a busy machine are only indicative)")
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from ..config import check_fields
 from .data import PAD, SampleBatch, Samples, SequenceData
 from .methods import SEQUENCE_METHODS, Round, SequenceMethod, SequenceMethodConfig, Step, shuffled_batches
-from .models.base import mlp, reset_module
+from .models.base import embed, mlp, reset_module
 from .models.din import AttentionPooling
 from .transforms import RandomReplacement
 
@@ -112,15 +112,24 @@ class NoiseRecognizer(nn.Module):
         reset_module(self.out)
 
     def forward(self, user: Tensor, history: Tensor, target: Tensor) -> Tensor:
-        keys = self.item_emb(history)
-        e_t = self.item_emb(target + 1)
+        keys = embed(self.item_emb, history)
+        e_t = embed(self.item_emb, target + 1)
         h = self.attention(keys, e_t, history != PAD)
-        parts = [h, e_t] if self.user_emb is None else [self.user_emb(user), h, e_t]
+        parts = [h, e_t] if self.user_emb is None else [embed(self.user_emb, user), h, e_t]
         return self.out(torch.cat(parts, dim=-1)).squeeze(-1)
 
     def weights(self, batch: SampleBatch) -> Tensor:
         """:math:`w = g(u, s)` in ``(0, 1)`` for every sample of ``batch``."""
         return torch.sigmoid(self(batch.user, batch.history, batch.target))
+
+    def forward_batches(self, batches: Sequence[SampleBatch]) -> List[Tensor]:
+        """The logits of several batches from ONE forward over their concatenation (g scores every
+        sample on its own, so each batch's logits equal ``self(batch)``'s up to float reassociation;
+        the dropout masks are drawn for the concatenation at once)."""
+        if len(batches) == 1:
+            return [self(batches[0].user, batches[0].history, batches[0].target)]
+        logits = self(*(torch.cat([getattr(b, key) for b in batches]) for key in ("user", "history", "target")))
+        return list(logits.split([len(b) for b in batches]))
 
     def __repr__(self) -> str:
         c = self.config
@@ -394,6 +403,13 @@ class ATJT(_RecognizerMethod):
     Over the ``N`` rounds of an epoch every sample trains the recommender exactly once. g is used
     only in training; the recommender alone is evaluated.
 
+    Each step runs g ONCE, forward and backward, over :math:`b_i^R` and the ``N - 1`` replaced
+    :math:`b_j^D` concatenated (:meth:`NoiseRecognizer.forward_batches`; g scores every sample on its
+    own, so the losses and gradients are those of one pass per batch up to float reassociation;
+    ``tests/sequential/test_seq_atjt.py`` checks them to 1e-6). g's dropout masks are drawn for the
+    concatenation at once, so with dropout the random stream differs from one pass per batch (same
+    distribution; a run stays reproducible and its resume bit-identical).
+
     Args:
         config (ATJTConfig, optional): Options (``num_groups``, ``alpha``, ``noise_fraction``,
             ``num_replace``, ``recognizer_lr``, ...).
@@ -437,15 +453,19 @@ class ATJT(_RecognizerMethod):
         self.recognizer.train()
 
     def loss(self, model, batch, ctx):
-        cfg, g, aux = self.config, self.recognizer, ctx.aux
-        w = g.weights(batch)
+        cfg = self.config
+        noisy = [self.corrupt(b, cfg.noise_fraction) for b in ctx.aux]
+        # one pass of g over b^R and the N - 1 replaced b^D (see the class docstring)
+        logits = self.recognizer.forward_batches([batch, *(b for b, _ in noisy)])
+        w = torch.sigmoid(logits[0])
         if cfg.detach_weights:
             w = w.detach()
         loss_rec, bce = self.weighted_loss(model, batch, w)
-        loss_aux = torch.zeros((), device=batch.label.device)
-        for b in aux:
-            loss_aux = loss_aux + self.recognizer_loss(g, b, cfg.noise_fraction)
-        loss_aux = loss_aux / max(len(aux), 1)
+        if noisy:  # Eq. (2) per batch b^D, averaged over the N - 1 batches
+            per_batch = [F.binary_cross_entropy_with_logits(z, label) for z, (_, label) in zip(logits[1:], noisy)]
+            loss_aux = per_batch[0] if len(per_batch) == 1 else torch.stack(per_batch).mean()
+        else:
+            loss_aux = torch.zeros((), device=batch.label.device)
         loss = loss_rec + cfg.alpha * loss_aux
         return loss, {"loss_rec": loss_rec.detach(), "loss_aux": loss_aux.detach(), "bce": bce,
                       "w_batch": w.detach().mean()}

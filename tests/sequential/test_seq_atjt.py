@@ -103,7 +103,7 @@ def test_weights_reach_the_recommenders_loss(toy_graph):
     batch = _batch(view)
     w = torch.linspace(0, 1, len(batch))
     w[::2] = 0.0
-    method.recognizer.weights = lambda b: w                          # controlled weights
+    method.recognizer.forward_batches = lambda batches: [torch.logit(w)]   # controlled weights (no aux batch)
     loss, _ = method.loss(model, batch, StepContext(0, 0, 1e-3))
     model.zero_grad()
     loss.backward()
@@ -149,6 +149,38 @@ def test_joint_loss_is_lr_plus_scaled_mean_of_ld(toy_graph):
     noisy, label = method.corrupt(aux[0], 0.5)
     assert int((label == 0).sum()) == 8 and bool((noisy.history[label == 1] == aux[0].history[label == 1]).all())
     assert bool((noisy.history[label == 0] != aux[0].history[label == 0]).any(1).all())
+
+
+@pytest.mark.parametrize("num_groups, aux_sizes", [(2, (24,)), (3, (16, 20))])
+def test_one_recogniser_pass_equals_one_pass_per_batch(toy_graph, num_groups, aux_sizes):
+    """ATJT.loss runs g once over b^R and the replaced b^D together; the two-pass computation (g on
+    b^R for the weights, g on each replaced b^D for Eq. 2) gives the same losses and gradients."""
+    torch.manual_seed(0)
+    view = SequenceData(toy_graph, max_len=4)
+    method = ATJT(alpha=0.7, num_groups=num_groups, recognizer_dropout=0.0)   # dropout off: same function
+    model = setup_method_on(view, method)
+    method.begin_round(0)
+    g = method.recognizer
+    for p in g.parameters():                                         # away from the tiny initial weights
+        torch.nn.init.normal_(p, std=0.3)
+    batch, aux = _batch(view), [_batch(view, n) for n in aux_sizes]
+    params = [*model.parameters(), *g.parameters()]
+    streams = (method.corrupt_generator.get_state(), method.replacement.generator.get_state())
+    loss, logs = method.loss(model, batch, StepContext(0, 0, 1e-3, aux=aux))
+    fused = torch.autograd.grad(loss, params)
+
+    method.corrupt_generator.set_state(streams[0])                   # the same replacements again
+    method.replacement.generator.set_state(streams[1])
+    per_sample = F.binary_cross_entropy_with_logits(model.score(batch), batch.label, reduction="none")
+    loss_rec = (g.weights(batch) * per_sample).mean()
+    loss_aux = sum(method.recognizer_loss(g, b, method.config.noise_fraction) for b in aux) / len(aux)
+    two_pass = torch.autograd.grad(loss_rec + 0.7 * loss_aux, params)
+    assert float(logs["loss_rec"]) == pytest.approx(float(loss_rec), abs=1e-6)
+    assert float(logs["loss_aux"]) == pytest.approx(float(loss_aux), abs=1e-6)
+    assert float(loss) == pytest.approx(float(loss_rec + 0.7 * loss_aux), abs=1e-6)
+    assert all(float(b.abs().max()) > 0 for b in two_pass[-4:])     # g's gradients are not trivially zero
+    for a, b in zip(fused, two_pass):
+        assert torch.allclose(a, b, rtol=0, atol=1e-6)
 
 
 def test_dnr_freezes_g_and_wat_has_no_auxiliary_task(toy_graph):

@@ -9,7 +9,7 @@ import torch
 
 from graphdenoise.sequential import PAD, SEQUENCE_MODELS, SequenceData
 from graphdenoise.sequential.methods import shuffled_batches
-from graphdenoise.sequential.models.base import Dropout
+from graphdenoise.sequential.models.base import Dropout, embed
 from tests.helpers import load_benchmark
 
 
@@ -61,12 +61,33 @@ def test_grouped_batches_keep_a_position_together_and_cover_everything():
     assert torch.equal(pairs[:, 0], pairs[:, 1])
 
 
-def test_cpu_dropout_keeps_the_distribution():
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.25, 0.375, 0.1])   # 0.2, 0.1: rand >= p; the others from random bits
+def test_cpu_dropout_keeps_the_distribution(p):
     torch.manual_seed(0)
-    drop = Dropout(0.2)
-    x = torch.ones(200_000)
+    drop = Dropout(p)
+    x = torch.ones(400, 501)
     y = drop(x)
-    kept = y != 0
-    assert abs(float(kept.float().mean()) - 0.8) < 0.01
-    assert torch.allclose(y[kept], torch.full_like(y[kept], 1.25))
+    kept = (y != 0).float()
+    assert abs(float(kept.mean()) - (1 - p)) < 0.005
+    assert torch.equal(y[y != 0], torch.full_like(y[y != 0], 1.0 / (1.0 - p)))
+    # independent entries: neighbours (within a random byte and across bytes) are kept together at (1 - p)^2
+    assert abs(float((kept[:, 1:] * kept[:, :-1]).mean()) - (1 - p) ** 2) < 0.006
+    assert abs(float((kept[:, 8:] * kept[:, :-8]).mean()) - (1 - p) ** 2) < 0.006
+    torch.manual_seed(0)
+    assert torch.equal(drop(x), y)                                  # the default generator fixes the mask
     assert torch.equal(drop.eval()(x), x)
+
+
+def test_embed_gives_the_embedding_gradient():
+    torch.manual_seed(0)
+    table = torch.nn.Embedding(9, 4, padding_idx=PAD)
+    index = torch.tensor([[0, 3, 3, 5], [0, 0, 8, 3]])
+    upstream = torch.randn(2, 4, 4)
+    out = embed(table, index)
+    assert torch.equal(out, table(index))
+    (out * upstream).sum().backward()
+    ours = table.weight.grad.clone()
+    table.weight.grad = None
+    (table(index) * upstream).sum().backward()
+    assert torch.allclose(ours, table.weight.grad, atol=1e-6)
+    assert torch.equal(ours[PAD], torch.zeros(4))                   # the padding row never learns

@@ -17,12 +17,15 @@ A sequence encoder scores ``(user, history, target)`` samples with a click logit
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from ...config import check_fields, resolve_config
 from ...utils import InteractionIndex
@@ -178,17 +181,83 @@ class PReLU(nn.Module):
 
 class Dropout(nn.Dropout):
     r""":class:`torch.nn.Dropout` (same distribution: each entry kept with probability ``1 - p`` and
-    scaled by ``1 / (1 - p)``) whose mask, on CPU, is drawn as ``torch.rand(...) >= p``: the CPU
-    ``bernoulli_`` behind :func:`~torch.nn.functional.dropout` draws about 3x slower, and dropout
-    was a third of a SASRec or ATJT training step. Other devices use :func:`~torch.nn.functional.dropout`."""
+    scaled by ``1 / (1 - p)``) whose mask, on CPU, is drawn by :func:`keep_mask` from the default
+    generator: the CPU ``bernoulli_`` behind :func:`~torch.nn.functional.dropout` draws about 3x slower
+    than ``rand``, and ``rand`` one generator call per entry; dropout was a third of a SASRec or ATJT
+    training step. Other devices use :func:`~torch.nn.functional.dropout`."""
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0:
             return x
         if x.device.type != "cpu" or self.p == 1:
             return F.dropout(x, self.p, True, self.inplace)
-        keep = (torch.rand(x.shape, dtype=x.dtype) >= self.p).to(x.dtype).mul_(1.0 / (1.0 - self.p))
-        return x * keep
+        return x * keep_mask(x.shape, self.p, x.dtype)
+
+
+_MASK_BITS = 8
+"""Largest ``m`` for which a rate ``p = t / 2^m`` is drawn from random bits (:func:`keep_mask`)."""
+
+
+def keep_mask(shape, p: float, dtype: torch.dtype = torch.float32) -> Tensor:
+    r"""A CPU dropout mask of ``shape``: each entry ``1 / (1 - p)`` with probability ``1 - p``, else 0,
+    independently, from the default generator.
+
+    When ``p = t / 2^m`` with ``m <= 8`` (0.5, 0.25, 0.125, 0.375, ...), each entry reads ``m`` fresh
+    random bits and is kept when they, as an integer, are ``>= t``: exactly probability ``1 - p``. The
+    bits are the low 7 bytes of ``int64`` :meth:`~torch.Tensor.random_` words (uniform on
+    ``[0, 2^63)``), each byte mapped by a 256-row table to its ``8 // m`` mask entries: one generator
+    call per ``28 // m`` entries (p = 0.5: 28) instead of one per entry, and no boolean tensors (on
+    this CPU path a comparison or ``where`` costs several float passes). Other rates use ``rand >= p``."""
+    table = _mask_table(p, dtype)
+    if table is None:
+        return (torch.rand(shape, dtype=dtype) >= p).to(dtype).mul_(1.0 / (1.0 - p))
+    n = math.prod(shape)
+    num_bytes = -(-n // table.size(1))
+    words = torch.empty(-(-num_bytes // 7), 8, dtype=torch.uint8)
+    words.view(torch.int64).random_()
+    codes = words[:, :7].reshape(-1)[:num_bytes].long()
+    return F.embedding(codes, table).view(-1)[:n].view(shape)
+
+
+@functools.lru_cache(maxsize=None)
+def _mask_table(p: float, dtype: torch.dtype) -> Optional[Tensor]:
+    """``[256, 8 // m]``: the mask entries of each byte value, for ``p = t / 2^m`` with the smallest
+    ``m <= _MASK_BITS``; None for other rates."""
+    for m in range(1, _MASK_BITS + 1):
+        t = p * (1 << m)
+        if t == int(t):
+            per_byte = 8 // m
+            chunks = (torch.arange(256).unsqueeze(1) >> (m * torch.arange(per_byte))) & ((1 << m) - 1)
+            return (chunks >= int(t)).to(dtype) / (1.0 - p)
+    return None
+
+
+def embed(embedding: nn.Embedding, index: Tensor) -> Tensor:
+    r"""``embedding(index)``; on CPU with a gradient, through ``index_select`` with a backward of one
+    ``index_add_`` into a zero table (the padding row's gradient zeroed, as ``nn.Embedding`` does):
+    CPU ``embedding_dense_backward`` took about twice as long for ATJT's ``[B, N]`` histories."""
+    weight = embedding.weight
+    if weight.device.type != "cpu" or not (torch.is_grad_enabled() and weight.requires_grad):
+        return embedding(index)
+    return _EmbeddingLookup.apply(weight, index, embedding.padding_idx)
+
+
+class _EmbeddingLookup(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weight: Tensor, index: Tensor, padding_idx: Optional[int]) -> Tensor:
+        ctx.save_for_backward(index)
+        ctx.num_rows, ctx.padding_idx = weight.size(0), padding_idx
+        return weight.index_select(0, index.reshape(-1)).view(*index.shape, weight.size(1))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        (index,) = ctx.saved_tensors
+        flat = grad.reshape(-1, grad.size(-1))
+        grad_weight = flat.new_zeros(ctx.num_rows, flat.size(1)).index_add_(0, index.reshape(-1), flat)
+        if ctx.padding_idx is not None:
+            grad_weight[ctx.padding_idx] = 0
+        return grad_weight, None, None
 
 
 def reset_module(module: nn.Module) -> None:

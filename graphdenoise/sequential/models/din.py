@@ -45,10 +45,12 @@ class AttentionPooling(nn.Module):
     def forward(self, keys: Tensor, query: Tensor, mask: Tensor) -> Tensor:
         # first layer on [k, q, k - q, k * q] without materialising the 4d input:
         # W [k, q, k-q, k*q] = (W1 + W3) k + (W2 - W3) q + W4 (k * q)
+        # (accumulated in place: each [B, N, H] temporary is a pass over memory)
         first = self.net[0]
         w1, w2, w3, w4 = first.weight.chunk(4, dim=1)
-        hidden = (keys @ (w1 + w3).t() + (keys * query.unsqueeze(1)) @ w4.t()
-                  + (query @ (w2 - w3).t() + first.bias).unsqueeze(1))
+        b, n, d = keys.shape
+        hidden = (keys.reshape(-1, d) @ (w1 + w3).t()).addmm_((keys * query.unsqueeze(1)).reshape(-1, d), w4.t())
+        hidden = hidden.view(b, n, -1).add_(torch.addmm(first.bias, query, (w2 - w3).t()).unsqueeze(1))
         score = self.net[1:](hidden).squeeze(-1)                                          # [B, N]
         score = score * mask.to(score.dtype)
         return (score.unsqueeze(-1) * keys).sum(1)
