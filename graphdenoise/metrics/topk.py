@@ -30,7 +30,7 @@ DIRECT = 2048
 """Rows at most this wide go straight to :func:`torch.topk` (the bound saves nothing there)."""
 
 
-def row_topk(scores: Tensor, k: int) -> Tensor:
+def row_topk(scores: Tensor, k: int, sorted: bool = True) -> Tensor:
     r"""Column indices of the ``k`` largest entries of each row of ``scores`` (``[n, m]``), largest first,
     as :func:`torch.topk` ``(k, dim=1).indices`` up to the order of tied values.
 
@@ -39,16 +39,18 @@ def row_topk(scores: Tensor, k: int) -> Tensor:
     Args:
         scores (Tensor): Scores, ``[n, m]``, with ``k <= m``. ``-inf`` entries (masked items) are ranked last.
         k (int): How many columns per row.
+        sorted (bool): Largest first; :obj:`False` returns the same set in no particular order (the
+            recursion's block ids need no order: about 8% of the top-k's time). (default: :obj:`True`)
     """
     n, m = scores.shape
     nb = m // BLOCK
     if scores.device.type != "cpu" or m <= DIRECT or nb < k or not scores.is_contiguous():
-        return scores.topk(k, dim=1).indices
+        return scores.topk(k, dim=1, sorted=sorted).indices
     head = scores[:, :nb * BLOCK].unflatten(1, (BLOCK, nb))  # head[r, t, j] = scores[r, t * nb + j]
-    blocks = row_topk(head.amax(dim=1), k)  # [n, k] block ids j
+    blocks = row_topk(head.amax(dim=1), k, sorted=False)  # [n, k] block ids j
     candidates = head.gather(2, blocks.unsqueeze(1).expand(n, BLOCK, k)).reshape(n, BLOCK * k)
     columns = (blocks.unsqueeze(1) + nb * torch.arange(BLOCK).view(1, BLOCK, 1)).reshape(n, BLOCK * k)
     if nb * BLOCK < m:  # the last m % BLOCK columns are always candidates
         candidates = torch.cat([candidates, scores[:, nb * BLOCK:]], dim=1)
         columns = torch.cat([columns, torch.arange(nb * BLOCK, m).expand(n, -1)], dim=1)
-    return columns.gather(1, candidates.topk(k, dim=1).indices)
+    return columns.gather(1, candidates.topk(k, dim=1, sorted=sorted).indices)

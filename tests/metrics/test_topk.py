@@ -11,6 +11,9 @@ def check_same_top(scores: torch.Tensor, k: int):
     assert ours.shape == (scores.size(0), k) and ours.dtype == torch.long
     torch.testing.assert_close(scores.gather(1, ours), reference.values, rtol=0, atol=0)  # same values, in order
     assert all(len(set(row.tolist())) == k for row in ours)  # k distinct columns per row
+    unsorted = row_topk(scores, k, sorted=False)
+    torch.testing.assert_close(scores.gather(1, unsorted).sort(dim=1, descending=True).values, reference.values,
+                               rtol=0, atol=0)  # the same set of values
 
 
 @pytest.mark.parametrize("m", [DIRECT, DIRECT + 1, 5000, 40981, 8 * 1024])
