@@ -146,7 +146,8 @@ def quality_spec(args, dataset: str, noise) -> ExperimentSpec:
     chosen = [(name, method, freeze_options(extra)) for name, (method, extra) in VARIANTS.items()
               if name in args.variants.split(",")]
     analysis = {method: "noise-roc" for _, method, _ in chosen} if noise is not None else {}
-    return ExperimentSpec("til-quality", (DatasetSpec(dataset),), (args.model,), (), budget, noises=(noise,),
+    options = {"split": args.split} if args.split else {}
+    return ExperimentSpec("til-quality", (DatasetSpec(dataset, options),), (args.model,), (), budget, noises=(noise,),
                           configurations=tuple(chosen), analysis=analysis)
 
 
@@ -250,6 +251,8 @@ def main():
     parser.add_argument("--recipe", default="paper", help="TIL recipe of --overhead: paper or authors-code")
     parser.add_argument("--quality", action="store_true")
     parser.add_argument("--datasets", default="lastfm,amazon-cd")
+    parser.add_argument("--split", default=None,
+                        help="loader split of --quality's datasets, e.g. ratio (8:1:1 per user); default: the loader's own")
     parser.add_argument("--model", default="mf")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--epochs", type=int, default=40)
