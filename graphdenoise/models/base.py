@@ -138,7 +138,9 @@ class Recommender(nn.Module):
         if _numpy_matmul_ok(user_rep, item_rep, out):
             # OpenBLAS into a reused buffer ran 1.7-2.4x faster than torch.mm(out=) on these CPUs
             # (measured for the project, see benchmarks/speed.py); only for inference on CPU float32.
-            np.matmul(user_rep.numpy(), item_rep.numpy().T, out=out.numpy())
+            # (detach: under no_grad a parameter, e.g. MF's item table, still says requires_grad; the check
+            # used to send every MF and LightGCN evaluation to torch.mm for that reason)
+            np.matmul(user_rep.detach().numpy(), item_rep.detach().numpy().T, out=out.numpy())
             return out
         return torch.mm(user_rep, item_rep.t(), out=out)
 
@@ -287,8 +289,7 @@ class _AccumulateRows(torch.autograd.Function):
 
 def _numpy_matmul_ok(a: Tensor, b: Tensor, out: Tensor) -> bool:
     return (not torch.is_grad_enabled() and a.device.type == b.device.type == out.device.type == "cpu"
-            and a.dtype == b.dtype == out.dtype == torch.float32 and out.is_contiguous()
-            and not a.requires_grad and not b.requires_grad)
+            and a.dtype == b.dtype == out.dtype == torch.float32 and out.is_contiguous() and not out.requires_grad)
 
 
 def xavier_embedding(num: int, dim: int) -> nn.Embedding:

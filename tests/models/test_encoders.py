@@ -168,3 +168,20 @@ def test_gmf_normal_initialisation_option():
     assert abs(float(model.user_embedding.weight.std()) - 0.01) < 1e-3
     with pytest.raises(ValueError, match="init_std"):
         GMF(tiny_graph(), init_std=0.0)
+
+
+@pytest.mark.parametrize("name", ["mf", "lightgcn"])
+def test_evaluation_scores_go_through_the_reused_buffer_gemm(name, monkeypatch):
+    """Under no_grad the buffer product is numpy's GEMM (OpenBLAS, faster than torch.mm(out=) here) even when a
+    representation is a parameter that says requires_grad (MF's tables): that check once sent every MF
+    evaluation to torch.mm. The values equal torch.mm's."""
+    import numpy as np
+    from graphdenoise.models import base
+    calls = []
+    real = np.matmul
+    monkeypatch.setattr(base.np, "matmul", lambda *a, **k: calls.append(1) or real(*a, **k))
+    model = MODELS.get(name)(tiny_graph(), embedding_dim=4)
+    with torch.no_grad():
+        user_rep, item_rep = model.representations()
+        out = model.score_matrix(user_rep, item_rep, out=torch.empty(7, 9))
+    assert calls and torch.allclose(out, user_rep @ item_rep.t(), atol=1e-6)
