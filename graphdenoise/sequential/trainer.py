@@ -94,7 +94,8 @@ class SequenceTrainer(TrainingLoop):
         self.sample_generator = torch.Generator().manual_seed(config.seed)
         self.method.setup(self.model, data, SetupContext(lr=config.lr, epochs=config.epochs,
                                                          seed=config.seed, device=self.device))
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                          fused=self.device.type in ("cpu", "cuda"))
         self.fingerprint = fingerprint  # checked on resume (computed from the inputs when None)
         self.init_loop(callbacks)
 
