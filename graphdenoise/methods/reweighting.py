@@ -8,6 +8,7 @@ https://arxiv.org/abs/2006.04153 (reference code: ``WenjieWWJ/DenoisingRec`` @ 4
 * :func:`rce_weights` -- R-CE's detached confidence weights;
 * :func:`bpr_confidence_weights` -- the same on the BPR loss;
 * :func:`pointwise_logits` -- a triplet batch as pointwise samples (positives label 1, negatives 0);
+* :func:`cell_logits` -- the same for a batch of users' rows (CDAE);
 * :class:`WeightStats` -- running mean / std of weights for ``epoch_stats``.
 """
 from __future__ import annotations
@@ -100,6 +101,13 @@ def pointwise_logits(pos: Tensor, neg: Tensor) -> Tuple[Tensor, Tensor]:
     labels = torch.zeros_like(logits)
     labels[: pos.numel()] = 1.0
     return logits, labels
+
+
+def cell_logits(model, batch) -> Tuple[Tensor, Tensor, Tensor]:
+    r"""A :class:`~graphdenoise.sampling.UserBatch` as pointwise samples: ``(logits, labels, rows)`` of
+    its cells, positives first, from ONE encoding of each user's row (:meth:`Recommender.cell_scores`)."""
+    rows, items, labels = batch.cells()
+    return model.cell_scores(batch.users, rows, items), labels, rows
 
 
 def rce_weights(logits: Tensor, labels: Tensor, beta: float, reweight_negatives: bool = True) -> Tensor:

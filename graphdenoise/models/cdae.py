@@ -81,6 +81,7 @@ class CDAE(Recommender):
     """
 
     Config = CDAEConfig
+    user_row_batches = True
 
     def __init__(self, data, config: Optional[CDAEConfig] = None, **overrides):
         super().__init__(data, config, **overrides)
