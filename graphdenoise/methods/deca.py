@@ -23,7 +23,7 @@ and the expected log-likelihood :math:`\ell` alternates between two sub-tasks, o
 * DN ("denoise negatives": no false positives): :math:`\ell^+ = f\lg h_2 - C_2(1-f)`,
   :math:`\ell^- = f\lg(1-h_2)`
 
-(:math:`C_1, C_2` stand in for :math:`-\ln 0`). The batch loss is
+(:math:`C_1, C_2` stand in for :math:`-\ln 0`). The batch loss (on triplets; on CDAE's users' rows see deviation 7) is
 :math:`\operatorname{mean}_{+}\mathcal L + L\cdot\operatorname{mean}_{-}\mathcal L
 + \lambda_0\,\tfrac12\sum_{\theta\in f}\|\theta\|^2/|\mathcal U|` with :math:`L` negatives per
 positive, plus the trainer's L2 term (set ``l2=0`` for the authors' objective). One backward pass;
@@ -61,19 +61,27 @@ Reference: ``wangyu-ustc/DeCA`` @ 8b04aa8, ``train.py``. Deviations:
    (``train.py:362-371``).
 6. DeCA(p)'s frozen :math:`g` is evaluated in eval mode (the authors leave it in train mode; the
    same without dropout, their default).
-7. Only the NCF/LightGCN path (``train.py:152-190``) is implemented. On CDAE (``CDAE.py:48-70``,
-   ``train.py:206-300,315-330``) the authors train otherwise, and DeCA here runs the generic path (the
-   trainer's triplets, :mod:`~graphdenoise.models.cdae`), which is NOT theirs: a step takes a batch of
-   USERS (``:218-235``, users without training items skipped) and feeds CDAE their dense rows,
-   normalised by :math:`\sqrt{d_u d_i}` with item degrees counted within the batch and corrupted by
-   dropout 0.5, tanh hidden layer; the positives are all those users' training cells, the negatives
-   ``NSR`` times as many cells drawn without replacement from the batch's zero cells pooled over its
-   users (``:267-283``); the loss is the mean over positives plus the mean over negatives plus
-   :math:`\lambda_0` times the UN-squared norm of every parameter (``:272-294``, ``configs.py``
-   per-dataset ``lambda0``); DeCA(p)'s :math:`g` is a deep copy of the CDAE pre-trained with plain BCE
-   on the same user batches (``:236-257,315-327``), read on the batch's matrix with dropout on
-   (``:264``). Reproducing it needs batches of users on the method seam (a sampler the trainer does
-   not have).
+7. On CDAE, ``batches='auto'`` (the default) or ``'users'`` trains as the authors' CDAE path
+   (``train.py:206-300``), through :class:`~graphdenoise.sampling.UserBatchSampler`: a step takes a
+   batch of USERS (the trainer's ``batch_size`` counts users; users without training items are
+   skipped, ``:232-235``), every training cell of their rows is a positive, and ``num_negatives``
+   (the authors' ``NSR``) times as many cells are drawn without replacement among the batch's zero
+   cells pooled over its users (``:247-250,277-282``); CDAE encodes each row once; the loss is
+   :math:`\operatorname{mean}_{+}\mathcal L + \operatorname{mean}_{-}\mathcal L` (no ``NSR`` factor) plus
+   :math:`\lambda_0\sum_\theta\|\theta_f\|_2`, the UN-squared norm of every parameter tensor of
+   :math:`f` (``:272-294``), plus the trainer's L2 (0 for the authors). DeCA(p)'s :math:`g` is
+   pre-trained on such batches with the SUM of the cells' BCE plus :math:`\lambda_0\sum\|\theta_g\|_2`
+   (``:240-259``) and read on the step's rows in training mode, i.e. with its own corruption
+   (``:263-264``; deviation 6 holds for the triplet path only). Remaining differences: (a) the
+   authors permute ALL users and drop the empty ones from each batch (smaller batches,
+   :math:`\lceil |\mathcal U| / B\rceil` of them); here they are left out before batching; (b) the
+   draws come from the sampler's seeded generator, not Python's ``random``; (c) the authors' own CDAE
+   (``CDAE.py:24-70``: tanh, corruption 0.5, input normalised by :math:`\sqrt{\|x_u\|\,\|x_{\cdot i}\|}`
+   with item norms over the batch) is the backbone's choice here (``activation='tanh'``,
+   ``corruption=0.5``, ``input_norm='batch'`` of :class:`~graphdenoise.models.CDAE`); (d) they
+   never switch CDAE to eval mode, so their validation and test rank with corruption on; here
+   evaluation reads uncorrupted rows. ``batches='triplets'`` keeps the generic path (the trainer's
+   triplets) on CDAE; ``'users'`` on another backbone is an error.
 """
 from __future__ import annotations
 

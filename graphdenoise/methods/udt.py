@@ -37,19 +37,24 @@ Deviations:
 3. Users without training positives rank last (the code's 0/0 = NaN sorts last as well).
 4. Model selection is the trainer's validation ranking metric (the official code: Recall@50, as
    here; the benchmark: the validation BCE).
-5. The CDAE variant is not implemented; on CDAE the generic path (the trainer's triplets) runs,
-   which is NOT the benchmark's: ``code/CDAE/main.py:292-376`` (a port of ``hyNTU/UDT``'s CDAE code)
-   takes a batch of USERS, their whole training rows, and per user :math:`n_u` negatives drawn
-   uniformly over ALL items (a draw that hits a positive counts as that positive, duplicates
-   collapse); a user's factor is computed over ALL its training positives at once (the softmax of
-   :math:`-\ell/T_u` over the row, times the row's masked count / 2), negatives weigh 1, both times the
-   user factor, with :math:`T_u` and the user factor read from the user's rank in the PREVIOUS
-   epoch's per-user mean loss (``:342-352,374-376``; factors 1 in epochs 0-1), and the loss is the
-   mean over the batch's masked cells. The interaction weights thus come from the CURRENT step's
-   losses; here (the NCF scheme above, on every backbone) they come from the previous epoch's per-edge
-   losses, and a user's positives are spread over many triplet batches. Reproducing it needs batches
-   of users on the method seam. (The benchmark's CDAE DCF branch is empty, ``main.py:327-328``: no DCF
-   on CDAE there.)
+5. On CDAE, ``batches='auto'`` (the default) or ``'users'`` trains as the benchmark's CDAE step
+   (``code/CDAE/main.py:292-376``, a port of ``hyNTU/UDT`` ``CDAE/main_CDAE.py:182-247``), through
+   :class:`~graphdenoise.sampling.UserBatchSampler` (``'per_user'``): a step takes a batch of USERS
+   (the trainer's ``batch_size`` counts users) with their whole training rows, and per user
+   :math:`n_u` (times ``num_negatives``) uniform draws over ALL items, a draw that hits a positive
+   being that positive and duplicates collapsing (``:301-316``); BCE per cell; a row's mean loss over
+   its cells is stored (``:338-339``) and ranks the users at the end of the epoch (``:374-376``); from
+   epoch ``warmup_epochs`` on (the code: 2, ``:342``) a positive weighs the softmax of
+   :math:`-\ell/T_u` over its row's positives of the CURRENT step times half the row's number of
+   cells, a negative 1, all times the user factor (``:345-352``; underflowed weights are NOT reset,
+   unlike the NCF scheme), with :math:`T_u` and the factor from the user's rank in the previous
+   epoch; the loss is the mean over the batch's cells (``:362``), plus the trainer's L2. Remaining
+   differences: users without training items are left out of the batches (the code feeds them:
+   they add no cell, and their NaN mean sorts last; here they rank last too); ties in the ranking
+   keep user order; :meth:`UDT.weights` on this path (noise AUC) is the softmax over the user's whole
+   row of uncorrupted losses times :math:`n_u` (a step's cell count is random) times the factor.
+   ``batches='triplets'`` keeps the NCF scheme above on CDAE; ``'users'`` on another backbone is
+   an error. (The benchmark's CDAE DCF branch is empty, ``main.py:327-328``: no DCF on CDAE there.)
 """
 from __future__ import annotations
 

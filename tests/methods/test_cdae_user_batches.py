@@ -166,3 +166,20 @@ def test_one_epoch_through_fit(method, options):
 def test_resume_is_exact_on_user_batches(make_method, tmp_path):
     saved = assert_resume_exact(make_method, tmp_path, model_cls=CDAE, batch_size=16)
     assert "sampler" in saved["task"]
+
+
+def test_deca_input_normalisation_by_hand():
+    """DeCA's CDAE (``CDAE.py:53-68``): x / sqrt(||x_u|| ||x_.i||), item norms over the encoded users."""
+    data = tiny_data()
+    torch.manual_seed(0)
+    model = CDAE(data, corruption=0.0, activation="tanh", input_norm="batch", embedding_dim=8)
+    users = torch.tensor([3, 0, 7, 11, 12])
+    x = torch.zeros(model.num_users, model.num_items)
+    x[model.train_index.users, model.train_index.items] = 1.0
+    x = x[users]
+    norm = torch.sqrt(x.norm(dim=1, keepdim=True) @ x.norm(dim=0, keepdim=True))
+    x = x / norm.masked_fill(norm == 0, 1e-10)
+    expected = torch.tanh(x @ model.item_input.weight + model.user_node.weight[users] + model.input_bias)
+    assert torch.allclose(model.hidden(users), expected, atol=1e-6)
+    with pytest.raises(ValueError):
+        CDAE(data, input_norm="global")
