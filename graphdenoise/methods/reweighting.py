@@ -20,6 +20,8 @@ import torch
 from torch import Tensor
 
 from ..config import check_fields
+from ..sampling import UserBatch
+from .base import SamplingSpec
 
 
 @dataclass
@@ -108,6 +110,27 @@ def cell_logits(model, batch) -> Tuple[Tensor, Tensor, Tensor]:
     its cells, positives first, from ONE encoding of each user's row (:meth:`Recommender.cell_scores`)."""
     rows, items, labels = batch.cells()
     return model.cell_scores(batch.users, rows, items), labels, rows
+
+
+def batch_logits(model, batch):
+    r"""``(logits, labels, num_pos, scores)`` of a triplet batch (:func:`pointwise_logits`; ``scores``
+    the :class:`TripletScores` for the L2 term) or of a user batch (:func:`cell_logits`; ``scores`` None)."""
+    if isinstance(batch, UserBatch):
+        logits, labels, _ = cell_logits(model, batch)
+        return logits, labels, batch.pos_rows.numel(), None
+    out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
+    logits, labels = pointwise_logits(out.pos, out.neg)
+    return logits, labels, out.pos.numel(), out
+
+
+class StudyRows:
+    """Mixin of the pointwise losses the RecSys'25 study also runs on CDAE (ERM = T-CE at drop rate 0,
+    T-CE, R-CE): the config's ``batches`` asks for users' rows with the study's per-user draws
+    (``code/CDAE/main.py:301-325``), and :func:`batch_logits` reads either kind of batch."""
+
+    def sampling(self) -> SamplingSpec:
+        return SamplingSpec(batches=self.config.batches, user_negatives="per_user")
+
 
 
 def rce_weights(logits: Tensor, labels: Tensor, beta: float, reweight_negatives: bool = True) -> Tensor:

@@ -183,3 +183,27 @@ def test_deca_input_normalisation_by_hand():
     assert torch.allclose(model.hidden(users), expected, atol=1e-6)
     with pytest.raises(ValueError):
         CDAE(data, input_norm="global")
+
+
+@pytest.mark.parametrize("name", ["tce", "rce"])
+def test_study_erm_tce_rce_on_rows_by_hand(name):
+    """The study's CDAE ERM / T-CE / R-CE (``code/CDAE/main.py:318-325``, ``code/CDAE/loss.py``) over the
+    batch's flattened cells; ``batches`` defaults to triplets."""
+    from graphdenoise.methods import RCE, TCE
+    assert isinstance(trainer_of(TCE()).sampler, TripletSampler)
+    method = TCE(batches="auto", drop_rate=0.2, num_gradual=10) if name == "tce" else RCE(batches="users", beta=0.25)
+    trainer = trainer_of(method)
+    assert isinstance(trainer.sampler, UserBatchSampler) and trainer.sampler.negatives == "per_user"
+    batch = next(iter(trainer.sampler))
+    loss, _ = method.loss(trainer.model, batch, StepContext(step=5, epoch=0, lr=1e-3, l2=0.0))
+    rows, items, labels = batch.cells()
+    with torch.no_grad():
+        logits = dense_logits(trainer.model, batch.users)[rows, items]
+        terms = F.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+        if name == "tce":  # drop the int(0.1 * n)... highest-loss positives: keep int((1 - 0.1) n) by loss * label
+            kept = int((1 - 0.1) * terms.numel())
+            expected = terms[torch.argsort(terms * labels)[:kept]].mean()
+        else:
+            p = torch.sigmoid(logits)
+            expected = (torch.where(labels == 1, p, 1 - p).pow(0.25) * terms).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
