@@ -6,7 +6,8 @@ sampler, the trainer or the backbone's gradient machinery; it says what it needs
 builds, steps and checkpoints it:
 
 * :meth:`Method.sampling` -- a :class:`SamplingSpec`: the negative proposal, negatives per positive,
-  and a share of the training edges held out of the epoch for an outer objective;
+  a share of the training edges held out of the epoch for an outer objective, and whether a batch is
+  triplets or (on an auto-encoder such as CDAE) users with their whole training rows;
 * :meth:`Method.setup` -- bind to the model and data (build parameters and optimisers here); the
   :class:`SetupContext` gives the recommender's learning rate, the number of negatives, the number
   of batches per epoch, the epoch budget and the proposal the trainer built from the spec;
@@ -49,9 +50,13 @@ from ..distributed import SINGLE, World
 from ..models.base import Recommender, TripletScores
 from ..registry import Registry
 from ..sampling import NegativeSampler, TripletBatch, UniformNegatives
+from ..sampling.users import USER_NEGATIVES
 from ..utils import InteractionIndex
 
 METHODS: Registry = Registry("method")
+
+BATCHES = ("triplets", "users", "auto")
+"""The values of :attr:`SamplingSpec.batches`."""
 
 Proposal = Callable[[InteractionIndex], NegativeSampler]
 """Builds a negative sampler from the index of the training positives."""
@@ -69,12 +74,39 @@ class SamplingSpec:
     holdout_fraction: float = 0.0
     """Share of the training edges set aside from the epoch, drawn on by
     :meth:`StepContext.random_batch` with ``holdout=True`` (an outer objective's data)."""
+    batches: str = "triplets"
+    """What a batch is: ``'triplets'`` (a :class:`~graphdenoise.sampling.TripletBatch` of training
+    edges with negatives), ``'users'`` (a :class:`~graphdenoise.sampling.UserBatch`: users with their
+    whole training rows and negative cells, the auto-encoder protocol of the DeCA and RecSys'25 CDAE
+    code; only on a backbone whose :attr:`~graphdenoise.models.base.Recommender.user_row_batches`
+    is True, and the trainer's ``batch_size`` then counts users) or ``'auto'`` (users on such a
+    backbone, triplets elsewhere)."""
+    user_negatives: str = "pooled"
+    """Negative cells of a user batch: ``'pooled'`` (DeCA) or ``'per_user'`` (the study, UDT); see
+    :mod:`graphdenoise.sampling.users`."""
 
     def __post_init__(self):
         if self.num_negatives is not None and self.num_negatives < 1:
             raise ValueError(f"SamplingSpec.num_negatives must be >= 1, got {self.num_negatives}")
         if not 0 <= self.holdout_fraction < 1:
             raise ValueError(f"SamplingSpec.holdout_fraction must lie in [0, 1), got {self.holdout_fraction}")
+        if self.batches not in BATCHES:
+            raise ValueError(f"SamplingSpec.batches must be one of {BATCHES}, got {self.batches!r}")
+        if self.user_negatives not in USER_NEGATIVES:
+            raise ValueError(f"SamplingSpec.user_negatives must be one of {USER_NEGATIVES}, got {self.user_negatives!r}")
+
+    def resolve_batches(self, model: Recommender, method: str) -> str:
+        """``'triplets'`` or ``'users'`` for ``model`` (a clear error where ``'users'`` cannot apply)."""
+        rows = bool(getattr(model, "user_row_batches", False))
+        if self.batches == "triplets" or (self.batches == "auto" and not rows):
+            return "triplets"
+        if not rows:
+            raise ValueError(f"{method} with batches='users' needs a backbone trained on users' rows (cdae); "
+                             f"{type(model).__name__} trains on triplets: use batches='triplets' or 'auto'")
+        if self.negatives is not None or self.holdout_fraction:
+            raise ValueError(f"{method}: user batches draw their own negative cells ({self.user_negatives!r}) and "
+                             "hold nothing out; a negative proposal or holdout_fraction needs batches='triplets'")
+        return "users"
 
     def build_negatives(self, index: InteractionIndex) -> NegativeSampler:
         return UniformNegatives(index) if self.negatives is None else self.negatives(index)
@@ -108,6 +140,9 @@ class SetupContext:
     seed: int = 0
     """Seed of the run (for the method's own generators)."""
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    batches: str = "triplets"
+    """What the trainer's batches are, :attr:`SamplingSpec.batches` resolved for the backbone:
+    ``'triplets'`` or ``'users'``."""
 
 
 class BatchSource:
@@ -229,7 +264,8 @@ def setup_for_inference(method: Method, model: Recommender, data) -> None:
     spec = method.sampling()
     device = next(model.parameters()).device
     negatives = spec.build_negatives(model.train_index)
-    method.setup(model, data, SetupContext(num_negatives=spec.num_negatives or 1, negatives=negatives, device=device))
+    method.setup(model, data, SetupContext(num_negatives=spec.num_negatives or 1, negatives=negatives, device=device,
+                                           batches=spec.resolve_batches(model, type(method).__name__)))
     negatives.bind(model)  # a model-aware proposal (PRIS's clusters) reads the restored model
 
 

@@ -23,7 +23,7 @@ and the expected log-likelihood :math:`\ell` alternates between two sub-tasks, o
 * DN ("denoise negatives": no false positives): :math:`\ell^+ = f\lg h_2 - C_2(1-f)`,
   :math:`\ell^- = f\lg(1-h_2)`
 
-(:math:`C_1, C_2` stand in for :math:`-\ln 0`). The batch loss is
+(:math:`C_1, C_2` stand in for :math:`-\ln 0`). The batch loss (on triplets; on CDAE's users' rows see deviation 7) is
 :math:`\operatorname{mean}_{+}\mathcal L + L\cdot\operatorname{mean}_{-}\mathcal L
 + \lambda_0\,\tfrac12\sum_{\theta\in f}\|\theta\|^2/|\mathcal U|` with :math:`L` negatives per
 positive, plus the trainer's L2 term (set ``l2=0`` for the authors' objective). One backward pass;
@@ -61,19 +61,27 @@ Reference: ``wangyu-ustc/DeCA`` @ 8b04aa8, ``train.py``. Deviations:
    (``train.py:362-371``).
 6. DeCA(p)'s frozen :math:`g` is evaluated in eval mode (the authors leave it in train mode; the
    same without dropout, their default).
-7. Only the NCF/LightGCN path (``train.py:152-190``) is implemented. On CDAE (``CDAE.py:48-70``,
-   ``train.py:206-300,315-330``) the authors train otherwise, and DeCA here runs the generic path (the
-   trainer's triplets, :mod:`~graphdenoise.models.cdae`), which is NOT theirs: a step takes a batch of
-   USERS (``:218-235``, users without training items skipped) and feeds CDAE their dense rows,
-   normalised by :math:`\sqrt{d_u d_i}` with item degrees counted within the batch and corrupted by
-   dropout 0.5, tanh hidden layer; the positives are all those users' training cells, the negatives
-   ``NSR`` times as many cells drawn without replacement from the batch's zero cells pooled over its
-   users (``:267-283``); the loss is the mean over positives plus the mean over negatives plus
-   :math:`\lambda_0` times the UN-squared norm of every parameter (``:272-294``, ``configs.py``
-   per-dataset ``lambda0``); DeCA(p)'s :math:`g` is a deep copy of the CDAE pre-trained with plain BCE
-   on the same user batches (``:236-257,315-327``), read on the batch's matrix with dropout on
-   (``:264``). Reproducing it needs batches of users on the method seam (a sampler the trainer does
-   not have).
+7. On CDAE, ``batches='auto'`` (the default) or ``'users'`` trains as the authors' CDAE path
+   (``train.py:206-300``), through :class:`~graphdenoise.sampling.UserBatchSampler`: a step takes a
+   batch of USERS (the trainer's ``batch_size`` counts users; users without training items are
+   skipped, ``:232-235``), every training cell of their rows is a positive, and ``num_negatives``
+   (the authors' ``NSR``) times as many cells are drawn without replacement among the batch's zero
+   cells pooled over its users (``:247-250,277-282``); CDAE encodes each row once; the loss is
+   :math:`\operatorname{mean}_{+}\mathcal L + \operatorname{mean}_{-}\mathcal L` (no ``NSR`` factor) plus
+   :math:`\lambda_0\sum_\theta\|\theta_f\|_2`, the UN-squared norm of every parameter tensor of
+   :math:`f` (``:272-294``), plus the trainer's L2 (0 for the authors). DeCA(p)'s :math:`g` is
+   pre-trained on such batches with the SUM of the cells' BCE plus :math:`\lambda_0\sum\|\theta_g\|_2`
+   (``:240-259``) and read on the step's rows in training mode, i.e. with its own corruption
+   (``:263-264``; deviation 6 holds for the triplet path only). Remaining differences: (a) the
+   authors permute ALL users and drop the empty ones from each batch (smaller batches,
+   :math:`\lceil |\mathcal U| / B\rceil` of them); here they are left out before batching; (b) the
+   draws come from the sampler's seeded generator, not Python's ``random``; (c) the authors' own CDAE
+   (``CDAE.py:24-70``: tanh, corruption 0.5, input normalised by :math:`\sqrt{\|x_u\|\,\|x_{\cdot i}\|}`
+   with item norms over the batch) is the backbone's choice here (``activation='tanh'``,
+   ``corruption=0.5``, ``input_norm='batch'`` of :class:`~graphdenoise.models.CDAE`); (d) they
+   never switch CDAE to eval mode, so their validation and test rank with corruption on; here
+   evaluation reads uncorrupted rows. ``batches='triplets'`` keeps the generic path (the trainer's
+   triplets) on CDAE; ``'users'`` on another backbone is an error.
 """
 from __future__ import annotations
 
@@ -85,10 +93,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..datasets.graph import num_users_items
-from ..sampling import TripletSampler
-from .base import METHODS, Method, MethodConfig, l2_term
+from ..sampling import TripletSampler, UserBatch, UserBatchSampler
+from .base import BATCHES, METHODS, Method, MethodConfig, SamplingSpec, l2_term
 from ..config import check_fields
-from .reweighting import WeightStats
+from .reweighting import WeightStats, cell_logits
 
 MODES = ("both", "DP", "DN")
 
@@ -169,6 +177,12 @@ def parameter_l2(module: nn.Module, num_users: int) -> Tensor:
     return 0.5 * sum(p.pow(2).sum() for p in module.parameters()) / float(num_users)
 
 
+def parameter_norm(module: nn.Module) -> Tensor:
+    r""":math:`\sum_\theta\|\theta\|_2`, the UN-squared norm of every parameter tensor (the authors' CDAE
+    path, ``train.py:255-256,293-294``)."""
+    return sum(p.norm() for p in module.parameters())
+
+
 @dataclass
 class DeCAConfig(MethodConfig):
     """Options of :class:`DeCA` (the authors' CLI defaults)."""
@@ -191,10 +205,13 @@ class DeCAConfig(MethodConfig):
     """Alternate DP and DN every iteration (False: keep ``initial_mode``)."""
     eps: float = 1e-5
     """The :math:`\\epsilon` of :math:`\\ln(x + \\epsilon)`."""
+    batches: str = "auto"
+    """``'auto'`` (the authors' protocol: batches of users' rows on CDAE, triplets elsewhere),
+    ``'users'`` (CDAE only) or ``'triplets'`` (the generic path on every backbone)."""
 
     def __post_init__(self):
         check_fields(self, alpha="[0, 1]", C_1=">= 0", C_2=">= 0", lambda0=">= 0", aux_dim=">= 1", aux_lr="> 0",
-                     initial_mode=tuple(MODES), eps="> 0")
+                     initial_mode=tuple(MODES), eps="> 0", batches=BATCHES)
 
 
 @METHODS.register("deca")
@@ -226,9 +243,14 @@ class DeCA(Method):
         self.stats = WeightStats()
 
     # ------------------------------------------------------------------ setup and state
+    def sampling(self) -> SamplingSpec:
+        """Triplets, or on CDAE (``batches``) users' rows with negatives pooled over the batch (``train.py:277-282``)."""
+        return SamplingSpec(batches=self.config.batches, user_negatives="pooled")
+
     def setup(self, model, data, ctx):
         self.num_users, num_items = num_users_items(data)
-        self.lr, self.seed = ctx.lr, ctx.seed
+        self.lr, self.seed, self.batches = ctx.lr, ctx.seed, ctx.batches
+        self.num_negatives = ctx.num_negatives
         device = next(model.parameters()).device
         self.h1 = BernoulliMF(self.num_users, num_items, self.config.aux_dim).to(device)
         self.h2 = BernoulliMF(self.num_users, num_items, self.config.aux_dim).to(device)
@@ -256,25 +278,53 @@ class DeCA(Method):
         """:math:`g` on the positives and negatives (trained through the agreement term in DeCA)."""
         return self.prior(users, pos_items), self.prior(users, neg_items)
 
-    def loss(self, model, batch, ctx):
-        self._require_setup()
-        cfg, eps = self.config, self.config.eps
-        self.mode = mode = mode_at(ctx.step, cfg.initial_mode, cfg.iterative)
-        out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
-        f_pos, f_neg = torch.sigmoid(out.pos), torch.sigmoid(out.neg)
-        g_pos, g_neg = self.prior_probabilities(batch.users, batch.pos_items, batch.neg_items)
-        users = batch.users
-        h1_pos, h2_pos = self.h1(users, batch.pos_items), self.h2(users, batch.pos_items)
-        h1_neg, h2_neg = self.h1(users, batch.neg_items), self.h2(users, batch.neg_items)
+    def prior_cells(self, batch: UserBatch, rows: Tensor, items: Tensor) -> Tensor:
+        """:math:`g` on the cells of a user batch (DeCA: the MF prior on each (user, item))."""
+        return self.prior(batch.users[rows], items)
+
+    def terms(self, f_pos, f_neg, g_pos, g_neg, pos_pairs, neg_pairs):
+        r"""Per-sample :math:`A - \ell^+` and :math:`A - \ell^-` under the current sub-task, and the
+        positives' agreement; ``pos_pairs`` / ``neg_pairs`` are the ``(users, items)`` the noise models read."""
+        cfg, eps, mode = self.config, self.config.eps, self.mode
+        h1_pos, h2_pos = self.h1(*pos_pairs), self.h2(*pos_pairs)
+        h1_neg, h2_neg = self.h1(*neg_pairs), self.h2(*neg_pairs)
         agree_pos = agreement(f_pos, g_pos, cfg.alpha, eps)
         pos = agree_pos - positive_log_likelihood(f_pos, h1_pos, h2_pos, mode, cfg.C_2, eps)
         neg = agreement(f_neg, g_neg, cfg.alpha, eps) - negative_log_likelihood(f_neg, h1_neg, h2_neg, mode, cfg.C_1, eps)
+        self.stats.update(posterior_clean(f_pos, h1_pos, h2_pos))
+        return pos, neg, agree_pos
+
+    def loss(self, model, batch, ctx):
+        self._require_setup()
+        cfg = self.config
+        self.mode = mode_at(ctx.step, cfg.initial_mode, cfg.iterative)
+        if isinstance(batch, UserBatch):
+            return self.rows_loss(model, batch, ctx)
+        out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
+        f_pos, f_neg = torch.sigmoid(out.pos), torch.sigmoid(out.neg)
+        g_pos, g_neg = self.prior_probabilities(batch.users, batch.pos_items, batch.neg_items)
+        pos, neg, agree = self.terms(f_pos, f_neg, g_pos, g_neg, (batch.users, batch.pos_items),
+                                     (batch.users, batch.neg_items))
         ratio = out.neg.numel() // max(out.pos.numel(), 1)
         deca = pos.mean() + ratio * neg.mean()
         reg = cfg.lambda0 * parameter_l2(model, self.num_users) if cfg.lambda0 else torch.zeros((), device=deca.device)
-        self.stats.update(posterior_clean(f_pos, h1_pos, h2_pos))
-        logs = {"deca": deca.detach(), "agreement": agree_pos.detach().mean()}
+        logs = {"deca": deca.detach(), "agreement": agree.detach().mean()}
         return deca + reg + l2_term(model, batch, ctx, out), logs
+
+    def rows_loss(self, model, batch: UserBatch, ctx):
+        r"""The authors' CDAE step (``train.py:260-297``) on a batch of users' rows:
+        :math:`\operatorname{mean}_{+}\mathcal L + \operatorname{mean}_{-}\mathcal L + \lambda_0\sum_\theta\|\theta_f\|_2`,
+        the negatives pooled over the batch and not weighted by their ratio, the norm not squared."""
+        cfg = self.config
+        logits, _, rows = cell_logits(model, batch)
+        items, num_pos = torch.cat([batch.pos_items, batch.neg_items]), batch.pos_rows.numel()
+        f, g = torch.sigmoid(logits), self.prior_cells(batch, rows, items)
+        pos, neg, agree = self.terms(f[:num_pos], f[num_pos:], g[:num_pos], g[num_pos:],
+                                     (batch.pos_users, batch.pos_items), (batch.neg_users, batch.neg_items))
+        deca = pos.mean() + neg.mean()
+        reg = cfg.lambda0 * parameter_norm(model) if cfg.lambda0 else torch.zeros((), device=deca.device)
+        logs = {"deca": deca.detach(), "agreement": agree.detach().mean()}
+        return deca + reg + l2_term(model, batch, ctx), logs
 
     def after_backward(self, model, batch, ctx):
         """The noise model idle in this sub-task (:math:`h_2` in DP, :math:`h_1` in DN) is not stepped:
@@ -309,7 +359,7 @@ class DeCAPConfig(DeCAConfig):
     pretrain_epochs: int = 20
     """Epochs of plain BCE pre-training of :math:`g` (the authors: the main run's epochs)."""
     pretrain_batch_size: int = 2048
-    """Positives per pre-training batch (the authors' batch size)."""
+    """Positives (users, on the CDAE path) per pre-training batch (the authors' batch size)."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -356,22 +406,50 @@ class DeCAP(DeCA):
             out = self.prior.triplet(users, pos_items, neg_items)
         return torch.sigmoid(out.pos), torch.sigmoid(out.neg)
 
+    def prior_cells(self, batch, rows, items):
+        """The frozen copy on the batch's rows, read as the authors do (``train.py:263-264``): in training
+        mode, i.e. with its own corruption of the rows (CDAE's dropout)."""
+        if not bool(self.pretrained):
+            self.pretrain()
+        self.prior.train()
+        try:
+            with torch.no_grad():
+                return torch.sigmoid(self.prior.cell_scores(batch.users, rows, items))
+        finally:
+            self.prior.eval()
+
+    def pretrain_sampler(self):
+        """The pre-training batches: the main run's kind (``batches``), own seed."""
+        cfg, seed = self.config, self.seed + 7919
+        if self.batches == "users":
+            return UserBatchSampler(self.data, batch_size=cfg.pretrain_batch_size, negatives="pooled",
+                                    num_negatives=self.num_negatives, seed=seed)
+        return TripletSampler(self.data, batch_size=cfg.pretrain_batch_size, seed=seed)
+
+    def pretrain_loss(self, prior, batch) -> Tensor:
+        r"""Plain BCE on :math:`g`. Triplets: :math:`\operatorname{mean}\ell(\text{pos},1) + \operatorname{mean}\ell(\text{neg},0)
+        + \lambda_0\tfrac12\sum\|\theta_g\|^2/|U|` (``train.py:181-190``); users' rows: the SUM of the cells'
+        BCE + :math:`\lambda_0\sum\|\theta_g\|_2` (``train.py:240-259``)."""
+        lambda0 = self.config.lambda0
+        if isinstance(batch, UserBatch):
+            logits, labels, _ = cell_logits(prior, batch)
+            loss = F.binary_cross_entropy_with_logits(logits, labels, reduction="sum")
+            return loss + lambda0 * parameter_norm(prior) if lambda0 else loss
+        out = prior.triplet(batch.users, batch.pos_items, batch.neg_items)
+        loss = F.binary_cross_entropy_with_logits(out.pos, torch.ones_like(out.pos)) \
+            + F.binary_cross_entropy_with_logits(out.neg, torch.zeros_like(out.neg))
+        return loss + lambda0 * parameter_l2(prior, self.num_users) if lambda0 else loss
+
     def pretrain(self) -> None:
-        r"""Plain BCE on :math:`g`: :math:`\operatorname{mean}\ell(\text{pos},1) + \operatorname{mean}\ell(\text{neg},0)
-        + \lambda_0\tfrac12\sum\|\theta_g\|^2/|U|` (``train.py:181-190``), then freeze."""
+        """``pretrain_epochs`` of :meth:`pretrain_loss` on :math:`g` with its own Adam, then freeze it."""
         cfg, prior = self.config, self.prior
         device = next(prior.parameters()).device
-        sampler = TripletSampler(self.data, batch_size=cfg.pretrain_batch_size, seed=self.seed + 7919)
         optimizer = torch.optim.Adam(prior.parameters(), lr=cfg.aux_lr or self.lr)
+        sampler = self.pretrain_sampler()
         prior.train()
         for _ in range(cfg.pretrain_epochs):
             for batch in sampler:
-                batch = batch.to(device)
-                out = prior.triplet(batch.users, batch.pos_items, batch.neg_items)
-                loss = F.binary_cross_entropy_with_logits(out.pos, torch.ones_like(out.pos)) \
-                    + F.binary_cross_entropy_with_logits(out.neg, torch.zeros_like(out.neg))
-                if cfg.lambda0:
-                    loss = loss + cfg.lambda0 * parameter_l2(prior, self.num_users)
+                loss = self.pretrain_loss(prior, batch.to(device))
                 optimizer.zero_grad(set_to_none=False)
                 loss.backward()
                 optimizer.step()

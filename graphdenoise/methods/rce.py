@@ -16,6 +16,11 @@ statement (negatives weighted 1).
 
 Default :math:`\beta = 0.2` (the authors' argparse default; their runs used 0.2-0.3).
 
+On CDAE, ``batches='auto'`` or ``'users'`` trains as the RecSys'25 study does there
+(``code/CDAE/main.py:292-325``, ``code/CDAE/loss.py``): batches of users' whole rows with per-user
+uniform draws, the weights over the batch's flattened cells (see :class:`~graphdenoise.methods.TCE`);
+the default stays ``'triplets'``.
+
 Reference: ``WenjieWWJ/DenoisingRec`` @ 451779a, ``R_CE/loss.py``. Deviation: model selection on the
 trainer's validation ranking metric instead of the validation loss.
 """
@@ -27,9 +32,9 @@ from typing import ClassVar
 import torch
 
 from ..search_space import Float, SearchSpace
-from .base import METHODS, Method, MethodConfig, l2_term
+from .base import BATCHES, METHODS, Method, MethodConfig, l2_term
 from .losses import bce_terms
-from .reweighting import WeightStats, pointwise_logits, rce_weights
+from .reweighting import StudyRows, WeightStats, batch_logits, rce_weights
 from ..config import check_fields
 
 
@@ -44,13 +49,17 @@ class RCEConfig(MethodConfig):
     """:math:`\\beta \\ge 0` (the authors' ``--alpha``); 0 is plain BCE."""
     reweight_negatives: bool = True
     """Weight negatives by :math:`(1-\\sigma(\\hat y))^\\beta` as the authors' code does."""
+    batches: str = "triplets"
+    """``'triplets'`` (default: the T-CE authors' protocol, every backbone), ``'auto'`` (users' rows on
+    CDAE as the RecSys'25 study trains ERM / T-CE / R-CE there, ``code/CDAE/main.py:292-325``,
+    triplets elsewhere) or ``'users'`` (CDAE only)."""
 
     def __post_init__(self):
-        check_fields(self, beta=">= 0")
+        check_fields(self, beta=">= 0", batches=BATCHES)
 
 
 @METHODS.register("rce")
-class RCE(Method):
+class RCE(StudyRows, Method):
     r"""R-CE (see the module docstring).
 
     Args:
@@ -68,11 +77,10 @@ class RCE(Method):
         self.stats = WeightStats()
 
     def loss(self, model, batch, ctx):
-        out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
-        logits, labels = pointwise_logits(out.pos, out.neg)
+        logits, labels, num_pos, out = batch_logits(model, batch)
         weight = rce_weights(logits, labels, self.config.beta, self.config.reweight_negatives)
         loss = (weight * bce_terms(logits, labels)).mean()
-        self.stats.update(weight[: out.pos.numel()])
+        self.stats.update(weight[:num_pos])
         return loss + l2_term(model, batch, ctx, out), {"rce": loss.detach()}
 
     @torch.no_grad()

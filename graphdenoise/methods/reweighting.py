@@ -8,6 +8,7 @@ https://arxiv.org/abs/2006.04153 (reference code: ``WenjieWWJ/DenoisingRec`` @ 4
 * :func:`rce_weights` -- R-CE's detached confidence weights;
 * :func:`bpr_confidence_weights` -- the same on the BPR loss;
 * :func:`pointwise_logits` -- a triplet batch as pointwise samples (positives label 1, negatives 0);
+* :func:`cell_logits` -- the same for a batch of users' rows (CDAE);
 * :class:`WeightStats` -- running mean / std of weights for ``epoch_stats``.
 """
 from __future__ import annotations
@@ -19,6 +20,8 @@ import torch
 from torch import Tensor
 
 from ..config import check_fields
+from ..sampling import UserBatch
+from .base import SamplingSpec
 
 
 @dataclass
@@ -100,6 +103,34 @@ def pointwise_logits(pos: Tensor, neg: Tensor) -> Tuple[Tensor, Tensor]:
     labels = torch.zeros_like(logits)
     labels[: pos.numel()] = 1.0
     return logits, labels
+
+
+def cell_logits(model, batch) -> Tuple[Tensor, Tensor, Tensor]:
+    r"""A :class:`~graphdenoise.sampling.UserBatch` as pointwise samples: ``(logits, labels, rows)`` of
+    its cells, positives first, from ONE encoding of each user's row (:meth:`Recommender.cell_scores`)."""
+    rows, items, labels = batch.cells()
+    return model.cell_scores(batch.users, rows, items), labels, rows
+
+
+def batch_logits(model, batch):
+    r"""``(logits, labels, num_pos, scores)`` of a triplet batch (:func:`pointwise_logits`; ``scores``
+    the :class:`TripletScores` for the L2 term) or of a user batch (:func:`cell_logits`; ``scores`` None)."""
+    if isinstance(batch, UserBatch):
+        logits, labels, _ = cell_logits(model, batch)
+        return logits, labels, batch.pos_rows.numel(), None
+    out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
+    logits, labels = pointwise_logits(out.pos, out.neg)
+    return logits, labels, out.pos.numel(), out
+
+
+class StudyRows:
+    """Mixin of the pointwise losses the RecSys'25 study also runs on CDAE (ERM = T-CE at drop rate 0,
+    T-CE, R-CE): the config's ``batches`` asks for users' rows with the study's per-user draws
+    (``code/CDAE/main.py:301-325``), and :func:`batch_logits` reads either kind of batch."""
+
+    def sampling(self) -> SamplingSpec:
+        return SamplingSpec(batches=self.config.batches, user_negatives="per_user")
+
 
 
 def rce_weights(logits: Tensor, labels: Tensor, beta: float, reweight_negatives: bool = True) -> Tensor:

@@ -25,6 +25,13 @@ authors' code, not epochs. Plus the trainer's L2 term.
 Defaults are the authors' argparse defaults (``drop_rate 0.2``, ``num_gradual 30000``,
 ``exponent 1``); their per-run settings were 0.1 (GMF) / 0.2 (NeuMF) with 30,000 iterations.
 
+On CDAE, ``batches='auto'`` or ``'users'`` trains as the RecSys'25 study does there
+(``bachml/EvalDenoisingRec`` ``code/CDAE/main.py:292-325``): batches of users with their whole
+training rows, per user as many uniform draws over all items as positives (collapsed into the
+positives' cells, :class:`~graphdenoise.sampling.UserBatchSampler` ``'per_user'``), the truncation
+over the batch's flattened cells; with ``drop_rate=0`` this is the study's CDAE ERM, the control of
+DeCA and UDT on CDAE. The default stays ``'triplets'`` (the T-CE authors never trained CDAE).
+
 Reference: ``WenjieWWJ/DenoisingRec`` @ 451779a, ``T_CE/loss.py``, ``T_CE/main.py``. Deviations: the
 schedule ramps over ``num_gradual`` steps instead of ``num_gradual - 1`` (see
 :class:`~graphdenoise.methods.reweighting.LinearDropRate`); model selection uses the trainer's
@@ -38,9 +45,10 @@ from typing import ClassVar
 import torch
 
 from ..search_space import Float, Int, SearchSpace
-from .base import METHODS, Method, MethodConfig, l2_term
+from .base import BATCHES, METHODS, Method, MethodConfig, l2_term
 from .losses import bce_terms
-from .reweighting import LinearDropRate, WeightStats, masked_mean, pointwise_logits, truncation_mask
+from .reweighting import (LinearDropRate, StudyRows, WeightStats, batch_logits, masked_mean, pointwise_logits,
+                          truncation_mask)
 from ..config import check_fields
 
 
@@ -59,15 +67,23 @@ class TCEConfig(MethodConfig):
     """Exponent of the schedule (the authors' ``--exponent``)."""
     drop_scope: str = "batch"
     """``'batch'`` (authors' code: the fraction counts negatives too) or ``'positives'``."""
+    batches: str = "triplets"
+    """``'triplets'`` (default: the T-CE authors' protocol, every backbone), ``'auto'`` (users' rows on
+    CDAE as the RecSys'25 study trains ERM / T-CE / R-CE there, ``code/CDAE/main.py:292-325``,
+    triplets elsewhere) or ``'users'`` (CDAE only)."""
 
     def __post_init__(self):
         check_fields(self, drop_rate="[0, 1)", num_gradual=">= 0", exponent="> 0",
-                     drop_scope=("batch", "positives"))
+                     drop_scope=("batch", "positives"), batches=BATCHES)
 
 
 def pointwise_keep_mask(pos, neg, drop_rate: float, drop_scope: str):
     """``(terms, keep)`` of T-CE over a triplet batch (positives first, see ``pointwise_logits``)."""
-    logits, labels = pointwise_logits(pos, neg)
+    return keep_mask(*pointwise_logits(pos, neg), drop_rate, drop_scope)
+
+
+def keep_mask(logits, labels, drop_rate: float, drop_scope: str):
+    """``(terms, keep)`` of T-CE over pointwise samples (a triplet batch's or a user batch's cells)."""
     terms = bce_terms(logits, labels)
     scope = "batch" if drop_scope == "batch" else "candidates"
     return terms, truncation_mask(terms, drop_rate, labels > 0.5, scope)
@@ -93,7 +109,7 @@ class Truncation(Method):
 
 
 @METHODS.register("tce")
-class TCE(Truncation):
+class TCE(StudyRows, Truncation):
     r"""T-CE (see the module docstring).
 
     Args:
@@ -108,10 +124,10 @@ class TCE(Truncation):
 
     def loss(self, model, batch, ctx):
         rate = self.drop_rate(ctx)
-        out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
-        terms, keep = pointwise_keep_mask(out.pos, out.neg, rate, self.config.drop_scope)
+        logits, labels, num_pos, out = batch_logits(model, batch)
+        terms, keep = keep_mask(logits, labels, rate, self.config.drop_scope)
         loss = masked_mean(terms, keep)
-        kept_pos = keep[: out.pos.numel()]
+        kept_pos = keep[:num_pos]
         self.stats.update(kept_pos.float())
         return loss + l2_term(model, batch, ctx, out), {"tce": loss.detach(), "drop_rate": torch.tensor(rate)}
 

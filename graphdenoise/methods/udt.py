@@ -37,19 +37,24 @@ Deviations:
 3. Users without training positives rank last (the code's 0/0 = NaN sorts last as well).
 4. Model selection is the trainer's validation ranking metric (the official code: Recall@50, as
    here; the benchmark: the validation BCE).
-5. The CDAE variant is not implemented; on CDAE the generic path (the trainer's triplets) runs,
-   which is NOT the benchmark's: ``code/CDAE/main.py:292-376`` (a port of ``hyNTU/UDT``'s CDAE code)
-   takes a batch of USERS, their whole training rows, and per user :math:`n_u` negatives drawn
-   uniformly over ALL items (a draw that hits a positive counts as that positive, duplicates
-   collapse); a user's factor is computed over ALL its training positives at once (the softmax of
-   :math:`-\ell/T_u` over the row, times the row's masked count / 2), negatives weigh 1, both times the
-   user factor, with :math:`T_u` and the user factor read from the user's rank in the PREVIOUS
-   epoch's per-user mean loss (``:342-352,374-376``; factors 1 in epochs 0-1), and the loss is the
-   mean over the batch's masked cells. The interaction weights thus come from the CURRENT step's
-   losses; here (the NCF scheme above, on every backbone) they come from the previous epoch's per-edge
-   losses, and a user's positives are spread over many triplet batches. Reproducing it needs batches
-   of users on the method seam. (The benchmark's CDAE DCF branch is empty, ``main.py:327-328``: no DCF
-   on CDAE there.)
+5. On CDAE, ``batches='auto'`` (the default) or ``'users'`` trains as the benchmark's CDAE step
+   (``code/CDAE/main.py:292-376``, a port of ``hyNTU/UDT`` ``CDAE/main_CDAE.py:182-247``), through
+   :class:`~graphdenoise.sampling.UserBatchSampler` (``'per_user'``): a step takes a batch of USERS
+   (the trainer's ``batch_size`` counts users) with their whole training rows, and per user
+   :math:`n_u` (times ``num_negatives``) uniform draws over ALL items, a draw that hits a positive
+   being that positive and duplicates collapsing (``:301-316``); BCE per cell; a row's mean loss over
+   its cells is stored (``:338-339``) and ranks the users at the end of the epoch (``:374-376``); from
+   epoch ``warmup_epochs`` on (the code: 2, ``:342``) a positive weighs the softmax of
+   :math:`-\ell/T_u` over its row's positives of the CURRENT step times half the row's number of
+   cells, a negative 1, all times the user factor (``:345-352``; underflowed weights are NOT reset,
+   unlike the NCF scheme), with :math:`T_u` and the factor from the user's rank in the previous
+   epoch; the loss is the mean over the batch's cells (``:362``), plus the trainer's L2. Remaining
+   differences: users without training items are left out of the batches (the code feeds them:
+   they add no cell, and their NaN mean sorts last; here they rank last too); ties in the ranking
+   keep user order; :meth:`UDT.weights` on this path (noise AUC) is the softmax over the user's whole
+   row of uncorrupted losses times :math:`n_u` (a step's cell count is random) times the factor.
+   ``batches='triplets'`` keeps the NCF scheme above on CDAE; ``'users'`` on another backbone is
+   an error. (The benchmark's CDAE DCF branch is empty, ``main.py:327-328``: no DCF on CDAE there.)
 """
 from __future__ import annotations
 
@@ -60,19 +65,25 @@ import torch
 from torch import Tensor
 
 from ..datasets.graph import num_users_items, train_edges
-from .base import METHODS, Method, MethodConfig, l2_term
+from ..sampling import UserBatch
+from .base import BATCHES, METHODS, Method, MethodConfig, SamplingSpec, l2_term
 from ..config import check_fields
 from .losses import bce_terms
 from .memory import EdgeLookup, EpochClock, segment_softmax
-from .reweighting import WeightStats, pointwise_logits
+from .reweighting import WeightStats, cell_logits, pointwise_logits
 
 
 def rank_values(user_loss: Tensor, counts: Tensor, low: float, high: float) -> Tensor:
     r"""Per user, ``linspace(low, high, |U|)`` at the user's rank by :math:`\bar\ell_u` ascending
     (``main.py:236-244``); users without positives rank last."""
     mean = torch.where(counts > 0, user_loss / counts.clamp(min=1), torch.full_like(user_loss, float("inf")))
+    return rank_levels(mean, low, high)
+
+
+def rank_levels(mean: Tensor, low: float, high: float) -> Tensor:
+    r"""Per user, ``linspace(low, high, |U|)`` at the user's rank by ``mean`` ascending (ties in user order)."""
     order = torch.sort(mean, stable=True).indices
-    levels = torch.linspace(low, high, user_loss.numel(), device=user_loss.device, dtype=user_loss.dtype)
+    levels = torch.linspace(low, high, mean.numel(), device=mean.device, dtype=mean.dtype)
     out = torch.empty_like(levels)
     out[order] = levels
     return out
@@ -84,6 +95,18 @@ def interaction_weights(edge_loss: Tensor, edge_users: Tensor, temperature: Tens
     prob = segment_softmax(-edge_loss / temperature[edge_users], edge_users, counts.numel())
     weight = prob * counts[edge_users].to(prob.dtype)
     return weight.masked_fill(weight == 0, 1.0)
+
+
+def row_weights(terms: Tensor, rows: Tensor, num_pos: int, temperature: Tensor, factor: Tensor) -> Tensor:
+    r"""The CDAE variant's weights of a user batch's cells (``code/CDAE/main.py:335-362``): a positive
+    weighs :math:`\operatorname{softmax}(-\ell/T_u)` over its row's positives times half the row's number
+    of cells, a negative 1, all times the user factor; ``terms`` (detached) hold the positives first,
+    ``temperature`` / ``factor`` are per batch row."""
+    masked = torch.bincount(rows, minlength=factor.numel()).to(terms.dtype)
+    pos_rows = rows[:num_pos]
+    prob = segment_softmax(-terms[:num_pos] / temperature[pos_rows], pos_rows, factor.numel())
+    weight = torch.cat([prob * masked[pos_rows] / 2.0, torch.ones_like(terms[num_pos:])])
+    return weight * factor[rows]
 
 
 def negative_users(users: Tensor, neg: Tensor) -> Tensor:
@@ -105,10 +128,13 @@ class UDTConfig(MethodConfig):
     """:math:`b`: user factor of the highest-loss user (``userfact2``)."""
     warmup_epochs: int = 2
     """Epochs trained with unit weights before the weights apply (the code: 2)."""
+    batches: str = "auto"
+    """``'auto'`` (the benchmark's protocol: batches of users' rows on CDAE, triplets elsewhere),
+    ``'users'`` (CDAE only) or ``'triplets'`` (the NCF scheme on every backbone)."""
 
     def __post_init__(self):
         check_fields(self, temp_low="> 0", temp_high="> 0", factor_low=">= 0", factor_high=">= 0",
-                     warmup_epochs=">= 1")
+                     warmup_epochs=">= 1", batches=BATCHES)
 
 
 @METHODS.register("udt")
@@ -133,17 +159,26 @@ class UDT(Method):
         self.lookup: Optional[EdgeLookup] = None
         self.stats = WeightStats()
 
+    def sampling(self) -> SamplingSpec:
+        """Triplets, or on CDAE (``batches``) users' rows with per-user uniform draws (``code/CDAE/main.py:301-316``)."""
+        return SamplingSpec(batches=self.config.batches, user_negatives="per_user")
+
     def setup(self, model, data, ctx):
         edges = train_edges(data)
         num_users, num_items = num_users_items(data)
         device = next(model.parameters()).device
+        self.batches = ctx.batches
         self.lookup = EdgeLookup(edges, num_items).to(device)
         self.edge_users = edges[0].to(device)
         self.counts = torch.bincount(self.edge_users, minlength=num_users)
+        self.register_buffer("user_factor", torch.ones(num_users, device=device))
+        if self.batches == "users":  # the latest mean loss of each user's row (no row: ranks last)
+            self.register_buffer("row_loss", torch.where(self.counts > 0, 0.0, float("inf")).to(device))
+            self.register_buffer("user_temperature", torch.ones(num_users, device=device))
+            return
         self.register_buffer("user_loss", torch.zeros(num_users, device=device))
         self.register_buffer("edge_loss", torch.full((edges.size(1),), float("inf"), device=device))
         self.register_buffer("edge_weight", torch.ones(edges.size(1), device=device))
-        self.register_buffer("user_factor", torch.ones(num_users, device=device))
 
     def extra_state(self) -> dict:
         return {"epoch": self.clock.epoch}
@@ -171,6 +206,8 @@ class UDT(Method):
 
     def loss(self, model, batch, ctx):
         self._require_setup()
+        if isinstance(batch, UserBatch):
+            return self.rows_loss(model, batch, ctx)
         if self.clock.tick(ctx.epoch):
             self.end_epoch()
         out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
@@ -187,6 +224,33 @@ class UDT(Method):
             loss = (weight * terms).mean()
         return loss + l2_term(model, batch, ctx, out), {"udt": loss.detach()}
 
+    def row_ranks(self) -> Tuple[Tensor, Tensor]:
+        """``(temperatures, user factors)`` from each user's rank by its latest row loss."""
+        cfg = self.config
+        return (rank_levels(self.row_loss, cfg.temp_low, cfg.temp_high),
+                rank_levels(self.row_loss, cfg.factor_low, cfg.factor_high))
+
+    def rows_loss(self, model, batch: UserBatch, ctx):
+        r"""The benchmark's CDAE step (``code/CDAE/main.py:330-362``): BCE over each row's positives and
+        distinct draws; a row's mean loss is stored for the ranking at the end of the epoch; from
+        epoch ``warmup_epochs`` on, :func:`row_weights` from the current losses, temperatures and
+        factors from the previous epoch's ranking (``:374-376``)."""
+        if self.clock.tick(ctx.epoch):
+            self.user_temperature, self.user_factor = self.row_ranks()
+        logits, labels, rows = cell_logits(model, batch)
+        terms = bce_terms(logits, labels)
+        num_rows, detached = batch.users.numel(), terms.detach()
+        masked = torch.bincount(rows, minlength=num_rows).to(terms.dtype)
+        self.row_loss[batch.users] = terms.new_zeros(num_rows).index_add_(0, rows, detached) / masked
+        if ctx.epoch < self.config.warmup_epochs:
+            loss = terms.mean()
+        else:
+            users, num_pos = batch.users, batch.pos_rows.numel()
+            weight = row_weights(detached, rows, num_pos, self.user_temperature[users], self.user_factor[users])
+            self.stats.update(weight[:num_pos])
+            loss = (weight * terms).mean()
+        return loss + l2_term(model, batch, ctx), {"udt": loss.detach()}
+
     @torch.no_grad()
     def weights(self, model, users, pos_items, neg_items):
         """The positives' weights the next training step would use (1 during the warm-up)."""
@@ -194,9 +258,28 @@ class UDT(Method):
         next_epoch = 0 if self.clock.epoch is None else self.clock.epoch + 1
         if next_epoch < self.config.warmup_epochs:
             return torch.ones(users.shape, device=users.device)
+        if self.batches == "users":
+            return self.rows_weights(model, users, pos_items)
         edge_weight, factor = self.epoch_weights()  # what the next epoch's first step computes
         edge_ids, found = self.lookup(users.reshape(-1), pos_items.reshape(-1))
         return torch.where(found, edge_weight[edge_ids], factor[users.reshape(-1)]).view(users.shape)
+
+    def rows_weights(self, model, users: Tensor, pos_items: Tensor) -> Tensor:
+        r"""CDAE variant: a training pair's weight from the softmax over its user's whole row of the
+        current (uncorrupted, in eval mode) losses, times :math:`n_u` (the expected half count of a
+        row's cells, which depends on a step's draws) and the user factor; other pairs weigh the factor."""
+        flat_users, flat_items = users.reshape(-1), pos_items.reshape(-1)
+        unique, inverse = torch.unique(flat_users, return_inverse=True)
+        rows, items = model.train_index.gather_rows(unique)
+        terms = bce_terms(model.cell_scores(unique, rows, items), torch.ones(rows.numel(), device=rows.device))
+        temperature, factor = self.row_ranks()
+        prob = segment_softmax(-terms / temperature[unique][rows], rows, unique.numel())
+        weight = prob * self.counts[unique][rows] * factor[unique][rows]
+        if rows.numel() == 0:
+            return factor[flat_users].view(users.shape)
+        keys, query = rows * model.num_items + items, inverse * model.num_items + flat_items  # keys: sorted (CSR)
+        at = torch.searchsorted(keys, query).clamp_(max=keys.numel() - 1)
+        return torch.where(keys[at] == query, weight[at], factor[flat_users]).view(users.shape)
 
     def epoch_stats(self):
         return self.stats.read("weight")

@@ -91,6 +91,11 @@ class Recommender(nn.Module):
     (:class:`~graphdenoise.methods.til_bilevel.ExactHypergradient`). A subclass that adds parameters
     outside the representations must set it back to False."""
 
+    user_row_batches: bool = False
+    """Whether the backbone encodes a user from the user's whole training row (an auto-encoder:
+    CDAE), so that a method whose authors train it on batches of users' rows may ask for them
+    (:attr:`~graphdenoise.methods.base.SamplingSpec.batches`) and score them with :meth:`cell_scores`."""
+
     sparse_gradients: bool = False
     """Whether :meth:`gather` may give embedding tables row-sparse gradients in the trainer's backward
     (set by MF and LightGCN)."""
@@ -192,6 +197,14 @@ class Recommender(nn.Module):
         nodes = (unique_users, user_pos, unique_items, item_pos)
         self._last_nodes = None if key is None else (batch, key, nodes)
         return nodes
+
+    def cell_scores(self, users: Tensor, rows: Tensor, items: Tensor) -> Tensor:
+        r"""Scores of the cells ``(users[rows[k]], items[k])`` of a batch of users, ``[K]``: each user of
+        ``users`` is represented once (for CDAE: one corruption of its row per call, shared by all
+        its cells, as the authors' one forward pass over the batch's matrix)."""
+        unique_items, item_pos = torch.unique(items, return_inverse=True)
+        user_rep, item_rep = self.representations(users, unique_items)
+        return self.score_pairs(take_rows(user_rep, rows), take_rows(item_rep, item_pos))
 
     def score_rows(self, u: Tensor, i: Tensor, j: Tensor) -> TripletScores:
         r"""Triplet scores from aligned representation rows: users and positives ``[B, d]``, negatives

@@ -26,11 +26,15 @@ Defaults follow the CDAE code of the RecSys'25 study (``bachml/EvalDenoisingRec`
 (``code/CDAE/main.py:258`` builds ``CDAE(user_num, item_num, 32, 0.2)``: hidden size 32), untied encoder
 and decoder, Xavier-normal weights and PyTorch's default uniform biases. The paper's sigmoid hidden
 layer (``activation="sigmoid"``) and DeCA's tanh (``wangyu-ustc/DeCA`` ``CDAE.py:24-70``, which also
-normalises the input and uses :math:`q = 0.5`) are options. Training differs from that code in the
-batches, not the model: the study feeds a batch of USERS and takes BCE over each user's positives and
-as many uniform draws over all items (``code/CDAE/main.py:292-319``, no rejection of positives);
-here a batch is a set of (user, positive, negative) triplets drawn by the trainer's sampler (negatives
-rejected against the training items), so the same losses apply as on every other backbone.
+normalises the input and uses :math:`q = 0.5`) are options, and so is DeCA's input normalisation (``input_norm='batch'``).
+
+Batches: by default a batch is a set of (user, positive, negative) triplets drawn by the trainer's
+sampler (negatives rejected against the training items), so the same losses apply as on every other
+backbone. The authors of DeCA and of the study feed a batch of USERS instead, with their whole rows
+(``code/CDAE/main.py:292-319``: BCE over each user's positives and as many uniform draws over all
+items); :attr:`user_row_batches` lets a method ask the trainer for such batches
+(:attr:`~graphdenoise.methods.base.SamplingSpec.batches`: DeCA, DeCA(p) and UDT do on CDAE) and
+score their cells with :meth:`~graphdenoise.models.base.Recommender.cell_scores`.
 """
 from __future__ import annotations
 
@@ -56,10 +60,14 @@ class CDAEConfig(EncoderConfig):
     """Drop-out probability :math:`q` of each observed input item in training (the study: 0.2; DeCA: 0.5)."""
     activation: str = "relu"
     """Hidden activation: ``relu`` (the study), ``sigmoid`` (the paper), ``tanh`` (DeCA) or ``identity``."""
+    input_norm: str = "none"
+    """``none`` (binary input) or ``batch`` (DeCA's CDAE, ``CDAE.py:53-60``: a cell of the input is
+    divided by :math:`\sqrt{\|x_u\|_2\,\|x_{\cdot i}\|_2}`, the item's norm taken over the users encoded
+    together -- a batch of users' rows in training, an evaluation chunk at inference)."""
 
     def __post_init__(self):
         super().__post_init__()
-        check_fields(self, corruption="[0, 1)", activation=tuple(sorted(ACTIVATIONS)))
+        check_fields(self, corruption="[0, 1)", activation=tuple(sorted(ACTIVATIONS)), input_norm=("none", "batch"))
 
 
 @MODELS.register("cdae")
@@ -73,7 +81,7 @@ class CDAE(Recommender):
     Args:
         data (HeteroData): The dataset (node counts and training edges: the users' input vectors).
         config (CDAEConfig, optional): ``embedding_dim`` (hidden size, default: 64), ``corruption``
-            (default: 0.2), ``activation`` (default: ``"relu"``).
+            (default: 0.2), ``activation`` (default: ``"relu"``), ``input_norm`` (default: ``"none"``).
 
     Shapes:
         - **representations:** ``[U, d + 1]``, ``[I, d + 1]``
@@ -81,6 +89,7 @@ class CDAE(Recommender):
     """
 
     Config = CDAEConfig
+    user_row_batches = True
 
     def __init__(self, data, config: Optional[CDAEConfig] = None, **overrides):
         super().__init__(data, config, **overrides)
@@ -116,9 +125,16 @@ class CDAE(Recommender):
             users = torch.arange(self.num_users, device=index.keys.device)
         row, items = index.gather_rows(users)
         inputs = take_rows(self.item_input.weight, items)
+        scale = None
+        if self.config.input_norm == "batch":  # ||x_u|| ||x_.i|| = sqrt(n_u c_i) on binary rows
+            within = torch.bincount(items, minlength=self.num_items).index_select(0, items)
+            scale = (index.counts[users].index_select(0, row) * within).to(inputs.dtype).pow(-0.25)
         if self.training and self.corruption > 0:
             keep = torch.rand(items.shape, device=items.device) >= self.corruption
-            inputs = inputs * (keep.to(inputs.dtype) / (1.0 - self.corruption)).unsqueeze(1)
+            drop = keep.to(inputs.dtype) / (1.0 - self.corruption)
+            scale = drop if scale is None else scale * drop
+        if scale is not None:
+            inputs = inputs * scale.unsqueeze(1)
         # index_select + index_add_ rather than embedding_bag: twice differentiable (TIL, BOD)
         summed = inputs.new_zeros(users.numel(), self.embedding_dim).index_add_(0, row, inputs)
         return self.activation(summed + self.user_node(users) + self.input_bias)
@@ -142,4 +158,5 @@ class CDAE(Recommender):
 
     def extra_repr(self) -> str:
         return (super().extra_repr() + f", corruption={self.corruption:g}, "
-                f"activation={self.config.activation}")
+                f"activation={self.config.activation}"
+                + ("" if self.config.input_norm == "none" else f", input_norm={self.config.input_norm}"))

@@ -11,3 +11,6 @@ __all__ += ["PopularityNegatives", "AdaptiveOversampling", "ClusterPopularityNeg
 from .candidate_pool import CandidatePoolNegatives
 
 __all__ += ["CandidatePoolNegatives"]
+from .users import UserBatch, UserBatchSampler
+
+__all__ += ["UserBatch", "UserBatchSampler"]

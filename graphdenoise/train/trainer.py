@@ -23,7 +23,7 @@ from ..methods.base import BatchSource, Method, SetupContext, StepContext
 from ..metrics import RankingEvaluator
 from ..metrics.validation import SELECT_ON, check_selection, selection_label, selection_value
 from ..models.base import Recommender
-from ..sampling import TripletBatch, TripletSampler
+from ..sampling import TripletBatch, TripletSampler, UserBatchSampler
 from ..utils import InteractionIndex, resolve_device
 from ..config import check_fields
 from .loop import TrainingLoop
@@ -36,7 +36,8 @@ class TrainerConfig:
     epochs: int = 300
     """Maximum number of epochs."""
     batch_size: int = 5000
-    """Triplets per batch (TIL paper: 5000)."""
+    """Triplets per batch (TIL paper: 5000); USERS per batch where the method trains an auto-encoder
+    on users' rows (``SamplingSpec.batches``: DeCA and UDT on CDAE, as their authors)."""
     lr: float = 1e-3
     """Adam learning rate of the recommender."""
     l2: float = 1e-4
@@ -128,8 +129,9 @@ class Trainer(TrainingLoop):
         self.method.setup(self.model, data, SetupContext(
             lr=config.lr, num_negatives=self.sampler.num_negatives, batches_per_epoch=len(self.sampler),
             epochs=config.epochs, negatives=self.sampler.negative_sampler, world=self.world, seed=config.seed,
-            device=self.device))
-        self.sampler.negative_sampler.bind(self.model, len(self.sampler))
+            device=self.device, batches=self.batches_kind))
+        if self.sampler.negative_sampler is not None:
+            self.sampler.negative_sampler.bind(self.model, len(self.sampler))
         fused = self.device.type in ("cpu", "cuda")
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, fused=fused)
         for param in self.model.parameters():  # dense .grad kept across steps: row-sparse lookups add into it
@@ -138,12 +140,19 @@ class Trainer(TrainingLoop):
         self.fingerprint = fingerprint  # checked on resume (computed from the inputs when None)
         self.init_loop(callbacks)
 
-    def build_sampler(self, method: Method, data: HeteroData) -> TripletSampler:
-        """The triplet sampler of ``method``'s :meth:`~Method.sampling` spec."""
-        cfg, spec = self.config, method.sampling()
+    def build_sampler(self, method: Method, data: HeteroData):
+        """The sampler of ``method``'s :meth:`~Method.sampling` spec: triplets, or (``batches='users'``
+        on a backbone trained on users' rows) a :class:`~graphdenoise.sampling.UserBatchSampler` whose
+        batches hold ``batch_size`` users."""
+        cfg, spec, name = self.config, method.sampling(), type(method).__name__
         index = InteractionIndex(train_edges(data), *num_users_items(data))
+        self.batches_kind = spec.resolve_batches(self.model, name)
+        if self.batches_kind == "users":
+            return UserBatchSampler(data, batch_size=cfg.batch_size, negatives=spec.user_negatives, index=index,
+                                    num_negatives=spec.resolve_num_negatives(cfg.num_negatives, name),
+                                    seed=cfg.seed, rank=self.world.rank, world_size=self.world.world_size)
         return TripletSampler(data, batch_size=cfg.batch_size, index=index, negative_sampler=spec.build_negatives(index),
-                              num_negatives=spec.resolve_num_negatives(cfg.num_negatives, type(method).__name__),
+                              num_negatives=spec.resolve_num_negatives(cfg.num_negatives, name),
                               seed=cfg.seed, rank=self.world.rank, world_size=self.world.world_size,
                               holdout_fraction=spec.holdout_fraction)
 
@@ -159,7 +168,8 @@ class Trainer(TrainingLoop):
         return len(self.sampler)
 
     def after_batch(self, ctx: StepContext) -> None:
-        self.sampler.negative_sampler.update(self.model, ctx.step)
+        if self.sampler.negative_sampler is not None:
+            self.sampler.negative_sampler.update(self.model, ctx.step)
 
     def evaluate(self, split: str = "val") -> Dict[str, float]:
         """Full-ranking metrics of the current model on ``split``."""
