@@ -23,11 +23,10 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from ..sampling import TripletBatch
-from ..models.base import Recommender
+from ..models.base import Recommender, rows_at
 from ..utils import take_rows
 from .base import StepContext, l2_term
 from .losses import bpr_terms
-from .sgdl import rows_at
 
 
 class WeightHead(nn.Sequential):
