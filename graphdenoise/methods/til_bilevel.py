@@ -23,7 +23,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from ..sampling import TripletBatch
-from ..models.base import Recommender, rows_at
+from ..models.base import Recommender, accumulate_row_gradients, rows_at
 from ..utils import take_rows
 from .base import StepContext, l2_term
 from .losses import bpr_terms
@@ -379,12 +379,13 @@ class ExactHypergradient:
             sources = {n: p.detach().requires_grad_() for n, p in self._lookahead_buffers(params, alpha).items()}
             moved = rows_at(model, sources, *outer_ids)
             looked = [m.detach() for m in moved]
-        # ∇_Θ̃ J_outer = M^T h: the vector-Jacobian product of the (linear) representation map
-        adjoint = torch.autograd.grad(moved, list(sources.values()), _outer_gradient(model, looked),
-                                      allow_unused=True)
+        # ∇_Θ̃ J_outer = M^T h: the vector-Jacobian product of the (linear) representation map, the
+        # row lookups' share added in place into the product's (no table-sized zeros and sum per step)
+        with accumulate_row_gradients():
+            torch.autograd.backward(moved, _outer_gradient(model, looked), inputs=list(sources.values()))
         with torch.no_grad():
-            tangents = rows_at(model, {n: torch.zeros_like(p) if a is None else a
-                                       for (n, p), a in zip(params.items(), adjoint)}, *inner_ids)
+            tangents = rows_at(model, {n: torch.zeros_like(p) if a.grad is None else a.grad
+                                       for (n, p), a in zip(params.items(), sources.values())}, *inner_ids)
         return _hypergradient(model, reps, tangents, alpha)
 
 
