@@ -40,9 +40,9 @@ def user_interest(model, users: Tensor, detach: bool = True, nodes: Optional[Tup
     """
     item_table = model.embedding_tables()[1]
     unique, inverse = nodes if nodes is not None else torch.unique(users, return_inverse=True)
-    items, counts = model.train_index.concat_rows(unique)
+    items, counts = model.train_index.concat_rows(unique, compact=detach)
     if detach:  # the sums divided by the counts: bit for bit mode="mean", which ran 1.3x slower
-        offsets = torch.cumsum(counts, 0) - counts
+        offsets = torch.cumsum(counts, 0, dtype=counts.dtype) - counts
         sums = F.embedding_bag(items, item_table.detach(), offsets, mode="sum")
         return take_rows(sums.div_(counts.unsqueeze(1).to(sums.dtype)), inverse)
     owner = torch.repeat_interleave(torch.arange(unique.numel(), device=items.device), counts)
