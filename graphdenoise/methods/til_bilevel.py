@@ -23,7 +23,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from ..sampling import TripletBatch
-from ..models.base import Recommender, accumulate_row_gradients, rows_at
+from ..models.base import Recommender, _Rows, accumulate_row_gradients, rows_at
 from ..utils import take_rows
 from .base import StepContext, l2_term
 from .losses import bpr_terms
@@ -74,12 +74,8 @@ def _normalised(weight: Tensor, normalize: bool) -> Tensor:
     return weight / weight.mean().clamp(min=1e-12) if normalize else weight
 
 
-class _TripletCall(nn.Module):
-    """Lets :func:`torch.func.functional_call` run ``model.triplet`` with substituted parameters."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
+class _TripletCall(_Rows):
+    """Lets :func:`torch.func.functional_call` run ``model.triplet`` with substituted parameters: its BPR terms."""
 
     def forward(self, users, pos_items, neg_items):
         out = self.model.triplet(users, pos_items, neg_items)
