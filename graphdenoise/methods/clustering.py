@@ -11,8 +11,6 @@ Reference: DEC (Xie et al., ICML 2016), which Eq. 7-9 follow.
 """
 from __future__ import annotations
 
-from typing import Tuple
-
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
@@ -46,49 +44,62 @@ def target_distribution(assign: Tensor) -> Tensor:
 def clustering_loss(q: Tensor, centres: Tensor, tau: float = 1.0) -> Tensor:
     r"""Eq. 9: :math:`\mathrm{KL}(T\|Q)` with the target :math:`T` held fixed (as in DEC), mean over rows.
 
-    Computed in log space (:math:`\log T_{ik} = 2\log Q_{ik} - \log f_k - \mathrm{lse}_j(\cdot)`, no
-    clamping), laid out ``[K, n]`` (every reduction over the clusters runs across contiguous items:
-    on ``[n, K]`` with K = 60, torch's per-row reductions ran 5-30x slower), with the gradient in
-    closed form (:class:`_ClusteringKL`; tested equal to autograd's through the plain formula)."""
+    Laid out ``[K, n]`` (every reduction over the clusters runs across contiguous items: on ``[n, K]``
+    with K = 60, torch's per-row reductions ran 5-30x slower), normalised directly rather than through
+    ``log_softmax`` (Eq. 7's kernel is a power of the distance, so :math:`Q` needs no ``exp`` and, at
+    the default :math:`\tau = 1`, no ``pow``: a reciprocal), with the gradient in closed form
+    (:class:`_ClusteringKL`; tested equal to autograd through the plain formula)."""
     return _ClusteringKL.apply(q, centres, tau)
 
 
 class _ClusteringKL(torch.autograd.Function):
-    r""":math:`\mathrm{KL}(T\|Q)` and its gradient. With :math:`G = \partial L/\partial\,\mathrm{logits}
-    = (Q\sum_k T - T)/n` (``log_softmax``'s backward, :math:`T` constant), the logits
-    :math:`-\frac{\tau+1}2\log(1 + D/\tau)` of the squared distances :math:`D`, and
-    :math:`D_{ik} = \|q_i\|^2 - 2 q_i\cdot\Phi_k + \|\Phi_k\|^2`:
-    :math:`\partial L/\partial q_i = 2\sum_k E_{ik}(q_i - \Phi_k)`, :math:`\partial L/\partial \Phi_k
-    = 2\sum_i E_{ik}(\Phi_k - q_i)` with :math:`E = -\frac{\tau+1}2 G/(\tau + D)` (zero where the
-    distance was clamped)."""
+    r""":math:`\mathrm{KL}(T\|Q)` and its gradient, in few passes over ``[K, n]``.
+
+    With :math:`a = \frac{\tau+1}2`, :math:`v_{ik} = 1/(1 + D_{ik}/\tau)` for the squared distances
+    :math:`D_{ik} = \|q_i\|^2 - 2 q_i\cdot\Phi_k + \|\Phi_k\|^2` (clamped at 0): :math:`Q_{ik} = w_{ik} / S_i`
+    with :math:`w = v^a` (divided by the item's largest :math:`v` first when :math:`a \ne 1`, against
+    underflow), :math:`S_i = \sum_k w_{ik}`; :math:`f_k = \sum_i Q_{ik}`, :math:`T_{ik} = (Q_{ik}^2/f_k)/Z_i`,
+    :math:`Z_i = \sum_k Q_{ik}^2/f_k`, and :math:`n\,\mathrm{KL} = \sum_{ik} T_{ik}\log(T_{ik}/Q_{ik})` with
+    :math:`T/Q = Q/(fZ)` (the log of a ratio near 1: summing the logs of :math:`w, S, f, Z` separately
+    cancelled float32 digits). Backward:
+    ``log_softmax``'s :math:`G = (Q\sum_k T - T)/n` (:math:`T` constant; :math:`\sum_k T_{ik} = 1`)
+    times :math:`\partial\,\mathrm{logit}/\partial D = -\frac{a}{\tau} v`, i.e. :math:`E = \frac{a}{\tau n}(T - Q)\,v`
+    (zero where the distance was clamped), then :math:`\partial L/\partial q_i = 2\sum_k E_{ik}(q_i - \Phi_k)`,
+    :math:`\partial L/\partial\Phi_k = 2\sum_i E_{ik}(\Phi_k - q_i)`."""
 
     @staticmethod
     def forward(ctx, q: Tensor, centres: Tensor, tau: float) -> Tensor:
-        raw = q.pow(2).sum(1) - 2 * (centres @ q.t()) + centres.pow(2).sum(1, keepdim=True)  # [K, n]
-        dist2 = raw.clamp(min=0)
-        log_q, assign = _log_softmax_and_softmax(torch.log1p(dist2 / tau).mul_(-(tau + 1) / 2))
-        # log f_k = log sum_i Q_ik (Eq. 8), then T = softmax_k(2 log Q - log f)
-        log_t, target = _log_softmax_and_softmax((2 * log_q).sub_(assign.sum(1, keepdim=True).log_()))
-        ctx.save_for_backward(q, centres, raw, dist2, assign, target)
-        ctx.tau = tau
-        return (target * (log_t - log_q)).sum() / q.size(0)
+        power = (tau + 1) / 2
+        # τ + D = τ + |Φ_k|^2 - 2 Φ_k·q_i + |q_i|^2, [K, n]
+        shifted = torch.addmm(centres.pow(2).sum(1, keepdim=True).add_(tau), centres, q.t(), alpha=-2)
+        shifted.add_(q.pow(2).sum(1))
+        clamped = None  # the distances below 0 (rounding): clamped, and their gradient is zero
+        if q.device.type != "cpu" or float(shifted.amin()) < tau:
+            clamped = shifted < tau
+            shifted.clamp_(min=tau)
+        inverse = shifted.reciprocal_()  # v / τ
+        if tau != 1:
+            inverse.mul_(tau)
+        weight = inverse if power == 1 else (inverse / inverse.amax(0)).pow_(power)
+        assign = weight / weight.sum(0)  # Q
+        size = assign.sum(1).clamp_(min=torch.finfo(q.dtype).tiny)  # f
+        ratio = assign * size.reciprocal().unsqueeze(1)  # Q / f, then T / Q = Q / (f Z)
+        target = ratio * assign
+        norm = target.sum(0)  # Z
+        target.div_(norm)
+        kl = ratio.div_(norm).log_().mul_(target).sum() / q.size(0)
+        ctx.save_for_backward(q, centres, target, assign, inverse, clamped)
+        ctx.scale = power / (tau * q.size(0))
+        return kl
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
-        q, centres, raw, dist2, assign, target = ctx.saved_tensors
-        tau, n = ctx.tau, q.size(0)
-        logits_grad = (assign * target.sum(0)).sub_(target).mul_(grad / n)
-        # through -(τ+1)/2 log1p(D/τ) and the clamp
-        dist_grad = logits_grad.div_(dist2 + tau).mul_(-(tau + 1) / 2).masked_fill_(raw < 0, 0.0)
-        grad_q = q * (2 * dist_grad.sum(0)).unsqueeze(1) - 2 * (dist_grad.t() @ centres)
-        grad_centres = centres * (2 * dist_grad.sum(1)).unsqueeze(1) - 2 * (dist_grad @ q)
+        q, centres, target, assign, inverse, clamped = ctx.saved_tensors
+        dist_grad = torch.sub(target, assign).mul_(inverse)  # E up to the factor below
+        if clamped is not None:
+            dist_grad.masked_fill_(clamped, 0.0)
+        factor = grad * (2 * ctx.scale)
+        grad_q = torch.addmm(q * dist_grad.sum(0).unsqueeze(1), dist_grad.t(), centres, alpha=-1).mul_(factor)
+        grad_centres = torch.addmm(centres * dist_grad.sum(1).unsqueeze(1), dist_grad, q, alpha=-1).mul_(factor)
         return grad_q, grad_centres, None
-
-
-def _log_softmax_and_softmax(logits: Tensor) -> Tuple[Tensor, Tensor]:
-    """``log_softmax`` and ``softmax`` over dim 0 from one ``exp`` pass (the max-shifted form torch uses)."""
-    shifted = logits - logits.amax(0, keepdim=True)
-    exp = shifted.exp()
-    total = exp.sum(0, keepdim=True)
-    return shifted.sub_(total.log()), exp.div_(total)

@@ -70,6 +70,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..datasets.graph import num_users_items, train_edges
+from ..models.base import rows_at
 from ..utils import take_rows
 from .base import METHODS, Method, MethodConfig, SamplingSpec, l2_term
 from ..config import check_fields
@@ -161,24 +162,6 @@ def rank_within_user(scores: Tensor, users: Tensor) -> Tensor:
     rank = torch.empty_like(order)
     rank[order] = torch.arange(order.numel()) - start
     return rank
-
-
-class _Rows(nn.Module):
-    """Calls ``model.triplet`` so that :func:`torch.func.functional_call` can evaluate it at other parameters."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, users, pos_items, neg_items):
-        out = self.model.triplet(users, pos_items, neg_items)
-        return out.user, out.pos_item, out.neg_item
-
-
-def rows_at(model, params: dict, users: Tensor, pos_items: Tensor, neg_items: Tensor):
-    """The triplets' user / positive / negative representations at parameters ``params``."""
-    wrapped = {f"model.{name}": value for name, value in params.items()}
-    return torch.func.functional_call(_Rows(model), wrapped, (users, pos_items, neg_items), strict=False)
 
 
 def representation_gradients(model, user: Tensor, pos: Tensor, neg: Tensor) -> Tuple[Tensor, Tensor]:

@@ -23,11 +23,10 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from ..sampling import TripletBatch
-from ..models.base import Recommender
+from ..models.base import Recommender, _Rows, accumulate_row_gradients, rows_at
 from ..utils import take_rows
 from .base import StepContext, l2_term
 from .losses import bpr_terms
-from .sgdl import rows_at
 
 
 class WeightHead(nn.Sequential):
@@ -75,12 +74,8 @@ def _normalised(weight: Tensor, normalize: bool) -> Tensor:
     return weight / weight.mean().clamp(min=1e-12) if normalize else weight
 
 
-class _TripletCall(nn.Module):
-    """Lets :func:`torch.func.functional_call` run ``model.triplet`` with substituted parameters."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
+class _TripletCall(_Rows):
+    """Lets :func:`torch.func.functional_call` run ``model.triplet`` with substituted parameters: its BPR terms."""
 
     def forward(self, users, pos_items, neg_items):
         out = self.model.triplet(users, pos_items, neg_items)
@@ -351,9 +346,7 @@ class ExactHypergradient:
         rows = reps if same else [take_rows(tables[t].detach(), ids) for t, ids in zip(_TABLE_OF, outer_ids)]
         looked = [torch.add(r, take_rows(tables[t].grad, ids), alpha=-alpha)
                   for r, t, ids in zip(rows, _TABLE_OF, outer_ids)]
-        users = _slots(outer.users, batch.users, same)
-        items = _slots(torch.cat([outer.pos_items, outer.neg_items.reshape(-1)]),
-                       torch.cat([batch.pos_items, batch.neg_items.reshape(-1)]), same)
+        users, items = _slots(model, outer, batch)
         h_u, h_i, h_j = _outer_gradient(model, looked)
         num_pos, d = outer.pos_items.numel(), h_u.size(-1)
         user_sum = h_u.new_zeros(users[0], d).index_add_(0, users[1], h_u)
@@ -380,22 +373,31 @@ class ExactHypergradient:
             sources = {n: p.detach().requires_grad_() for n, p in self._lookahead_buffers(params, alpha).items()}
             moved = rows_at(model, sources, *outer_ids)
             looked = [m.detach() for m in moved]
-        # ∇_Θ̃ J_outer = M^T h: the vector-Jacobian product of the (linear) representation map
-        adjoint = torch.autograd.grad(moved, list(sources.values()), _outer_gradient(model, looked),
-                                      allow_unused=True)
+        # ∇_Θ̃ J_outer = M^T h: the vector-Jacobian product of the (linear) representation map, the
+        # row lookups' share added in place into the product's (no table-sized zeros and sum per step)
+        with accumulate_row_gradients():
+            torch.autograd.backward(moved, _outer_gradient(model, looked), inputs=list(sources.values()))
         with torch.no_grad():
-            tangents = rows_at(model, {n: torch.zeros_like(p) if a is None else a
-                                       for (n, p), a in zip(params.items(), adjoint)}, *inner_ids)
+            tangents = rows_at(model, {n: torch.zeros_like(p) if a.grad is None else a.grad
+                                       for (n, p), a in zip(params.items(), sources.values())}, *inner_ids)
         return _hypergradient(model, reps, tangents, alpha)
 
 
-def _slots(outer_ids: Tensor, inner_ids: Tensor, same: bool) -> Tuple[int, Tensor, Tensor]:
-    """The number of distinct ids among the outer (and, unless ``same``, the inner) ids, and each
-    outer and inner id's slot among them."""
-    ids = outer_ids if same else torch.cat([outer_ids, inner_ids])
-    unique, inverse = torch.unique(ids, return_inverse=True)
-    if same:
-        return unique.numel(), inverse, inverse
+def _slots(model, outer: TripletBatch, batch: TripletBatch) -> Tuple[Tuple[int, Tensor, Tensor], ...]:
+    """For the users and for the items: the number of distinct ids among the outer (and, unless the
+    batches are the same, the inner) ones, and each outer and inner id's slot among them. With the
+    same batch: the batch's nodes the state has already asked for
+    (:meth:`~graphdenoise.models.base.Recommender.batch_nodes`)."""
+    if outer is batch:
+        users, user_pos, items, item_pos = model.batch_nodes(batch.users, batch.pos_items, batch.neg_items)
+        return (users.numel(), user_pos, user_pos), (items.numel(), item_pos, item_pos)
+    outer_items = torch.cat([outer.pos_items, outer.neg_items.reshape(-1)])
+    inner_items = torch.cat([batch.pos_items, batch.neg_items.reshape(-1)])
+    return _merged_slots(outer.users, batch.users), _merged_slots(outer_items, inner_items)
+
+
+def _merged_slots(outer_ids: Tensor, inner_ids: Tensor) -> Tuple[int, Tensor, Tensor]:
+    unique, inverse = torch.unique(torch.cat([outer_ids, inner_ids]), return_inverse=True)
     return unique.numel(), inverse[: outer_ids.numel()], inverse[outer_ids.numel():]
 
 

@@ -172,7 +172,7 @@ class Recommender(nn.Module):
             user_table, item_table = self.embedding_tables()
             return self.score_rows(self.gather(user_table, users), self.gather(item_table, pos_items),
                                    self.gather(item_table, neg_items))
-        unique_users, user_pos, unique_items, item_pos = self._triplet_nodes(users, pos_items, neg_items)
+        unique_users, user_pos, unique_items, item_pos = self.batch_nodes(users, pos_items, neg_items)
         user_rep, item_rep = self.representations(unique_users, unique_items)
         num_pos = pos_items.numel()
         return self.score_rows(take_rows(user_rep, user_pos), take_rows(item_rep, item_pos[:num_pos]),
@@ -180,9 +180,10 @@ class Recommender(nn.Module):
 
     _last_nodes: Optional[tuple] = None
 
-    def _triplet_nodes(self, users: Tensor, pos_items: Tensor, neg_items: Tensor) -> Tuple[Tensor, ...]:
-        """The batch's distinct users and items and each row's position among them. The last answer is
-        kept for the same, unmodified tensors (TIL's look-ahead and JVP propagate the inner batch again)."""
+    def batch_nodes(self, users: Tensor, pos_items: Tensor, neg_items: Tensor) -> Tuple[Tensor, ...]:
+        """The batch's distinct users and items (``torch.unique`` of the users and of the positives then
+        the flattened negatives) and each row's position among them. The last answer is kept for the
+        same, unmodified tensors: TIL's state, clustering loss, look-ahead and JVP ask again."""
         batch = (users, pos_items, neg_items)
         try:
             key = tuple(t._version for t in batch)
@@ -212,6 +213,16 @@ class Recommender(nn.Module):
         pos = self.score_pairs(u, i)
         neg = self.score_pairs(u.unsqueeze(1).expand_as(j) if j.dim() == 3 else u, j)
         return TripletScores(pos, neg, u, i, j)
+
+    def item_rows(self, items: Tensor) -> Tensor:
+        """Ego rows of ``items`` through :meth:`gather` (the trainer's row-sparse backward), also when the
+        item table is a row slice of one parameter (LightGCN stacks users and items)."""
+        table = self.embedding_tables()[1]
+        base = table._base
+        if base is not None and base.is_leaf and base.dim() == 2 and table.stride() == base.stride():
+            first = (table.storage_offset() - base.storage_offset()) // base.stride(0)
+            return self.gather(base, items + first)
+        return self.gather(table, items)
 
     def regularization(self, users: Tensor, pos_items: Tensor, neg_items: Tensor,
                        scores: Optional[TripletScores] = None) -> Tensor:
@@ -257,6 +268,25 @@ class Recommender(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_users} users, {self.num_items} items, embedding_dim={self.embedding_dim}"
+
+
+def rows_at(model: Recommender, params: dict, users: Tensor, pos_items: Tensor, neg_items: Tensor):
+    """The triplets' user / positive / negative representation rows of :meth:`Recommender.triplet` at
+    parameters ``params`` (``{name: tensor}``, missing names at the model's own values)."""
+    wrapped = {f"model.{name}": value for name, value in params.items()}
+    return torch.func.functional_call(_Rows(model), wrapped, (users, pos_items, neg_items), strict=False)
+
+
+class _Rows(nn.Module):
+    """Calls ``model.triplet`` so that :func:`torch.func.functional_call` can evaluate it at other parameters."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, users, pos_items, neg_items):
+        out = self.model.triplet(users, pos_items, neg_items)
+        return out.user, out.pos_item, out.neg_item
 
 
 _ROW_ACCUMULATION = [0]  # > 0 inside the trainer's backward (a counter: the backward may nest)

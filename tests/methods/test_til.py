@@ -52,6 +52,27 @@ def test_user_interest_by_scatter_equals_loop():
     assert torch.allclose(method.user_interest(model, users), loop, atol=1e-6)
 
 
+def test_compact_concat_rows_and_the_interest_of_the_state_are_the_int64_ones():
+    """int32 ids (TIL's η) give the same items and counts; η_u is the mean of the user's item rows, bit for
+    bit what ``embedding_bag(mode="mean")`` gives."""
+    data = synthetic()
+    model = MF(data)
+    index, users = model.train_index, torch.tensor([299, 0, 5, 17])
+    items, counts = index.concat_rows(users)
+    small, small_counts = index.concat_rows(users, compact=True)
+    assert small.dtype == small_counts.dtype == torch.int32
+    assert torch.equal(small.long(), items) and torch.equal(small_counts.long(), counts)
+    assert torch.equal(index.to("cpu").concat_rows(users, compact=True)[0], small)
+    table = model.embedding_tables()[1].detach()
+    means = torch.stack([table[part].mean(0) for part in items.split(counts.tolist())])
+    method = TILUI()
+    bound(method, model, data)
+    eta = method.user_interest(model, users)
+    assert torch.allclose(eta, means, rtol=0, atol=1e-7)
+    offsets = torch.cumsum(counts, 0) - counts
+    assert torch.equal(eta, torch.nn.functional.embedding_bag(items, table, offsets, mode="mean"))
+
+
 def test_multi_interest_state_adds_scaled_cluster_centres():
     data = tiny_graph()
     torch.manual_seed(0)

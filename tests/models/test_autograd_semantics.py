@@ -84,3 +84,27 @@ def test_double_backward_outside_the_trainer(name):
     with model.dense_gradients():
         want = torch.autograd.grad(penalty(), params)
     assert all(torch.allclose(a, b, rtol=1e-10, atol=1e-14) for a, b in zip(got, want))
+
+
+@pytest.mark.parametrize("name", ["mf", "lightgcn"])
+def test_item_rows_are_the_item_table_rows_with_the_same_trainer_gradient(name):
+    """``item_rows`` (LightGCN: a lookup into the stacked parameter at an offset) gives the item
+    table's rows, and inside the trainer's backward adds into ``.grad`` exactly what plain indexing
+    of the item table adds."""
+    data = synthetic()
+    torch.manual_seed(0)
+    model = MODELS.get(name)(data, embedding_dim=8).double()
+    items = torch.tensor([3, 0, 5, 2])
+    weight = torch.randn(4, 8, dtype=torch.float64)
+    rows = model.item_rows(items)
+    assert torch.equal(rows, model.embedding_tables()[1][items])
+    assert type(rows.grad_fn).__name__ == "_AccumulateRowsBackward"  # the row-sparse path
+    with model.dense_gradients():
+        reference = torch.autograd.grad((model.embedding_tables()[1][items] * weight).sum(),
+                                        list(model.parameters()), allow_unused=True)
+    for param in model.parameters():
+        param.grad = torch.zeros_like(param)
+    with accumulate_row_gradients():
+        (model.item_rows(items) * weight).sum().backward()
+    for param, expected in zip(model.parameters(), reference):
+        assert torch.equal(param.grad, torch.zeros_like(param) if expected is None else expected)
