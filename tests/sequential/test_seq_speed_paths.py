@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from graphdenoise.sequential import PAD, SEQUENCE_MODELS, SequenceData
 from graphdenoise.sequential.methods import shuffled_batches
 from graphdenoise.sequential.models import AttentionPooling
-from graphdenoise.sequential.models.base import Dropout, embed, prelu_backward
+from graphdenoise.sequential.models.base import MLP, Dropout, PReLU, embed, mlp, prelu_backward
 from tests.helpers import load_benchmark
 
 
@@ -130,6 +130,31 @@ def test_prelu_backward_matches_autograd():
     xg = x.clone().requires_grad_()
     upstream = torch.randn(50, 7)
     F.prelu(xg, weight).backward(upstream)
-    grad_x, grad_weight = prelu_backward(upstream.clone(), x, weight.detach())
+    grad_x, grad_weight = prelu_backward(upstream, x, weight.detach())
     assert torch.equal(grad_x, xg.grad)
     assert torch.allclose(grad_weight, weight.grad, atol=1e-6)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5, 0.2])
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_prelu_mlp_matches_layer_by_layer(dropout, training):
+    torch.manual_seed(0)
+    stack = mlp(6, (16, 5), "prelu", dropout).train(training)
+    assert stack._prelu_plan() is not None and mlp(6, (16,), "relu")._prelu_plan() is None
+    assert stack[1:]._prelu_plan() is None                              # a slice without its first Linear
+    with torch.no_grad():
+        for layer in stack:
+            if isinstance(layer, PReLU):
+                layer.weight.uniform_(-0.5, 0.5)
+    x = torch.randn(3, 9, 6, requires_grad=True)
+    upstream = torch.randn(3, 9, 1)
+    results = []
+    for forward in (super(MLP, stack).forward, stack):
+        for t in (x, *stack.parameters()):
+            t.grad = None
+        torch.manual_seed(5)
+        out = forward(x)
+        out.backward(upstream)
+        results.append([out.detach()] + [t.grad.clone() for t in (x, *stack.parameters())])
+    for layered, fused in zip(*results):
+        assert torch.allclose(layered, fused, atol=1e-6, rtol=1e-5)

@@ -112,7 +112,7 @@ class _PReLUAttentionUnit(torch.autograd.Function):
         g_y = torch.outer(g_score, w_last.view(-1))
         if drop is not None:
             g_y.mul_(drop)
-        g_z, g_slope = prelu_backward(g_y, z, slope)
+        g_z, g_slope = prelu_backward(g_y, z, slope, inplace=True)
         g_bias = g_z.view(b, n, -1).sum(1)                                            # [B, H]
         w1, w2, w3, w4 = w_first.chunk(4, dim=1)
         g_inputs = torch.mm(g_z, torch.cat([w1 + w3, w4], dim=1)).view(b, n, 2 * d)  # keys, k * q
