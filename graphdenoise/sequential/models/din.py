@@ -17,7 +17,7 @@ from torch.autograd.function import once_differentiable
 
 from ..data import PAD
 from .base import (SequenceModel, SequenceModelConfig, dropout_mask, expand_target, mlp, prelu_backward,
-                   reset_module)
+                   reset_module, scratch)
 
 
 class AttentionPooling(nn.Module):
@@ -109,13 +109,16 @@ class _PReLUAttentionUnit(torch.autograd.Function):
         b, n, d = keys.shape
         g_score = torch.bmm(keys, grad.unsqueeze(2)).view(-1).mul_(valid.view(-1))   # [B * N]
         g_keys = score.unsqueeze(2) * grad.unsqueeze(1)                              # [B, N, d]
-        g_y = torch.outer(g_score, w_last.view(-1))
+        (g_y,) = scratch(z, "attention_unit")
+        torch.mul(g_score.unsqueeze(1), w_last.view(1, -1), out=g_y)
         if drop is not None:
             g_y.mul_(drop)
         g_z, g_slope = prelu_backward(g_y, z, slope, inplace=True)
         g_bias = g_z.view(b, n, -1).sum(1)                                            # [B, H]
         w1, w2, w3, w4 = w_first.chunk(4, dim=1)
-        g_inputs = torch.mm(g_z, torch.cat([w1 + w3, w4], dim=1)).view(b, n, 2 * d)  # keys, k * q
+        (g_inputs,) = scratch(z, "attention_unit_inputs", shape=(b * n, 2 * d))
+        torch.mm(g_z, torch.cat([w1 + w3, w4], dim=1), out=g_inputs)                 # of keys, k * q
+        g_inputs = g_inputs.view(b, n, 2 * d)
         g_kq = g_inputs[..., d:]
         g_keys.add_(g_inputs[..., :d]).addcmul_(g_kq, query.unsqueeze(1))
         g_query = (g_kq * keys).sum(1).addmm_(g_bias, w2 - w3)
