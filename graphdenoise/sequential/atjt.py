@@ -411,7 +411,11 @@ class ATJT(_RecognizerMethod):
     own, so the losses and gradients are those of one pass per batch up to float reassociation;
     ``tests/sequential/test_seq_atjt.py`` checks them to 1e-6). g's dropout masks are drawn for the
     concatenation at once, so with dropout the random stream differs from one pass per batch (same
-    distribution; a run stays reproducible and its resume bit-identical).
+    distribution; a run stays reproducible and its resume bit-identical). g's attention unit and
+    output MLP run as hand-differentiated functions (:class:`~graphdenoise.sequential.models.din.AttentionPooling`,
+    :class:`~graphdenoise.sequential.models.base.MLP`): the same losses and gradients up to float
+    reassociation, the same dropout draws; g's Adagrad is PyTorch's fused CPU one, whose update can
+    differ from the foreach one by an ulp, so runs are not bit-identical to those before it.
 
     Args:
         config (ATJTConfig, optional): Options (``num_groups``, ``alpha``, ``noise_fraction``,
