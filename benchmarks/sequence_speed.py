@@ -24,6 +24,7 @@ Ratios are ours / reference, same process, interleaved; print the load average w
     python benchmarks/sequence_speed.py --data-dir ../shared/datasets [--threads 1] [--repeat 2]
     python benchmarks/sequence_speed.py --steps 20      # smoke run: the first 20 steps of each round
     python benchmarks/sequence_speed.py --methods atjt,atjt-wat,atjt-dnr --models widedeep,din,sasrec
+    python benchmarks/sequence_speed.py --clock thread   # this thread's CPU time (a busy machine)
 """
 from __future__ import annotations
 
@@ -239,12 +240,15 @@ def main():
     parser.add_argument("--repeat", type=int, default=2, help="alternating rounds per comparison (best kept)")
     parser.add_argument("--steps", type=int, default=0, help="first N steps of each round only (0: whole epochs)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="wall time, or this process's CPU time (less distorted on a busy machine)")
+    parser.add_argument("--clock", choices=("wall", "cpu", "thread"), default="wall",
+                        help="wall time, this process's CPU time, or this thread's CPU time (least distorted on a "
+                             "busy machine; with --threads 1 only, as torch's worker threads are not counted)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     global CLOCK, DEVICE
-    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
+    if args.clock == "thread" and args.threads != 1:
+        parser.error("--clock thread needs --threads 1 (torch's worker threads are not counted)")
+    CLOCK = {"wall": time.perf_counter, "cpu": time.process_time, "thread": time.thread_time}[args.clock]
     from graphdenoise.datasets import load_dataset
     from graphdenoise.sequential import SequenceData
     from graphdenoise.utils import resolve_device

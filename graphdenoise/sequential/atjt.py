@@ -305,7 +305,10 @@ class _RecognizerMethod(SequenceMethod):
         return NoiseRecognizer(self.num_users, self.num_items, self.config.recognizer_config()).to(self.device)
 
     def new_optimizer(self, recognizer: NoiseRecognizer) -> torch.optim.Optimizer:
-        return torch.optim.Adagrad(recognizer.parameters(), lr=self.config.recognizer_lr)
+        # PyTorch's fused CPU Adagrad: the same update up to an ulp (not bit-identical to the foreach
+        # one), one kernel per tensor instead of a chain of foreach ops (about 2.5x faster for g)
+        fused = True if torch.device(self.device).type == "cpu" else None
+        return torch.optim.Adagrad(recognizer.parameters(), lr=self.config.recognizer_lr, fused=fused)
 
     @property
     def recognizer(self) -> NoiseRecognizer:
@@ -408,7 +411,11 @@ class ATJT(_RecognizerMethod):
     own, so the losses and gradients are those of one pass per batch up to float reassociation;
     ``tests/sequential/test_seq_atjt.py`` checks them to 1e-6). g's dropout masks are drawn for the
     concatenation at once, so with dropout the random stream differs from one pass per batch (same
-    distribution; a run stays reproducible and its resume bit-identical).
+    distribution; a run stays reproducible and its resume bit-identical). g's attention unit and
+    output MLP run as hand-differentiated functions (:class:`~graphdenoise.sequential.models.din.AttentionPooling`,
+    :class:`~graphdenoise.sequential.models.base.MLP`): the same losses and gradients up to float
+    reassociation, the same dropout draws; g's Adagrad is PyTorch's fused CPU one, whose update can
+    differ from the foreach one by an ulp, so runs are not bit-identical to those before it.
 
     Args:
         config (ATJTConfig, optional): Options (``num_groups``, ``alpha``, ``noise_fraction``,

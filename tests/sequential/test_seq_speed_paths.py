@@ -6,10 +6,12 @@ sample); they load our models' parameters, so logits and gradients must agree.
 """
 import pytest
 import torch
+import torch.nn.functional as F
 
 from graphdenoise.sequential import PAD, SEQUENCE_MODELS, SequenceData
 from graphdenoise.sequential.methods import shuffled_batches
-from graphdenoise.sequential.models.base import Dropout, embed
+from graphdenoise.sequential.models import AttentionPooling
+from graphdenoise.sequential.models.base import MLP, Dropout, PReLU, embed, mlp, prelu_backward
 from tests.helpers import load_benchmark
 
 
@@ -91,3 +93,68 @@ def test_embed_gives_the_embedding_gradient():
     (table(index) * upstream).sum().backward()
     assert torch.allclose(ours, table.weight.grad, atol=1e-6)
     assert torch.equal(ours[PAD], torch.zeros(4))                   # the padding row never learns
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5, 0.2])
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_attention_unit_matches_the_layered_unit(dropout, training):
+    torch.manual_seed(0)
+    unit = AttentionPooling(8, (12,), "prelu", dropout).train(training)
+    assert unit.fused and not AttentionPooling(8, (12, 6), "prelu").fused and not AttentionPooling(8, (12,), "sigmoid").fused
+    with torch.no_grad():
+        unit.net[1].weight.uniform_(-0.5, 0.5)                          # slopes of both signs
+        unit.net[-1].bias.fill_(0.3)                                    # padded positions must still score 0
+    keys = torch.randn(10, 6, 8, requires_grad=True)
+    query = torch.randn(10, 8, requires_grad=True)
+    mask = torch.rand(10, 6) > 0.3
+    mask[0] = False
+    upstream = torch.randn(10, 8)
+    results = []
+    for forward in (unit.layered, unit):
+        for t in (keys, query, *unit.parameters()):
+            t.grad = None
+        torch.manual_seed(5)                                            # the same dropout draws
+        out = forward(keys, query, mask)
+        out.backward(upstream)
+        results.append([out.detach()] + [t.grad.clone() for t in (keys, query, *unit.parameters())])
+    for layered, fused in zip(*results):
+        assert torch.allclose(layered, fused, atol=1e-6, rtol=1e-5)
+    assert torch.equal(results[1][0][0], torch.zeros(8))               # no real item: nothing pooled
+
+
+def test_prelu_backward_matches_autograd():
+    torch.manual_seed(0)
+    x = torch.randn(50, 7)
+    x[0, 0] = 0.0                                                       # at 0 the slope applies, as in ATen
+    weight = torch.randn(7, requires_grad=True)
+    xg = x.clone().requires_grad_()
+    upstream = torch.randn(50, 7)
+    F.prelu(xg, weight).backward(upstream)
+    grad_x, grad_weight = prelu_backward(upstream, x, weight.detach())
+    assert torch.equal(grad_x, xg.grad)
+    assert torch.allclose(grad_weight, weight.grad, atol=1e-6)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.5, 0.2])
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_prelu_mlp_matches_layer_by_layer(dropout, training):
+    torch.manual_seed(0)
+    stack = mlp(6, (16, 5), "prelu", dropout).train(training)
+    assert stack._prelu_plan() is not None and mlp(6, (16,), "relu")._prelu_plan() is None
+    assert stack[1:]._prelu_plan() is None                              # a slice without its first Linear
+    with torch.no_grad():
+        for layer in stack:
+            if isinstance(layer, PReLU):
+                layer.weight.uniform_(-0.5, 0.5)
+    x = torch.randn(3, 9, 6, requires_grad=True)
+    upstream = torch.randn(3, 9, 1)
+    results = []
+    for forward in (super(MLP, stack).forward, stack):
+        for t in (x, *stack.parameters()):
+            t.grad = None
+        torch.manual_seed(5)
+        out = forward(x)
+        out.backward(upstream)
+        results.append([out.detach()] + [t.grad.clone() for t in (x, *stack.parameters())])
+    for layered, fused in zip(*results):
+        assert torch.allclose(layered, fused, atol=1e-6, rtol=1e-5)

@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from ..data import PAD
-from .base import SequenceModel, SequenceModelConfig, expand_target, mlp, reset_module
+from .base import (SequenceModel, SequenceModelConfig, dropout_mask, expand_target, mlp, prelu_backward,
+                   reset_module, scratch)
 
 
 class AttentionPooling(nn.Module):
@@ -30,6 +33,11 @@ class AttentionPooling(nn.Module):
         activation (str): ``"sigmoid"``, ``"prelu"`` or ``"relu"``.
         dropout (float): Dropout after each hidden layer. (default: :obj:`0.0`)
 
+    With one hidden layer and PReLU (the ATJT noise recognition model's unit) the whole unit runs as
+    one autograd function with a hand-written backward (:class:`_PReLUAttentionUnit`): the same
+    values and gradients up to float reassociation, the same dropout draws, far fewer passes over
+    the ``[B, N, H]`` activations and fresh allocations than autograd's graph of the layers.
+
     Shapes:
         - **input**: keys ``[B, N, d]``, query ``[B, d]``, mask ``[B, N]`` (True for real items)
         - **output**: ``[B, d]``
@@ -38,11 +46,21 @@ class AttentionPooling(nn.Module):
     def __init__(self, embedding_dim: int, hidden_units: Tuple[int, ...], activation: str, dropout: float = 0.0):
         super().__init__()
         self.net = mlp(4 * embedding_dim, hidden_units, activation, dropout)
+        self.fused = len(hidden_units) == 1 and activation == "prelu"
 
     def reset_parameters(self) -> None:
         reset_module(self.net)
 
     def forward(self, keys: Tensor, query: Tensor, mask: Tensor) -> Tensor:
+        if self.fused:
+            first, prelu, last = self.net[0], self.net[1], self.net[-1]
+            p = self.net[2].p if self.training and len(self.net) == 4 else 0.0
+            return _PReLUAttentionUnit.apply(keys, query, mask.to(keys.dtype), first.weight, first.bias,
+                                             prelu.weight, last.weight, last.bias, p)
+        return self.layered(keys, query, mask)
+
+    def layered(self, keys: Tensor, query: Tensor, mask: Tensor) -> Tensor:
+        """The unit through autograd, layer by layer (any depth and activation)."""
         # first layer on [k, q, k - q, k * q] without materialising the 4d input:
         # W [k, q, k-q, k*q] = (W1 + W3) k + (W2 - W3) q + W4 (k * q)
         # (accumulated in place: each [B, N, H] temporary is a pass over memory)
@@ -54,6 +72,61 @@ class AttentionPooling(nn.Module):
         score = self.net[1:](hidden).squeeze(-1)                                          # [B, N]
         score = score * mask.to(score.dtype)
         return (score.unsqueeze(-1) * keys).sum(1)
+
+
+class _PReLUAttentionUnit(torch.autograd.Function):
+    r""":class:`AttentionPooling` with one PReLU hidden layer of width ``H``, dropout rate ``p``:
+
+    .. math::
+        z = (W_1 + W_3) k + W_4 (k \odot q) + (W_2 - W_3) q + b, \quad
+        s = v^\top (\text{PReLU}(z) \odot m) + c, \quad h = \sum_n [v_n \neq \text{pad}]\, s_n k_n
+
+    (``m`` the dropout mask, drawn like :class:`~graphdenoise.sequential.models.base.Dropout`'s), and
+    its backward by hand: the score's gradient is a ``[B, N]`` tensor, so the output layer's and the
+    mask's backward is one outer product, PReLU's is :func:`prelu_backward`, and the first layer's is
+    one GEMM for both key-side weight blocks."""
+
+    @staticmethod
+    def forward(ctx, keys, query, valid, w_first, b_first, slope, w_last, b_last, p: float):
+        b, n, d = keys.shape
+        w1, w2, w3, w4 = w_first.chunk(4, dim=1)
+        flat = keys.reshape(-1, d)
+        kq = (keys * query.unsqueeze(1)).view(-1, d)
+        z = torch.mm(flat, (w1 + w3).t()).addmm_(kq, w4.t())
+        z.view(b, n, -1).add_(torch.addmm(b_first, query, (w2 - w3).t()).unsqueeze(1))
+        y = F.prelu(z, slope)
+        drop = dropout_mask(z.shape, p, z).view_as(z) if p > 0 else None
+        if drop is not None:
+            y.mul_(drop)
+        score = torch.addmv(b_last, y, w_last.view(-1)).view(b, n).mul_(valid)
+        ctx.save_for_backward(keys, query, valid, kq, z, y, drop, score, w_first, slope, w_last)
+        return torch.bmm(score.unsqueeze(1), keys).squeeze(1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        keys, query, valid, kq, z, y, drop, score, w_first, slope, w_last = ctx.saved_tensors
+        b, n, d = keys.shape
+        g_score = torch.bmm(keys, grad.unsqueeze(2)).view(-1).mul_(valid.view(-1))   # [B * N]
+        g_keys = score.unsqueeze(2) * grad.unsqueeze(1)                              # [B, N, d]
+        (g_y,) = scratch(z, "attention_unit")
+        torch.mul(g_score.unsqueeze(1), w_last.view(1, -1), out=g_y)
+        if drop is not None:
+            g_y.mul_(drop)
+        g_z, g_slope = prelu_backward(g_y, z, slope, inplace=True)
+        g_bias = g_z.view(b, n, -1).sum(1)                                            # [B, H]
+        w1, w2, w3, w4 = w_first.chunk(4, dim=1)
+        (g_inputs,) = scratch(z, "attention_unit_inputs", shape=(b * n, 2 * d))
+        torch.mm(g_z, torch.cat([w1 + w3, w4], dim=1), out=g_inputs)                 # of keys, k * q
+        g_inputs = g_inputs.view(b, n, 2 * d)
+        g_kq = g_inputs[..., d:]
+        g_keys.add_(g_inputs[..., :d]).addcmul_(g_kq, query.unsqueeze(1))
+        g_query = (g_kq * keys).sum(1).addmm_(g_bias, w2 - w3)
+        g_key_side = torch.mm(g_z.t(), keys.reshape(-1, d))                          # of W1 + W3
+        g_query_side = torch.mm(g_bias.t(), query)                                   # of W2 - W3
+        g_first = torch.cat([g_key_side, g_query_side, g_key_side - g_query_side, torch.mm(g_z.t(), kq)], dim=1)
+        g_w_last = torch.mv(y.t(), g_score).view_as(w_last)
+        return (g_keys, g_query, None, g_first, g_bias.sum(0), g_slope, g_w_last, g_score.sum().view(1), None)
 
 
 @dataclass
