@@ -36,7 +36,24 @@ class TripletBatch:
         return self.users.numel()
 
 
-class TripletSampler:
+class RankBatching:
+    """Batch counting shared by the samplers: a global ``batch_size`` split over ``world_size`` ranks,
+    and as many batches per epoch as the largest rank's shard needs (every rank steps equally often)."""
+
+    batch_size: int
+    world_size: int
+
+    @property
+    def rank_batch_size(self) -> int:
+        return -(-self.batch_size // self.world_size)
+
+    def batches_for(self, count: int) -> int:
+        """Batches per epoch for ``count`` units (edges or users) shared by the ranks."""
+        largest_shard = -(-count // self.world_size)
+        return -(-largest_shard // self.rank_batch_size)
+
+
+class TripletSampler(RankBatching):
     r"""Yields the epoch's triplets in batches.
 
     Args:
@@ -93,13 +110,8 @@ class TripletSampler:
         self.holdout_ids = order[:cut].sort().values
         self.edge_ids = order[cut:].sort().values
 
-    @property
-    def rank_batch_size(self) -> int:
-        return -(-self.batch_size // self.world_size)
-
     def __len__(self) -> int:
-        largest_shard = -(-self.edge_ids.numel() // self.world_size)
-        return -(-largest_shard // self.rank_batch_size)
+        return self.batches_for(self.edge_ids.numel())
 
     def batch(self, edge_ids: Tensor) -> TripletBatch:
         """The triplets of the given training edges, with fresh negatives."""

@@ -32,6 +32,7 @@ from torch_geometric.data import HeteroData
 
 from ..datasets.graph import num_users_items, train_edges
 from ..utils import InteractionIndex
+from .triplets import RankBatching
 
 USER_NEGATIVES = ("pooled", "per_user")
 
@@ -101,7 +102,7 @@ def _first_occurrences(values: Tensor) -> Tensor:
     return values[first.sort().values]
 
 
-class UserBatchSampler:
+class UserBatchSampler(RankBatching):
     r"""Yields the epoch's users in batches, with their training rows and negative cells.
 
     Args:
@@ -140,13 +141,8 @@ class UserBatchSampler:
         self.generator = torch.Generator().manual_seed(seed + 1_000_003 * (rank + 1))
         self.negative_sampler = None  # the negatives are drawn here, by ``negatives``
 
-    @property
-    def rank_batch_size(self) -> int:
-        return -(-self.batch_size // self.world_size)
-
     def __len__(self) -> int:
-        largest_shard = -(-self.active_users.numel() // self.world_size)
-        return -(-largest_shard // self.rank_batch_size)
+        return self.batches_for(self.active_users.numel())
 
     def epoch_shards(self) -> List[Tensor]:
         """This rank's batches of user ids for the next epoch (advances the shared order generator)."""
