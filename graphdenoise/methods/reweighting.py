@@ -125,12 +125,11 @@ def batch_logits(model, batch):
 
 class StudyRows:
     """Mixin of the pointwise losses the RecSys'25 study also runs on CDAE (ERM = T-CE at drop rate 0,
-    T-CE, R-CE): the config's ``batches`` asks for users' rows with the study's per-user draws
+    T-CE, R-CE, UDT): the config's ``batches`` asks for users' rows with the study's per-user draws
     (``code/CDAE/main.py:301-325``), and :func:`batch_logits` reads either kind of batch."""
 
     def sampling(self) -> SamplingSpec:
         return SamplingSpec(batches=self.config.batches, user_negatives="per_user")
-
 
 
 def rce_weights(logits: Tensor, labels: Tensor, beta: float, reweight_negatives: bool = True) -> Tensor:

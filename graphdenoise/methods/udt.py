@@ -66,11 +66,11 @@ from torch import Tensor
 
 from ..datasets.graph import num_users_items, train_edges
 from ..sampling import UserBatch
-from .base import BATCHES, METHODS, Method, MethodConfig, SamplingSpec, l2_term
+from .base import BATCHES, METHODS, Method, MethodConfig, l2_term
 from ..config import check_fields
 from .losses import bce_terms
 from .memory import EdgeLookup, EpochClock, segment_softmax
-from .reweighting import WeightStats, cell_logits, pointwise_logits
+from .reweighting import StudyRows, WeightStats, cell_logits, pointwise_logits
 
 
 def rank_values(user_loss: Tensor, counts: Tensor, low: float, high: float) -> Tensor:
@@ -138,7 +138,7 @@ class UDTConfig(MethodConfig):
 
 
 @METHODS.register("udt")
-class UDT(Method):
+class UDT(StudyRows, Method):
     r"""UDT (see the module docstring).
 
     Args:
@@ -158,10 +158,6 @@ class UDT(Method):
         self.clock = EpochClock()
         self.lookup: Optional[EdgeLookup] = None
         self.stats = WeightStats()
-
-    def sampling(self) -> SamplingSpec:
-        """Triplets, or on CDAE (``batches``) users' rows with per-user uniform draws (``code/CDAE/main.py:301-316``)."""
-        return SamplingSpec(batches=self.config.batches, user_negatives="per_user")
 
     def setup(self, model, data, ctx):
         edges = train_edges(data)
