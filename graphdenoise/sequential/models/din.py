@@ -61,17 +61,23 @@ class AttentionPooling(nn.Module):
 
     def layered(self, keys: Tensor, query: Tensor, mask: Tensor) -> Tensor:
         """The unit through autograd, layer by layer (any depth and activation)."""
-        # first layer on [k, q, k - q, k * q] without materialising the 4d input:
-        # W [k, q, k-q, k*q] = (W1 + W3) k + (W2 - W3) q + W4 (k * q)
-        # (accumulated in place: each [B, N, H] temporary is a pass over memory)
-        first = self.net[0]
-        w1, w2, w3, w4 = first.weight.chunk(4, dim=1)
-        b, n, d = keys.shape
-        hidden = (keys.reshape(-1, d) @ (w1 + w3).t()).addmm_((keys * query.unsqueeze(1)).reshape(-1, d), w4.t())
-        hidden = hidden.view(b, n, -1).add_(torch.addmm(first.bias, query, (w2 - w3).t()).unsqueeze(1))
-        score = self.net[1:](hidden).squeeze(-1)                                          # [B, N]
+        hidden, _ = first_layer(keys, query, self.net[0].weight, self.net[0].bias)
+        score = self.net[1:](hidden.view(*keys.shape[:2], -1)).squeeze(-1)                # [B, N]
         score = score * mask.to(score.dtype)
         return (score.unsqueeze(-1) * keys).sum(1)
+
+
+def first_layer(keys: Tensor, query: Tensor, weight: Tensor, bias: Tensor):
+    r"""The attention unit's first layer on ``[k, q, k - q, k * q]`` without materialising the ``4d``
+    input: :math:`W[k, q, k-q, k \odot q] = (W_1 + W_3) k + (W_2 - W_3) q + W_4 (k \odot q)`, accumulated in
+    place (each ``[B, N, H]`` temporary is a pass over memory). Returns ``z [B * N, H]`` and
+    ``k * q [B * N, d]`` (kept by the hand-written backward)."""
+    b, n, d = keys.shape
+    w1, w2, w3, w4 = weight.chunk(4, dim=1)
+    kq = (keys * query.unsqueeze(1)).view(-1, d)
+    z = torch.mm(keys.reshape(-1, d), (w1 + w3).t()).addmm_(kq, w4.t())
+    z.view(b, n, -1).add_(torch.addmm(bias, query, (w2 - w3).t()).unsqueeze(1))
+    return z, kq
 
 
 class _PReLUAttentionUnit(torch.autograd.Function):
@@ -88,12 +94,8 @@ class _PReLUAttentionUnit(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, keys, query, valid, w_first, b_first, slope, w_last, b_last, p: float):
-        b, n, d = keys.shape
-        w1, w2, w3, w4 = w_first.chunk(4, dim=1)
-        flat = keys.reshape(-1, d)
-        kq = (keys * query.unsqueeze(1)).view(-1, d)
-        z = torch.mm(flat, (w1 + w3).t()).addmm_(kq, w4.t())
-        z.view(b, n, -1).add_(torch.addmm(b_first, query, (w2 - w3).t()).unsqueeze(1))
+        b, n, _ = keys.shape
+        z, kq = first_layer(keys, query, w_first, b_first)
         y = F.prelu(z, slope)
         drop = dropout_mask(z.shape, p, z).view_as(z) if p > 0 else None
         if drop is not None:
