@@ -144,7 +144,7 @@ class Recommender(nn.Module):
             # OpenBLAS into a reused buffer ran 1.7-2.4x faster than torch.mm(out=) on these CPUs
             # (measured for the project, see benchmarks/speed.py); only for inference on CPU float32.
             # (detach: under no_grad a parameter, e.g. MF's item table, still says requires_grad; the check
-            # used to send every MF and LightGCN evaluation to torch.mm for that reason)
+            # used to send every MF evaluation to torch.mm for that reason)
             np.matmul(user_rep.detach().numpy(), item_rep.detach().numpy().T, out=out.numpy())
             return out
         return torch.mm(user_rep, item_rep.t(), out=out)
