@@ -64,6 +64,10 @@ class Experiment:
     """Fixed options per method, as :attr:`ExperimentSpec.method_options`."""
     configurations: Tuple[Tuple[str, str, tuple], ...] = ()
     """Extra labelled groups ``(label, method, options)``, as :attr:`ExperimentSpec.configurations`."""
+    backbone_options: Tuple[Tuple[str, str, tuple], ...] = ()
+    """Fixed options of a method on one backbone, as :attr:`ExperimentSpec.backbone_options`."""
+    backbone_methods: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
+    """The groups run on one backbone, its control first, as :attr:`ExperimentSpec.backbone_methods`."""
 
 
 def mean_std(values):
@@ -104,7 +108,9 @@ def make_spec(name: str, budget="small", datasets: Optional[Sequence] = None,
                           noises=exp.noises, variants=variants, variant_methods=exp.variant_methods,
                           analysis=dict(exp.analysis), split_seed=split_seed,
                           method_options=tuple((m, freeze_options(o)) for m, o in exp.method_options),
-                          configurations=tuple((label, m, freeze_options(o)) for label, m, o in exp.configurations))
+                          configurations=tuple((label, m, freeze_options(o)) for label, m, o in exp.configurations),
+                          backbone_options=tuple((b, m, freeze_options(o)) for b, m, o in exp.backbone_options),
+                          backbone_methods=exp.backbone_methods)
 
 
 def run(spec: ExperimentSpec, out, *, data_dir: Optional[str] = None, device: Optional[str] = None,
@@ -400,6 +406,9 @@ def report_noise_roc(run: ExperimentRun, out: Path):
                      "noisy mean w", "test R@20 (%)", "seeds"], rows)), paths
 
 
+CDAE_USERS_PER_BATCH = 64
+"""Users per batch of the natural-noise experiment's CDAE cells."""
+
 NOISE_SETTINGS = (None, NoiseSpec("pos", 0.5), NoiseSpec("neg", 0.5), NoiseSpec("posneg", 0.5))
 
 #: The named experiments (``graphdenoise experiment NAME``).
@@ -427,11 +436,19 @@ EXPERIMENTS: Dict[str, Experiment] = {e.name: e for e in [
                          ("rce", "noise-roc")), paper_backbones=("neumf",)),
     # T-CE's / DCF's drop rate ramps over 30000 iterations by default (the authors' batch 1024 and
     # hundreds of epochs); ramped over ~10 epochs of batch 2048 here (the study's DCF: 3500 iterations).
+    # CDAE runs the methods the RecSys'25 study runs on it, beside its pointwise ERM as the control,
+    # all on batches of users' rows (code/CDAE/main.py:292-325; DeCA, DeCA(p) and UDT choose those
+    # batches themselves), 64 users a batch: ~15 steps an epoch on ML-100K, ~450 in 30 epochs (the
+    # study: 500 full-data steps).
     Experiment("natural-noise", "Denoisers on natural noise (low ratings) beside a tuned control (issue 14)",
-               ("ml-100k-natural", "modcloth"), ("gmf", "lightgcn", "neumf"), NATURAL_METHODS, report_natural_noise,
-               analysis=tuple((m, "natural-noise") for m in NATURAL_METHODS),
+               ("ml-100k-natural", "modcloth"), ("gmf", "lightgcn", "neumf", "cdae"), NATURAL_METHODS,
+               report_natural_noise, analysis=tuple((m, "natural-noise") for m in NATURAL_METHODS),
                method_options=(("tce", (("num_gradual", 400),)), ("dcf", (("num_gradual", 400),))),
-               configurations=(("erm-bce", "tce", (("drop_rate", 0.0),)),)),
+               configurations=(("erm-bce", "tce", (("drop_rate", 0.0),)),),
+               backbone_options=tuple(("cdae", m, (("batch_size", CDAE_USERS_PER_BATCH),) + extra) for m, extra in
+                                      (("tce", (("batches", "auto"),)), ("rce", (("batches", "auto"),)),
+                                       ("deca", ()), ("deca-p", ()), ("udt", ()))),
+               backbone_methods=(("cdae", ("erm-bce", "tce", "rce", "deca", "deca-p", "udt")),)),
 ]}
 
 

@@ -262,7 +262,8 @@ def run_experiment(spec: ExperimentSpec, out, *, data_dir: Optional[str] = None,
     The protocol: each tuned group (plain BPR, or every method with ``budget.tune_all``) chooses its
     lr / L2 (and searched options) on VALIDATION Recall@20 of the tuning seeds, by the budget's grid or
     by ``budget.trials`` Optuna trials (:mod:`graphdenoise.tune`, the same tuner for every method);
-    an untuned group reuses the tuned BPR control of its block; the choice then runs on every seed.
+    an untuned group reuses the tuned control of its block (BPR unless ``spec.backbone_methods`` names
+    another); the choice then runs on every seed.
     Several runners may share ``out``: each cell runs once (see :class:`ResultStore`).
 
     Args:
@@ -285,19 +286,19 @@ def run_experiment(spec: ExperimentSpec, out, *, data_dir: Optional[str] = None,
     executor = CellExecutor(run, DataCache(data_dir, root), device, retry_failed, log or (lambda _: None),
                             _count_planned(spec.groups(), spec.budget), cell_callbacks)
     start = time.perf_counter()
-    bpr_choice: Dict[Tuple, Optional[Selection]] = {}
+    bpr_choice: Dict[Tuple, Optional[Selection]] = {}  # each block's tuned control
     for group in spec.groups():
         roles: Dict[Cell, str] = {}
         if group.tuned:
             select = _select_by_trials if spec.budget.trials else _select_on_grid
             choice, source = select(group, spec, executor, roles)
         else:
-            choice, source = bpr_choice.get(group.block), "tuned BPR control"
+            choice, source = bpr_choice.get(group.block), "tuned control"
             if choice is None:
-                choice, source = (spec.budget.lrs[0], spec.budget.l2s[0], ()), "BPR control failed: first grid point"
+                choice, source = (spec.budget.lrs[0], spec.budget.l2s[0], ()), "control failed: first grid point"
             else:
                 choice = (choice[0], choice[1], ())
-        if group.method == "bpr" and not group.options and group.block not in bpr_choice:
+        if group.control and group.block not in bpr_choice:
             bpr_choice[group.block] = None if "failed" in source else choice
         run.selections[group], run.selection_source[group] = choice, source
         finals = [group.cell(spec.budget, seed, choice[0], choice[1], choice[2], spec.split_seed)
@@ -373,6 +374,7 @@ class CellExecutor:
         key = cell.config_hash()
         self.log(f"[{self.counter}/{self.planned}] {cell.dataset.label} {cell.backbone} {cell.method} seed={cell.seed} "
                  f"lr={cell.lr:g} l2={cell.l2:g} {noise_label(cell.noise)}"
+                 + (f" batch={cell.batch_size}" if cell.batch_size != self.run.spec.budget.batch_size else "")
                  + (f" {dict(cell.options)}" if cell.options else "") + " ...")
         try:
             row, details = run_cell(cell, self.cache, self.device, callbacks, self.cell_callbacks)

@@ -149,7 +149,8 @@ class Budget:
 
     def describe(self) -> str:
         extra = "".join(f"; {m} {opt} in {{{', '.join(f'{v:g}' for v in vals)}}}" for m, opt, vals in self.method_grids)
-        tuned = "every method" if self.tune_all else "BPR (the other methods reuse the tuned BPR's lr and L2)"
+        tuned = ("every method" if self.tune_all else
+                 "each block's control, BPR by default (the other methods reuse the control's lr and L2)")
         search = (f"{self.trials} Optuna trials (TPE, median pruning) over the method's declared search space,"
                   if self.trials else f"grid lr in {{{', '.join(f'{v:g}' for v in self.lrs)}}} x L2 in "
                   f"{{{', '.join(f'{v:g}' for v in self.l2s)}}}{extra},")
@@ -267,6 +268,9 @@ class Group:
     """Search the budget's grid on validation (always true for plain BPR)."""
     label: str = ""
     """Display name (default: the method name)."""
+    control: bool = False
+    """The block's tuned plain control (plain BPR unless :attr:`ExperimentSpec.backbone_methods` names
+    another): gaps are measured against it and untuned groups reuse its lr / L2."""
 
     def __post_init__(self):
         object.__setattr__(self, "options", freeze_options(self.options))
@@ -277,7 +281,7 @@ class Group:
 
     @property
     def block(self) -> Tuple[DatasetSpec, str, Optional[NoiseSpec]]:
-        """Groups of a block share the tuned BPR control."""
+        """Groups of a block share the tuned control (BPR unless the spec names another)."""
         return (self.dataset, self.backbone, self.noise)
 
     def cell(self, budget: Budget, seed: int, lr: float, l2: float, extra: Options = (),
@@ -287,9 +291,10 @@ class Group:
             if method == self.method and option not in options:
                 options[option] = budget.epoch_share(method, option)
         options.update(dict(extra))
+        batch_size = options.pop("batch_size", budget.batch_size)  # a group may fix its own (CDAE's users)
         return Cell(dataset=self.dataset, backbone=self.backbone, method=self.method, seed=seed, lr=lr, l2=l2,
                     epochs=budget.epochs, eval_every=budget.eval_every, patience=budget.patience,
-                    batch_size=budget.batch_size, noise=self.noise, options=freeze_options(options),
+                    batch_size=batch_size, noise=self.noise, options=freeze_options(options),
                     analysis=self.analysis, split_seed=split_seed)
 
 
@@ -310,6 +315,17 @@ class ExperimentSpec:
     variant_methods: Tuple[str, ...] = ()
     method_options: Tuple[Tuple[str, Options], ...] = ()
     """Fixed options per method ``(method, options)``, e.g. ``(("tce", (("drop_rate", 0.1),)),)``."""
+    backbone_options: Tuple[Tuple[str, str, Options], ...] = ()
+    """Fixed options of a method on one backbone ``(backbone, method, options)``, added to
+    :attr:`method_options` and to the :attr:`configurations` of that method on that backbone, e.g.
+    ``(("cdae", "tce", (("batches", "auto"),)),)``: T-CE on CDAE's user batches, as the RecSys'25 study
+    trains its CDAE; the other backbones' cells (and their stored results) are unchanged. A
+    ``batch_size`` option replaces the budget's batch size for those cells."""
+    backbone_methods: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
+    """``(backbone, labels)``: on that backbone run only the groups with these labels (method names
+    or :attr:`configurations` labels), the first being the block's tuned control instead of BPR, e.g.
+    ``(("cdae", ("erm-bce", "tce", "rce", "deca", "deca-p", "udt")),)``: the methods the RecSys'25
+    study runs on CDAE, beside its pointwise ERM."""
     configurations: Tuple[Tuple[str, str, Options], ...] = ()
     """Extra labelled groups ``(label, method, options)`` after the methods (e.g. TIL's outer-loss variants);
     tuned like their method, or given the tuned BPR's lr and L2."""
@@ -327,22 +343,42 @@ class ExperimentSpec:
         object.__setattr__(self, "methods", tuple(["bpr"] + methods))  # the tuned control comes first
         if not self.datasets or not self.backbones:
             raise ValueError("an experiment needs at least one dataset and one backbone")
+        known = set(self.methods) | {label for label, _, _ in self.configurations} | {v for v, _ in self.variants}
+        for backbone, labels in self.backbone_methods:  # the others may have been left out (--methods)
+            if not labels or labels[0] not in known:
+                raise ValueError(f"backbone_methods of {backbone!r}: its control {labels[0] if labels else None!r} "
+                                 f"is not among the experiment's methods and configurations ({', '.join(sorted(known))})")
 
     def groups(self) -> List[Group]:
-        """Every configuration of the experiment, the tuned BPR control first in each block."""
+        """Every configuration of the experiment, the tuned control (BPR by default) first in each block."""
         out = []
+        restricted = {backbone.lower(): tuple(labels) for backbone, labels in self.backbone_methods}
         for dataset, backbone, noise in itertools.product(self.datasets, self.backbones, self.noises):
+            block = []
             for method in self.methods:
-                tuned = method == "bpr" or self.budget.tune_all
                 variants = [(v_label, v_opts) for v_label, v_opts in self.variants] \
                     if method in self.variant_methods else [("", ())]
-                fixed = dict(dict(self.method_options).get(method, ()))
+                fixed = {**dict(dict(self.method_options).get(method, ())), **self._on_backbone(backbone, method)}
                 for v_label, v_opts in variants:
-                    out.append(Group(dataset, backbone, method, noise, {**fixed, **dict(v_opts)},
-                                     self.analysis.get(method), tuned, label=v_label or method))
+                    block.append(Group(dataset, backbone, method, noise, {**fixed, **dict(v_opts)},
+                                       self.analysis.get(method), self.budget.tune_all, label=v_label or method))
             for label, method, options in self.configurations:
-                out.append(Group(dataset, backbone, method.lower(), noise, options, self.analysis.get(method.lower()),
-                                 self.budget.tune_all, label=label))
+                method = method.lower()
+                block.append(Group(dataset, backbone, method, noise, {**dict(options), **self._on_backbone(backbone, method)},
+                                   self.analysis.get(method), self.budget.tune_all, label=label))
+            labels = restricted.get(backbone, ("bpr",))
+            if backbone in restricted:
+                block = sorted((g for g in block if g.label in labels), key=lambda g: labels.index(g.label))
+            out.extend(replace(g, tuned=True, control=True) if i == 0 and g.label == labels[0] else g
+                       for i, g in enumerate(block))
+        return out
+
+    def _on_backbone(self, backbone: str, method: str) -> Dict[str, Any]:
+        """The :attr:`backbone_options` of ``method`` on ``backbone``."""
+        out: Dict[str, Any] = {}
+        for name, target, options in self.backbone_options:
+            if name.lower() == backbone and target.lower() == method:
+                out.update(dict(options))
         return out
 
     def with_budget(self, budget: Budget) -> "ExperimentSpec":

@@ -50,3 +50,43 @@ def test_natural_noise_experiment_on_movielens(tmp_path, shared_data_dir):
     assert float(rows["bpr"]["weight_auc"]) == pytest.approx(0.5) and float(rows["bpr"]["gap_recall@20"]) == 0.0
     assert 0 <= float(rows["tce"]["weight_auc"]) <= 1 and float(rows["tce"]["time_ratio"]) > 0
     assert "What each model-selection rule picks" in report.read_text()
+
+
+def test_cdae_block_runs_the_studys_cdae_methods_on_user_batches_beside_pointwise_erm():
+    budget = replace(BUDGETS["natural"], seeds=(0,), lrs=(5e-3,), l2s=(0.0,))
+    spec = make_spec("natural-noise", budget, datasets=["ml-100k-natural"], backbones=["gmf", "cdae"],
+                     methods=["tce", "deca", "til-ui"])
+    groups = {(g.backbone, g.label): g for g in spec.groups()}
+    # GMF: BPR is the control and the groups (so their stored cells) are as before
+    assert [label for backbone, label in groups if backbone == "gmf"] == ["bpr", "tce", "deca", "til-ui", "erm-bce"]
+    assert groups["gmf", "bpr"].control and not groups["gmf", "tce"].control
+    assert dict(groups["gmf", "tce"].options) == {"num_gradual": 400}
+    assert groups["gmf", "tce"].cell(budget, 0, 5e-3, 0.0).batch_size == 2048
+    # CDAE: the study's CDAE methods only (no BPR, no TIL), pointwise ERM first as the tuned control
+    assert [label for backbone, label in groups if backbone == "cdae"] == ["erm-bce", "tce", "deca"]
+    assert groups["cdae", "erm-bce"].control and groups["cdae", "erm-bce"].tuned
+    assert dict(groups["cdae", "erm-bce"].options) == {"drop_rate": 0.0, "batches": "auto", "batch_size": 64}
+    cell = groups["cdae", "tce"].cell(budget, 0, 5e-3, 0.0)
+    assert cell.batch_size == 64 and dict(cell.options) == {"num_gradual": 400, "batches": "auto"}
+    assert groups["cdae", "deca"].cell(budget, 0, 5e-3, 0.0).batch_size == 64
+
+
+def test_backbone_methods_must_name_a_known_control():
+    budget = replace(BUDGETS["natural"], seeds=(0,))
+    spec = make_spec("natural-noise", budget, datasets=["ml-100k-natural"], backbones=["cdae"], methods=["tce"])
+    with pytest.raises(ValueError, match="its control 'nope' is not among"):
+        replace(spec, backbone_methods=(("cdae", ("nope", "tce")),))
+
+
+@pytest.mark.dataset
+def test_cdae_block_end_to_end_gaps_are_against_pointwise_erm(tmp_path, shared_data_dir):
+    budget = replace(BUDGETS["natural"], epochs=2, eval_every=1, seeds=(0,), lrs=(5e-3,), l2s=(0.0,))
+    spec = make_spec("natural-noise", budget, datasets=["ml-100k-natural"], backbones=["cdae"], methods=["udt"])
+    result, report, _ = run(spec, tmp_path, data_dir=str(shared_data_dir), root=str(tmp_path / "data"), log=None)
+    assert result.failed == 0
+    with open(tmp_path / "natural-noise-summary.csv", newline="") as handle:
+        rows = {r["method"]: r for r in csv.DictReader(handle)}
+    assert set(rows) == {"erm-bce", "udt"}
+    assert float(rows["erm-bce"]["gap_recall@20"]) == 0.0 and float(rows["erm-bce"]["time_ratio"]) == 1.0
+    assert not math.isnan(float(rows["udt"]["gap_recall@20"]))
+    assert {entry.cell.batch_size for entry in result.entries} == {64}
