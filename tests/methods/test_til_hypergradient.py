@@ -12,7 +12,6 @@ import torch.autograd.forward_ad as fwAD
 from torch.func import functional_call
 
 from graphdenoise.methods import TILUI, SetupContext, StepContext
-from graphdenoise.methods.losses import bpr_terms
 from graphdenoise.methods.til_bilevel import ExactHypergradient, _TripletCall
 from graphdenoise.models import MODELS
 from graphdenoise.models.base import accumulate_row_gradients
