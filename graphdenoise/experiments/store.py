@@ -33,12 +33,12 @@ from .spec import Cell, noise_label
 
 #: Columns of ``cells.csv`` and of the per-experiment CSVs (the latter add ``experiment``, ``group`` and ``role``).
 COLUMNS = [
-    "dataset", "backbone", "method", "seed", "noise", "options", "lr", "l2", "config_hash", "status", "error",
+    "dataset", "backbone", "method", "seed", "noise", "options", "lr", "l2", "batch_size", "config_hash", "status", "error",
     "epochs_run", "best_epoch", "val_recall@20", "val_ndcg@20", "test_recall@20", "test_ndcg@20",
     "sec_per_epoch", "train_seconds", "wall_seconds", "peak_mem_mb", "mem_kind", "device", "analysis", "code",
 ]
 EXPERIMENT_COLUMNS = ["experiment", "group", "role"] + COLUMNS
-NUMERIC = {"seed", "lr", "l2", "epochs_run", "best_epoch", "val_recall@20", "val_ndcg@20", "test_recall@20",
+NUMERIC = {"seed", "lr", "l2", "batch_size", "epochs_run", "best_epoch", "val_recall@20", "val_ndcg@20", "test_recall@20",
            "test_ndcg@20", "sec_per_epoch", "train_seconds", "wall_seconds", "peak_mem_mb"}
 
 
@@ -85,7 +85,7 @@ def base_row(cell: Cell) -> Dict[str, Any]:
     """The descriptive columns of a cell's row."""
     return {"dataset": cell.dataset.label, "backbone": cell.backbone, "method": cell.method, "seed": cell.seed,
             "noise": noise_label(cell.noise), "options": json.dumps(dict(cell.options), sort_keys=True),
-            "lr": float(cell.lr), "l2": float(cell.l2), "config_hash": cell.config_hash(),
+            "lr": float(cell.lr), "l2": float(cell.l2), "batch_size": cell.batch_size, "config_hash": cell.config_hash(),
             "analysis": cell.analysis or ""}
 
 

@@ -90,3 +90,5 @@ def test_cdae_block_end_to_end_gaps_are_against_pointwise_erm(tmp_path, shared_d
     assert float(rows["erm-bce"]["gap_recall@20"]) == 0.0 and float(rows["erm-bce"]["time_ratio"]) == 1.0
     assert not math.isnan(float(rows["udt"]["gap_recall@20"]))
     assert {entry.cell.batch_size for entry in result.entries} == {64}
+    with open(tmp_path / "natural-noise.csv", newline="") as handle:
+        assert {r["batch_size"] for r in csv.DictReader(handle)} == {"64"}
