@@ -25,6 +25,14 @@ Ratios are ours / reference, same process, interleaved; print the load average w
     python benchmarks/sequence_speed.py --steps 20      # smoke run: the first 20 steps of each round
     python benchmarks/sequence_speed.py --methods atjt,atjt-wat,atjt-dnr --models widedeep,din,sasrec
     python benchmarks/sequence_speed.py --clock thread   # this thread's CPU time (a busy machine)
+    python benchmarks/sequence_speed.py --flops --steps 8  # matmul FLOPs per step: each method's floor
+
+``--flops`` counts the matrix-product FLOPs (``torch.utils.flop_counter``: mm, addmm, bmm, attention;
+not the element-wise work) of one step of BCE and of each method, forward and backward, and prints
+their ratio: the time ratio a method would have if its products ran as efficiently as BCE's. On
+Wide&Deep the recogniser g of ATJT (the paper's attention units and output MLP over ``N`` = 2
+batches) has about 2.5x the products of the recommender itself, so ATJT's floor there is about
+3.5x BCE, above the issue's 2.5x goal.
 """
 from __future__ import annotations
 
@@ -229,6 +237,24 @@ def compare(name, view, args, device):
     return best, len(trainers["bce"].method.last_steps)
 
 
+def step_flops(name, view, args, device):
+    """Matrix-product FLOPs per recommender step of BCE and of each of ``args.methods`` (forward and backward)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    from graphdenoise.sequential import SEQUENCE_METHODS, SEQUENCE_MODELS, SequenceTrainer, SequenceTrainerConfig
+    cfg = SequenceTrainerConfig(device=str(device), show_progress=False, batch_size=args.batch_size)
+    out = {}
+    for method in ("bce", *args.methods.split(",")):
+        torch.manual_seed(0)
+        algo = SEQUENCE_METHODS.get(method)()
+        limit_steps(algo, args.steps or 8)
+        trainer = SequenceTrainer(SEQUENCE_MODELS.get(name).from_data(view), algo, view, cfg)
+        trainer.train_epoch()  # a first epoch (lazy set-up) outside the count
+        with FlopCounterMode(display=False) as counter:
+            trainer.train_epoch()
+        out[method] = counter.get_total_flops() / len(algo.last_steps)
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("GRAPHDENOISE_DATA"))
@@ -243,6 +269,8 @@ def main():
     parser.add_argument("--clock", choices=("wall", "cpu", "thread"), default="wall",
                         help="wall time, this process's CPU time, or this thread's CPU time (least distorted on a "
                              "busy machine; with --threads 1 only, as torch's worker threads are not counted)")
+    parser.add_argument("--flops", action="store_true",
+                        help="count matrix-product FLOPs per step instead of timing (each method's floor over BCE)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     global CLOCK, DEVICE
@@ -257,6 +285,13 @@ def main():
     print(f"{view}\ntorch {torch.__version__}, {torch.get_num_threads()} threads, device {device}, "
           f"load avg {os.getloadavg()[0]:.2f}; {args.clock} clock; steps per epoch: {args.steps or 'all'}")
     methods = args.methods.split(",")
+    if args.flops:
+        print(f"\n{'model':<10}{'BCE MFLOP/step':>16}" + "".join(f"{m + ' MFLOP':>18}{m + '/BCE':>14}" for m in methods))
+        for name in args.models.split(","):
+            flops = step_flops(name, view, args, device)
+            print(f"{name:<10}{flops['bce'] / 1e6:>16.1f}"
+                  + "".join(f"{flops[m] / 1e6:>18.1f}{flops[m] / flops['bce']:>14.2f}" for m in methods), flush=True)
+        return
     print(f"\n{'model':<10}{'ours BCE (s)':>14}{'reference (s)':>15}{'ratio':>8}"
           + "".join(f"{m + ' (s)':>16}{m + '/BCE':>14}" for m in methods))
     for name in args.models.split(","):

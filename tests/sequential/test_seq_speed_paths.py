@@ -158,3 +158,13 @@ def test_fused_prelu_mlp_matches_layer_by_layer(dropout, training):
         results.append([out.detach()] + [t.grad.clone() for t in (x, *stack.parameters())])
     for layered, fused in zip(*results):
         assert torch.allclose(layered, fused, atol=1e-6, rtol=1e-5)
+
+
+def test_flop_count_per_step_sees_the_recogniser(toy_graph):
+    """``sequence_speed.py --flops``: ATJT's steps carry g's products on top of BCE's (Wide&Deep's
+    recommender is far smaller than the paper's recogniser, so the floor is well above 1)."""
+    from types import SimpleNamespace
+    view = SequenceData(toy_graph, max_len=5)
+    args = SimpleNamespace(batch_size=16, steps=4, methods="atjt")
+    flops = load_benchmark("sequence_speed").step_flops("widedeep", view, args, torch.device("cpu"))
+    assert flops["bce"] > 0 and flops["atjt"] > 1.5 * flops["bce"]
