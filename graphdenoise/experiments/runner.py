@@ -286,20 +286,20 @@ def run_experiment(spec: ExperimentSpec, out, *, data_dir: Optional[str] = None,
     executor = CellExecutor(run, DataCache(data_dir, root), device, retry_failed, log or (lambda _: None),
                             _count_planned(spec.groups(), spec.budget), cell_callbacks)
     start = time.perf_counter()
-    bpr_choice: Dict[Tuple, Optional[Selection]] = {}  # each block's tuned control
+    control_choice: Dict[Tuple, Optional[Selection]] = {}  # each block's tuned control
     for group in spec.groups():
         roles: Dict[Cell, str] = {}
         if group.tuned:
             select = _select_by_trials if spec.budget.trials else _select_on_grid
             choice, source = select(group, spec, executor, roles)
         else:
-            choice, source = bpr_choice.get(group.block), "tuned control"
+            choice, source = control_choice.get(group.block), "tuned control"
             if choice is None:
                 choice, source = (spec.budget.lrs[0], spec.budget.l2s[0], ()), "control failed: first grid point"
             else:
                 choice = (choice[0], choice[1], ())
-        if group.control and group.block not in bpr_choice:
-            bpr_choice[group.block] = None if "failed" in source else choice
+        if group.control and group.block not in control_choice:
+            control_choice[group.block] = None if "failed" in source else choice
         run.selections[group], run.selection_source[group] = choice, source
         finals = [group.cell(spec.budget, seed, choice[0], choice[1], choice[2], spec.split_seed)
                   for seed in spec.budget.seeds]

@@ -265,7 +265,7 @@ class Group:
     """Fixed options of this configuration (e.g. ``num_clusters=10`` in the ``clusters`` experiment)."""
     analysis: Optional[str] = None
     tuned: bool = False
-    """Search the budget's grid on validation (always true for plain BPR)."""
+    """Search the budget's grid on validation (always true for the block's control)."""
     label: str = ""
     """Display name (default: the method name)."""
     control: bool = False
