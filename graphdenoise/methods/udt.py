@@ -97,15 +97,15 @@ def interaction_weights(edge_loss: Tensor, edge_users: Tensor, temperature: Tens
     return weight.masked_fill(weight == 0, 1.0)
 
 
-def row_weights(terms: Tensor, rows: Tensor, num_pos: int, temperature: Tensor, factor: Tensor) -> Tensor:
+def row_weights(terms: Tensor, rows: Tensor, num_pos: int, cells: Tensor, temperature: Tensor,
+                factor: Tensor) -> Tensor:
     r"""The CDAE variant's weights of a user batch's cells (``code/CDAE/main.py:335-362``): a positive
     weighs :math:`\operatorname{softmax}(-\ell/T_u)` over its row's positives times half the row's number
     of cells, a negative 1, all times the user factor; ``terms`` (detached) hold the positives first,
-    ``temperature`` / ``factor`` are per batch row."""
-    masked = torch.bincount(rows, minlength=factor.numel()).to(terms.dtype)
+    ``cells`` (each row's number of cells), ``temperature`` and ``factor`` are per batch row."""
     pos_rows = rows[:num_pos]
     prob = segment_softmax(-terms[:num_pos] / temperature[pos_rows], pos_rows, factor.numel())
-    weight = torch.cat([prob * masked[pos_rows] / 2.0, torch.ones_like(terms[num_pos:])])
+    weight = torch.cat([prob * cells[pos_rows] / 2.0, torch.ones_like(terms[num_pos:])])
     return weight * factor[rows]
 
 
@@ -236,13 +236,13 @@ class UDT(StudyRows, Method):
         logits, labels, rows = cell_logits(model, batch)
         terms = bce_terms(logits, labels)
         num_rows, detached = batch.users.numel(), terms.detach()
-        masked = torch.bincount(rows, minlength=num_rows).to(terms.dtype)
-        self.row_loss[batch.users] = terms.new_zeros(num_rows).index_add_(0, rows, detached) / masked
+        cells = torch.bincount(rows, minlength=num_rows).to(terms.dtype)  # each row's masked cell count
+        self.row_loss[batch.users] = terms.new_zeros(num_rows).index_add_(0, rows, detached) / cells
         if ctx.epoch < self.config.warmup_epochs:
             loss = terms.mean()
         else:
             users, num_pos = batch.users, batch.pos_rows.numel()
-            weight = row_weights(detached, rows, num_pos, self.user_temperature[users], self.user_factor[users])
+            weight = row_weights(detached, rows, num_pos, cells, self.user_temperature[users], self.user_factor[users])
             self.stats.update(weight[:num_pos])
             loss = (weight * terms).mean()
         return loss + l2_term(model, batch, ctx), {"udt": loss.detach()}
@@ -267,12 +267,12 @@ class UDT(StudyRows, Method):
         flat_users, flat_items = users.reshape(-1), pos_items.reshape(-1)
         unique, inverse = torch.unique(flat_users, return_inverse=True)
         rows, items = model.train_index.gather_rows(unique)
-        terms = bce_terms(model.cell_scores(unique, rows, items), torch.ones(rows.numel(), device=rows.device))
         temperature, factor = self.row_ranks()
-        prob = segment_softmax(-terms / temperature[unique][rows], rows, unique.numel())
-        weight = prob * self.counts[unique][rows] * factor[unique][rows]
         if rows.numel() == 0:
             return factor[flat_users].view(users.shape)
+        terms = bce_terms(model.cell_scores(unique, rows, items), torch.ones(rows.numel(), device=rows.device))
+        prob = segment_softmax(-terms / temperature[unique][rows], rows, unique.numel())
+        weight = prob * self.counts[unique][rows] * factor[unique][rows]
         keys, query = rows * model.num_items + items, inverse * model.num_items + flat_items  # keys: sorted (CSR)
         at = torch.searchsorted(keys, query).clamp_(max=keys.numel() - 1)
         return torch.where(keys[at] == query, weight[at], factor[flat_users]).view(users.shape)
