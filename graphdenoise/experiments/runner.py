@@ -6,19 +6,23 @@ mean **validation** Recall@20 is kept (test metrics never choose anything). A me
 does the same on its own; one that is not reuses the BPR control's point. The chosen point is then
 run with every seed of the budget. Each cell is one :func:`graphdenoise.fit` with the budget's epoch
 limit and early stopping rule; finished cells in the output folder are skipped, a failing cell is
-recorded (status ``failed``, traceback file) and the run goes on.
+recorded (status ``failed``, traceback file) and the run goes on. A running cell checkpoints at every
+evaluation (``checkpoints/<hash>`` in the output folder), so a runner stopped mid-cell (Ctrl-C,
+SIGTERM, a lost machine) continues that cell exactly where its last evaluation left it.
 """
 from __future__ import annotations
 
 import functools
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -153,11 +157,13 @@ def check_components(cell: Cell) -> None:
 
 
 def run_cell(cell: Cell, data_cache: DataCache, device: Optional[str] = None,
-             callbacks: Sequence[Callable] = (), cell_callbacks: Optional[CellCallbacks] = None
-             ) -> Tuple[Dict[str, Any], Dict]:
+             callbacks: Sequence[Callable] = (), cell_callbacks: Optional[CellCallbacks] = None,
+             checkpoint_dir: Optional[Path] = None) -> Tuple[Dict[str, Any], Dict]:
     """Train and evaluate one cell; returns its CSV row and its details (history, metrics, diagnostics).
     ``callbacks`` go to the trainer (e.g. the tuner's pruning callback), and so do those that
-    ``cell_callbacks(cell, data)`` returns (e.g. a probe that adds entries to the history)."""
+    ``cell_callbacks(cell, data)`` returns (e.g. a probe that adds entries to the history).
+    ``checkpoint_dir``: the run checkpoints there at every evaluation and resumes from it (exactly)
+    when it holds one."""
     from ..api import fit
     from ..utils import resolve_device
     from .analysis import ANALYSIS_CALLBACKS, ANALYSIS_FUNCTIONS
@@ -170,9 +176,10 @@ def run_cell(cell: Cell, data_cache: DataCache, device: Optional[str] = None,
     resolved = resolve_device(device)
     start = time.perf_counter()
     with PeakMemory(resolved) as memory:
+        resume = {} if checkpoint_dir is None else {"checkpoint_dir": str(checkpoint_dir), "resume": True}
         result = fit(data, model=cell.backbone, method=cell.method, epochs=cell.epochs, seed=cell.seed,
                      device=str(resolved), show_progress=False, callbacks=list(callbacks),
-                     **cell.fit_options())  # one log line per cell
+                     **cell.fit_options(), **resume)  # one log line per cell
         diagnostics = None
         if cell.analysis is not None:
             diagnostics = ANALYSIS_FUNCTIONS[cell.analysis](result.method, result.model, data, seed=cell.split_seed)
@@ -376,9 +383,13 @@ class CellExecutor:
                  f"lr={cell.lr:g} l2={cell.l2:g} {noise_label(cell.noise)}"
                  + (f" batch={cell.batch_size}" if cell.batch_size != self.run.spec.budget.batch_size else "")
                  + (f" {dict(cell.options)}" if cell.options else "") + " ...")
+        checkpoint = self.store.checkpoint_path(key)
+        if checkpoint.exists():
+            self.log(f"    resuming from {checkpoint}")
         try:
-            row, details = run_cell(cell, self.cache, self.device, callbacks, self.cell_callbacks)
+            row, details = run_cell(cell, self.cache, self.device, callbacks, self.cell_callbacks, checkpoint)
             self.store.record(row, details)
+            shutil.rmtree(checkpoint, ignore_errors=True)
             self.run.ran += 1
             self.log(f"    ok in {row['wall_seconds']:.0f}s: {row['epochs_run']} epochs (best {row['best_epoch']}), "
                      f"val R@20 {row['val_recall@20']:.4f}, test R@20 {row['test_recall@20']:.4f}, "
@@ -387,12 +398,14 @@ class CellExecutor:
         except passthrough as exc:
             row = dict(base_row(cell), status="pruned", error=str(exc)[:500])
             self.store.record(row)
+            shutil.rmtree(checkpoint, ignore_errors=True)
             self.run.pruned += 1
             self.log(f"    pruned ({exc})")
             raise
         except Exception as exc:  # a failing cell is recorded; the run goes on
             row = dict(base_row(cell), status="failed", error=f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500])
             self.store.record(row, traceback_text=traceback.format_exc())
+            shutil.rmtree(checkpoint, ignore_errors=True)  # a retry starts afresh
             self.run.failed += 1
             self.log(f"    FAILED ({row['error']}); traceback in {self.store.traceback_path(key)}")
             return row

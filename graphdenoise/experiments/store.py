@@ -211,6 +211,11 @@ class ResultStore:
     def traceback_path(self, key: str) -> Path:
         return self.out / "tracebacks" / f"{key}.txt"
 
+    def checkpoint_path(self, key: str) -> Path:
+        """The running cell's checkpoint folder: a runner that was stopped (Ctrl-C, SIGTERM, a lost
+        machine) resumes the cell from its last evaluation; removed once the cell's row is recorded."""
+        return self.out / "checkpoints" / key
+
     def details(self, cell_or_key) -> Dict[str, Any]:
         key = cell_or_key.config_hash() if isinstance(cell_or_key, Cell) else cell_or_key
         path = self.details_path(key)

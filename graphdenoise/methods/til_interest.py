@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..models.sparse import SparseOperator
 from ..utils import kmeans, take_rows
 from .clustering import clustering_loss, hard_assignment
 
@@ -45,9 +46,19 @@ def user_interest(model, users: Tensor, detach: bool = True, nodes: Optional[Tup
         offsets = torch.cumsum(counts, 0, dtype=counts.dtype) - counts
         sums = F.embedding_bag(items, item_table.detach(), offsets, mode="sum")
         return take_rows(sums.div_(counts.unsqueeze(1).to(sums.dtype)), inverse)
-    owner = torch.repeat_interleave(torch.arange(unique.numel(), device=items.device), counts)
-    sums = item_table.new_zeros(unique.numel(), item_table.size(1)).index_add(0, owner, take_rows(item_table, items))
-    return take_rows(sums / counts.clamp(min=1).unsqueeze(1).to(item_table.dtype), inverse)
+    return take_rows(interest_operator(model.train_index, item_table)(item_table, unique), inverse)
+
+
+def interest_operator(index, table: Tensor) -> SparseOperator:
+    """The row-normalised user x item operator of the training ``index`` (its CSR order as is), on
+    ``table``'s device and dtype, built once per index."""
+    op = getattr(index, "_interest_operator", None)
+    if op is None or not op.placed(table.device, table.dtype):
+        value = index.counts.clamp(min=1).to(table.dtype).reciprocal().repeat_interleave(index.counts)
+        matrix = torch.sparse_csr_tensor(index.indptr, index.items, value, (index.num_users, index.num_items),
+                                         check_invariants=False)
+        op = index._interest_operator = SparseOperator(matrix.to(table.device))
+    return op
 
 
 def ego_rows(model, users: Tensor, pos_items: Tensor, neg_items: Tensor, detach: bool) -> Tuple[Tensor, ...]:

@@ -187,11 +187,11 @@ class TrainingLoop:
                 current = self.selection.update(self.epoch, self.selection_value(metrics, record), self.snapshot)
                 self.report(record, current)
             self.history.append(record)
+            self.progress.on_epoch_end(record)
+            for callback in self.callbacks:  # before the checkpoint: what a callback adds to the record is kept
+                callback(self.epoch, record)
             if evaluated:
                 self.save_checkpoint()
-            self.progress.on_epoch_end(record)
-            for callback in self.callbacks:
-                callback(self.epoch, record)
 
     def final_metrics(self) -> Dict[str, Dict[str, float]]:
         """Validation and test metrics of the selected state (test is computed only here)."""

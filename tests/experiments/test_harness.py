@@ -208,3 +208,40 @@ def test_cell_callbacks_reach_the_trainer_and_their_entries_are_stored(tmp_path)
     seen.clear()
     run_experiment(spec, tmp_path, log=None, cell_callbacks=factory)  # reused cells run nothing
     assert seen == []
+
+
+def test_a_cell_stopped_mid_run_resumes_from_its_checkpoint_exactly(tmp_path):
+    import signal
+
+    from graphdenoise.experiments import ExperimentSpec, run_experiment
+    from graphdenoise.train.interrupt import TrainingInterrupted
+
+    class Probe:  # adds to each evaluated record: the checkpoint must keep what callbacks add
+        def attach(self, modules, config):
+            self.model = modules["model"]
+
+        def __call__(self, epoch, record):
+            record["probe/norm"] = float(self.model.embedding_tables()[0].norm())
+
+    class Stop:  # a SIGTERM in the middle of epoch 3
+        def __call__(self, epoch, record):
+            if epoch == 2:
+                raise TrainingInterrupted(signal.SIGTERM)
+
+    budget = replace(TINY, epochs=4, eval_every=1, patience=10, seeds=(0,), lrs=(1e-2,), l2s=(1e-4,))
+    spec = ExperimentSpec("stop", (SYNTH,), ("mf",), (), budget)
+    stopped = tmp_path / "stopped"
+    with pytest.raises(TrainingInterrupted):
+        run_experiment(spec, stopped, log=None, cell_callbacks=lambda cell, data: [Probe(), Stop()])
+    (checkpoint,) = (stopped / "checkpoints").iterdir()
+    assert (checkpoint / "last.pt").exists() and not (stopped / "rows").exists()
+
+    lines = []
+    resumed = run_experiment(spec, stopped, log=lines.append, cell_callbacks=lambda cell, data: [Probe()])
+    assert any(f"resuming from {checkpoint}" in line for line in lines)
+    assert not checkpoint.exists()  # removed once the row is recorded
+    fresh = run_experiment(spec, tmp_path / "fresh", log=None, cell_callbacks=lambda cell, data: [Probe()])
+    histories = [run.store.details(run.final_cells(run.groups()[0])[0])["history"] for run in (resumed, fresh)]
+    keys = ("epoch", "loss", "val/recall@20", "probe/norm")
+    assert [[h[k] for k in keys] for h in histories[0]] == [[h[k] for k in keys] for h in histories[1]]
+    assert len(histories[0]) == 4
