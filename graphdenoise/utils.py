@@ -91,6 +91,34 @@ class InteractionIndex:
         return row, items
 
 
+class EdgeLookup:
+    r"""Training edge ids of ``(user, item)`` pairs.
+
+    Args:
+        edge_index (Tensor): ``[2, E]`` training edges (the order defines the edge ids).
+        num_items (int): Number of items (keys are ``user * num_items + item``).
+    """
+
+    def __init__(self, edge_index: Tensor, num_items: int):
+        self.num_items = int(num_items)
+        keys = edge_index[0].long() * self.num_items + edge_index[1].long()
+        self.keys, self.order = torch.sort(keys, stable=True)
+
+    def to(self, device) -> "EdgeLookup":
+        self.keys, self.order = self.keys.to(device), self.order.to(device)
+        return self
+
+    def __call__(self, users: Tensor, items: Tensor) -> Tuple[Tensor, Tensor]:
+        """``(edge_ids, found)``: the (first) edge id of each pair, and whether the pair is a training edge
+        (``edge_ids`` is 0 where not found)."""
+        query = users.long() * self.num_items + items.long()
+        if self.keys.numel() == 0:
+            return torch.zeros_like(query), torch.zeros_like(query, dtype=torch.bool)
+        pos = torch.searchsorted(self.keys, query).clamp_(max=self.keys.numel() - 1)
+        found = self.keys[pos] == query
+        return torch.where(found, self.order[pos], torch.zeros_like(pos)), found
+
+
 def take_rows(table: Tensor, index: Tensor) -> Tensor:
     """``table[index]`` for an integer ``index`` of any shape, through ``index_select``: on CPU that ran
     3-6x faster than advanced indexing for 5,000 rows of a 41k x 64 table (one thread), and its

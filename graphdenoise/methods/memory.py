@@ -1,45 +1,20 @@
 r"""Per-interaction memory shared by the methods that judge a training edge over several epochs
 (DCF's time-averaged loss, UDT's previous-epoch weights, PLD's personal loss distribution).
 
-* :class:`EdgeLookup` -- the training edge id of ``(u, i)`` pairs (one ``searchsorted``), so that
+* :class:`~graphdenoise.utils.EdgeLookup` -- the training edge id of ``(u, i)`` pairs (one
+  ``searchsorted``; the user-batch sampler's too), so that
   :meth:`~graphdenoise.methods.Method.weights`, which receives pairs, can read state kept per edge;
 * :func:`segment_softmax` -- a softmax within groups (e.g. over each user's positives), vectorised;
 * :class:`EpochClock` -- tells a method, from ``ctx.epoch``, that a new epoch has begun.
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
 from torch import Tensor
 
-
-class EdgeLookup:
-    r"""Training edge ids of ``(user, item)`` pairs.
-
-    Args:
-        edge_index (Tensor): ``[2, E]`` training edges (the order defines the edge ids).
-        num_items (int): Number of items (keys are ``user * num_items + item``).
-    """
-
-    def __init__(self, edge_index: Tensor, num_items: int):
-        self.num_items = int(num_items)
-        keys = edge_index[0].long() * self.num_items + edge_index[1].long()
-        self.keys, self.order = torch.sort(keys, stable=True)
-
-    def to(self, device) -> "EdgeLookup":
-        self.keys, self.order = self.keys.to(device), self.order.to(device)
-        return self
-
-    def __call__(self, users: Tensor, items: Tensor) -> Tuple[Tensor, Tensor]:
-        """``(edge_ids, found)``: the (first) edge id of each pair, and whether the pair is a training edge
-        (``edge_ids`` is 0 where not found)."""
-        query = users.long() * self.num_items + items.long()
-        if self.keys.numel() == 0:
-            return torch.zeros_like(query), torch.zeros_like(query, dtype=torch.bool)
-        pos = torch.searchsorted(self.keys, query).clamp_(max=self.keys.numel() - 1)
-        found = self.keys[pos] == query
-        return torch.where(found, self.order[pos], torch.zeros_like(pos)), found
+from ..utils import EdgeLookup  # noqa: F401  (the methods' import point)
 
 
 def segment_softmax(values: Tensor, segment: Tensor, num_segments: int) -> Tensor:

@@ -31,7 +31,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from ..datasets.graph import num_users_items, train_edges
-from ..utils import InteractionIndex
+from ..utils import EdgeLookup, InteractionIndex
 from .triplets import RankBatching
 
 USER_NEGATIVES = ("pooled", "per_user")
@@ -133,7 +133,7 @@ class UserBatchSampler(RankBatching):
             raise ValueError("the dataset has no training edges")
         self.num_users, self.num_items = num_users_items(data)
         self.index = index if index is not None else InteractionIndex(edges, self.num_users, self.num_items)
-        self.edge_of_key = _edge_ids_by_key(edges, self.index)
+        self.edge_lookup = EdgeLookup(edges, self.num_items)
         self.active_users = torch.nonzero(self.index.counts > 0).view(-1)
         self.batch_size, self.negatives, self.num_negatives = batch_size, negatives, num_negatives
         self.rank, self.world_size = rank, world_size
@@ -154,7 +154,7 @@ class UserBatchSampler(RankBatching):
     def batch(self, users: Tensor) -> UserBatch:
         """The rows of ``users`` (each with training items) and fresh negative cells."""
         pos_rows, pos_items = self.index.gather_rows(users)
-        edge_ids = self.edge_of_key[_key_positions(self.index, users[pos_rows], pos_items)]
+        edge_ids = self.edge_lookup(users[pos_rows], pos_items)[0]
         counts = self.index.counts[users]
         if self.negatives == "pooled":
             neg_rows, neg_items = self._pooled(users, counts, pos_rows.numel() * self.num_negatives)
@@ -196,15 +196,3 @@ class UserBatchSampler(RankBatching):
     def load_state_dict(self, state: dict) -> None:
         self.order_generator.set_state(state["order_generator"])
         self.generator.set_state(state["generator"])
-
-
-def _edge_ids_by_key(edges: Tensor, index: InteractionIndex) -> Tensor:
-    """For each pair of ``index`` (its sorted-key order), the id of a training edge holding it."""
-    out = torch.empty(index.num_pairs, dtype=torch.long)
-    out[_key_positions(index, edges[0], edges[1])] = torch.arange(edges.size(1))
-    return out
-
-
-def _key_positions(index: InteractionIndex, users: Tensor, items: Tensor) -> Tensor:
-    """Positions in ``index.keys`` of pairs known to be in the index."""
-    return torch.searchsorted(index.keys, users * index.num_items + items)
