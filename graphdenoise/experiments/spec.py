@@ -292,6 +292,9 @@ class Group:
                 options[option] = budget.epoch_share(method, option)
         options.update(dict(extra))
         batch_size = options.pop("batch_size", budget.batch_size)  # a group may fix its own (CDAE's users)
+        if isinstance(batch_size, tuple):  # per dataset: ((name, size), ...), "*" for any other
+            sizes = dict(batch_size)
+            batch_size = sizes.get(self.dataset.name, sizes.get("*", budget.batch_size))
         return Cell(dataset=self.dataset, backbone=self.backbone, method=self.method, seed=seed, lr=lr, l2=l2,
                     epochs=budget.epochs, eval_every=budget.eval_every, patience=budget.patience,
                     batch_size=batch_size, noise=self.noise, options=freeze_options(options),
@@ -320,7 +323,8 @@ class ExperimentSpec:
     :attr:`method_options` and to the :attr:`configurations` of that method on that backbone, e.g.
     ``(("cdae", "tce", (("batches", "auto"),)),)``: T-CE on CDAE's user batches, as the RecSys'25 study
     trains its CDAE; the other backbones' cells (and their stored results) are unchanged. A
-    ``batch_size`` option replaces the budget's batch size for those cells."""
+    ``batch_size`` option replaces the budget's batch size for those cells: a number, or per dataset
+    ``(("ml-100k-natural", 64), ("modcloth", 1024), ("*", 64))`` (``"*"``: any other dataset)."""
     backbone_methods: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
     """``(backbone, labels)``: on that backbone run only the groups with these labels (method names
     or :attr:`configurations` labels), the first being the block's tuned control instead of BPR, e.g.

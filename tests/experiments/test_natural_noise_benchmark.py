@@ -10,6 +10,7 @@ import pytest
 
 from graphdenoise.experiments import BUDGETS, make_spec, run
 from graphdenoise.experiments.analysis import rule_selections
+from graphdenoise.experiments.experiments import CDAE_USERS_PER_BATCH
 
 
 def record(epoch, val, noisy, loss, revised, test):
@@ -65,10 +66,19 @@ def test_cdae_block_runs_the_studys_cdae_methods_on_user_batches_beside_pointwis
     # CDAE: the study's CDAE methods only (no BPR, no TIL), pointwise ERM first as the tuned control
     assert [label for backbone, label in groups if backbone == "cdae"] == ["erm-bce", "tce", "deca"]
     assert groups["cdae", "erm-bce"].control and groups["cdae", "erm-bce"].tuned
-    assert dict(groups["cdae", "erm-bce"].options) == {"drop_rate": 0.0, "batches": "auto", "batch_size": 64}
+    assert dict(groups["cdae", "erm-bce"].options) == {"drop_rate": 0.0, "batches": "auto",
+                                                       "batch_size": CDAE_USERS_PER_BATCH}
     cell = groups["cdae", "tce"].cell(budget, 0, 5e-3, 0.0)
     assert cell.batch_size == 64 and dict(cell.options) == {"num_gradual": 400, "batches": "auto"}
     assert groups["cdae", "deca"].cell(budget, 0, 5e-3, 0.0).batch_size == 64
+    # the batch is per dataset: the study's 1024 users on ModCloth, 64 on any other dataset
+    on = {name: {(g.backbone, g.label): g for g in make_spec("natural-noise", budget, datasets=[name],
+                                                              backbones=["cdae"], methods=["udt"]).groups()}
+          for name in ("modcloth", "ml-100k")}
+    assert on["modcloth"]["cdae", "udt"].cell(budget, 0, 5e-3, 0.0).batch_size == 1024
+    assert on["ml-100k"]["cdae", "erm-bce"].cell(budget, 0, 5e-3, 0.0).batch_size == 64
+    gmf = make_spec("natural-noise", budget, datasets=["modcloth"], backbones=["gmf"], methods=["tce"]).groups()
+    assert {g.cell(budget, 0, 5e-3, 0.0).batch_size for g in gmf} == {budget.batch_size}
 
 
 def test_backbone_methods_must_name_a_known_control():
