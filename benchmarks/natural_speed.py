@@ -3,7 +3,7 @@ r"""Seconds per training epoch of the natural-noise methods over plain BPR's, sa
 
 The ratios of the natural-noise benchmark (RESULTS.md, ``x control``) come from separate runs on a
 loaded machine. Here every method trains beside BPR in ONE process, on the same data and settings as
-the benchmark's budget ``natural`` (batch 2048, lr 5e-3, no L2, the experiment's method options),
+the benchmark's budget ``natural`` (lr 5e-3, no L2, each method's options and batch as there),
 and epochs are INTERLEAVED (BPR, method 1, method 2, ..., BPR, ...) so that load changes hit all of
 them alike; each method's figure is the median over ``--rounds`` epochs and its ratio is that median
 over BPR's. Every trainer first trains ``--at-epoch`` epochs untimed (at least one: a warm-up), so
@@ -22,8 +22,10 @@ Usage (one thread; the data folder holds ``natural-noise/``, see ``../shared/dat
     python benchmarks/natural_speed.py --models lightgcn --methods dcf --profile dcf
     python benchmarks/natural_speed.py --models cdae --base erm-bce --methods deca deca-p udt --clock thread
 
-On CDAE, DeCA, DeCA(p), UDT and ``erm-bce`` train on batches of users' rows (``--batch-size`` counts
-users: ml-100k-natural's 943 users make one step per epoch at 2048).
+Each method runs as the natural-noise experiment runs it (``make_spec("natural-noise")``'s groups: its
+options, the ``natural`` budget's epoch shares, its batch), so the figures are those of the benchmark's
+cells; ``--batch-size`` forces one batch for all. On CDAE the experiment runs ``erm-bce`` (its control),
+T-CE, R-CE, DeCA, DeCA(p) and UDT on batches of users' rows (64 users on ml-100k-natural).
 """
 from __future__ import annotations
 
@@ -34,37 +36,41 @@ import pstats
 import statistics
 import sys
 import time
+from dataclasses import replace
 from typing import Dict, List
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from graphdenoise.datasets import load_dataset  # noqa: E402
+from graphdenoise.experiments import BUDGETS, make_spec  # noqa: E402
 from graphdenoise.experiments.natural import NATURAL_METHODS  # noqa: E402
+from graphdenoise.experiments.spec import Cell  # noqa: E402
 from graphdenoise.methods import METHODS  # noqa: E402
 from graphdenoise.models import MODELS  # noqa: E402
 from graphdenoise.train import Trainer, TrainerConfig  # noqa: E402
 
-# the natural-noise experiment's method options (experiments.py: ``num_gradual`` 400; spec.py's
-# ``natural`` budget: SGDL's switch at half of 30 epochs, DeCA(p)'s pre-training a third)
-OPTIONS = {"tce": {"num_gradual": 400}, "dcf": {"num_gradual": 400}, "sgdl": {"max_memorization_epochs": 15},
-           "deca-p": {"pretrain_epochs": 10}}
-# named configurations: the experiment's pointwise ERM (T-CE at drop rate 0), which on CDAE trains on
-# the study's batches of users' rows (``batches='auto'``), the protocol DeCA and UDT use there
-ALIASES = {"erm-bce": ("tce", {"drop_rate": 0.0, "batches": "auto"})}
+def experiment_cells(model: str, names: List[str], args) -> Dict[str, Cell]:
+    """Each name's cell as the natural-noise experiment runs it on ``model`` (its method, options and
+    batch: the experiment's method options, the ``natural`` budget's epoch shares, CDAE's users per
+    batch), at ``--lr``, no L2, ``--budget`` epochs. A name the experiment does not run on that backbone
+    is an error that lists the ones it does."""
+    budget = replace(BUDGETS["natural"], epochs=args.budget, seeds=(args.seed,), lrs=(args.lr,), l2s=(0.0,))
+    groups = {g.label: g for g in make_spec("natural-noise", budget, datasets=[args.dataset],
+                                            backbones=[model]).groups()}
+    unknown = [name for name in names if name not in groups]
+    if unknown:
+        raise SystemExit(f"natural_speed.py: the natural-noise experiment does not run {', '.join(unknown)} on "
+                         f"{model} (it runs: {', '.join(groups)})")
+    cells = {name: groups[name].cell(budget, args.seed, args.lr, 0.0) for name in names}
+    return {name: replace(cell, batch_size=args.batch_size or cell.batch_size) for name, cell in cells.items()}
 
 
-def make_method(name: str):
-    method, options = ALIASES.get(name, (name, {}))
-    return METHODS.get(method)(**{**OPTIONS.get(name, {}), **options})
-
-
-def make_trainer(data, model: str, method: str, args) -> Trainer:
+def make_trainer(data, cell: Cell, args) -> Trainer:
     torch.manual_seed(args.seed)
-    model_cls = MODELS.get(model)
-    config = TrainerConfig(epochs=args.budget, batch_size=args.batch_size, lr=args.lr, l2=0.0, seed=args.seed,
+    config = TrainerConfig(epochs=args.budget, batch_size=cell.batch_size, lr=args.lr, l2=0.0, seed=args.seed,
                            show_progress=False, device=args.device)
-    return Trainer(model_cls(data), make_method(method), data, config)
+    return Trainer(MODELS.get(cell.backbone)(data), METHODS.get(cell.method)(**dict(cell.options)), data, config)
 
 
 def time_epoch(trainer: Trainer, clock: str = "wall") -> float:
@@ -105,7 +111,8 @@ def main(argv=None) -> None:
     parser.add_argument("--at-epoch", type=int, default=20, help="untimed epochs before the timed ones")
     parser.add_argument("--budget", type=int, default=30, help="the trainer's epoch budget (DCF's lambda span)")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=2048)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="every method's batch (default: the experiment's, e.g. 2048; CDAE's users per batch)")
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
@@ -117,17 +124,19 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     data = load_dataset(args.dataset, data_dir=args.data_dir)
-    print(f"{args.dataset}, batch {args.batch_size}, epochs {args.at_epoch}+ of {args.budget}, {args.rounds} "
-          f"rounds, {args.threads} thread(s), load average {os.getloadavg()[0]:.2f} at start")
-    print(f"| backbone | method | s / epoch (median, {args.clock}) | x {args.base} |\n|---|---|---|---|")
+    print(f"{args.dataset}, epochs {args.at_epoch}+ of {args.budget}, {args.rounds} rounds, {args.threads} "
+          f"thread(s), load average {os.getloadavg()[0]:.2f} at start; each method as the natural-noise experiment "
+          f"runs it (options, batch)")
+    print(f"| backbone | method | batch | s / epoch (median, {args.clock}) | x {args.base} |\n|---|---|---|---|---|")
     for model in args.models:
         names = [args.base] + [m for m in args.methods if m != args.base]
-        trainers = {name: make_trainer(data, model, name, args) for name in names}
+        cells = experiment_cells(model, names, args)
+        trainers = {name: make_trainer(data, cells[name], args) for name in names}
         times = interleaved(trainers, args, args.profile)
         base = statistics.median(times[args.base])
         for name in names:
             median = statistics.median(times[name])
-            print(f"| {model} | {name} | {median:.4f} | {median / base:.2f} |", flush=True)
+            print(f"| {model} | {name} | {cells[name].batch_size} | {median:.4f} | {median / base:.2f} |", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f} at end")
 
 
