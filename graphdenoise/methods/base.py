@@ -219,6 +219,11 @@ class MethodBase(nn.Module):
     def after_step(self, model, batch, ctx: StepContext) -> None:
         """Bookkeeping after the optimiser steps."""
 
+    def lr_scale(self) -> float:
+        """The factor on the recommender's learning rate for the step being taken (read after
+        :meth:`loss`; e.g. SGDL's Phase I at a fifth of it as its authors' code trains). (default: 1)"""
+        return 1.0
+
     def epoch_stats(self) -> Dict[str, float]:
         """Statistics accumulated over the epoch (e.g. weight mean/std), reset after reading."""
         return {}

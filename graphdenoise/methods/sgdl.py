@@ -47,9 +47,10 @@ Reference: ``ZJU-DAILY/SGDL`` @ 718ced9, ``code/main.py:21-98``, ``code/training
    together), giving the same two features as the code's two LightGCN tables. For MF the
    representations are the table rows, so the features are exact; for LightGCN, NeuMF and other
    backbones they are an approximation (per-sample gradients through propagation do not batch).
-2. Phase I trains with the trainer's learning rate; the code divides it by 5 in Phase I
-   (``main.py:21,46``), which a method cannot do to the trainer's optimiser. The trainer's Adam
-   also persists across epochs (the code re-creates it each Phase-II epoch).
+2. Phase I trains with the trainer's learning rate by default; the code divides it by 5 in Phase I
+   (``main.py:21,46``): ``memorization_lr_scale=0.2`` does the same (through :meth:`lr_scale`). The
+   trainer's Adam persists across the phases and epochs (the code creates one for Phase I and
+   re-creates one at each Phase-II epoch).
 3. Clean batches are drawn uniformly with replacement from :math:`\mathcal C` with fresh uniform
    negatives (the code cycles a shuffled epoch of them); :math:`\mathcal C` lives in memory (the
    code writes and re-reads a file).
@@ -198,11 +199,15 @@ class SGDLConfig(MethodConfig):
     """Added to the mixture's variances."""
     max_memorization_epochs: Optional[int] = None
     """Force the switch to Phase II after this many epochs (None: only at the memorization point)."""
+    memorization_lr_scale: float = 1.0
+    """Factor on the recommender's learning rate in Phase I: 1 trains it at the trainer's lr (the paper
+    states one lr); ``0.2`` is the authors' code, whose Phase-I Adam runs at ``lr / 5``
+    (``code/main.py:21``; Phase II at ``lr``, ``:46``)."""
 
     def __post_init__(self):
         check_fields(self, history_len=">= 1", clean_batch_size=">= 1", meta_lr="> 0", schedule_lr="> 0",
                      ltw_hidden=">= 1", tau="> 0", gmm_max_iter=">= 1", gmm_tol="> 0", gmm_reg_covar=">= 0",
-                     max_memorization_epochs=">= 1")
+                     max_memorization_epochs=">= 1", memorization_lr_scale="> 0")
 
 
 @METHODS.register("sgdl")
@@ -214,7 +219,7 @@ class SGDL(Method):
             (default: 128), ``meta_lr`` (default: 5e-4), ``schedule_lr`` (default: 5e-3),
             ``ltw_hidden`` (default: 100), ``tau`` (default: 1.0), ``gmm_max_iter`` (default: 100),
             ``gmm_tol`` (default: 1e-2), ``gmm_reg_covar`` (default: 5e-4),
-            ``max_memorization_epochs`` (default: :obj:`None`).
+            ``max_memorization_epochs`` (default: :obj:`None`), ``memorization_lr_scale`` (default: 1.0).
 
     Shapes:
         - :meth:`weights`: ``[B]``, :math:`\mathcal W_\phi(\ell)` (ones in Phase I).
@@ -390,6 +395,9 @@ class SGDL(Method):
 
     # ------------------------------------------------------------------ diagnostics
     @torch.no_grad()
+    def lr_scale(self) -> float:
+        return 1.0 if bool(self.phase) else self.config.memorization_lr_scale
+
     def weights(self, model, users, pos_items, neg_items):
         if not bool(self.phase):
             return torch.ones(users.shape, device=users.device)

@@ -59,6 +59,8 @@ class TrainingLoop:
         self.progress = Progress(self.config.epochs, 0, self.config.monitor, enabled=False)
         self.checkpoint_epoch: Optional[int] = None
         """The epoch the checkpoint on disk holds (None: none written or read by this run)."""
+        self._base_lrs = [group["lr"] for group in self.optimizer.param_groups]
+        self._lr_scale: Optional[float] = 1.0
         if getattr(self, "fingerprint", None) is None and self.config.checkpoint_dir is not None:
             self.fingerprint = run_fingerprint(self.model, self.method, self.data, self.config)
 
@@ -102,10 +104,18 @@ class TrainingLoop:
         logs = {**method.after_backward(model, batch, ctx), **logs}
         if own:
             self.world.all_reduce_gradients(p for p in _parameters(own) if p.grad is not None)
+        self.apply_lr_scale(method.lr_scale())
         for opt in optimizers:
             opt.step()
         method.after_step(model, batch, ctx)
         return loss.detach(), logs
+
+    def apply_lr_scale(self, scale: float) -> None:
+        """The recommender's learning rate times the method's :meth:`~graphdenoise.methods.base.MethodBase.lr_scale`."""
+        if scale != self._lr_scale:
+            for group, base in zip(self.optimizer.param_groups, self._base_lrs):
+                group["lr"] = base * scale
+            self._lr_scale = scale
 
     def outer_steps(self, batch, ctx: StepContext) -> None:
         """One step of the method's outer optimisers per outer loss, its gradient on their parameters only."""
@@ -253,6 +263,7 @@ class TrainingLoop:
         self.method.load_state_dict(state["method"])
         self.method.load_extra_state(state["method_extra"])
         self.optimizer.load_state_dict(state["optimizer"])
+        self._lr_scale = None  # the saved groups' lr may be scaled: the next step sets it again
         declared = {**self.method.optimizers(), **self.method.outer_optimizers()}
         for name, opt_state in state["method_optimizers"].items():
             declared[name].load_state_dict(opt_state)

@@ -120,3 +120,26 @@ def test_one_epoch(model):
 
 def test_resume_is_exact(tmp_path):
     assert_resume_exact(lambda: SGDL(history_len=1, max_memorization_epochs=1, clean_batch_size=16), tmp_path, epochs=4)
+
+
+def test_memorization_lr_scale_trains_phase_one_at_a_fifth_of_the_lr(tmp_path):
+    seen = []
+
+    class Lr(SGDL):  # the recommender's lr at each optimiser step, and the phase it was in
+        def after_step(self, model, batch, ctx):
+            super().after_step(model, batch, ctx)
+            seen.append((bool(self.phase), trainer.optimizer.param_groups[0]["lr"]))
+
+    trainer = make_trainer(Lr(history_len=1, max_memorization_epochs=2, clean_batch_size=16,
+                              memorization_lr_scale=0.2), epochs=4)
+    lr = trainer.config.lr
+    for _ in range(4):
+        trainer.train_epoch()
+        trainer.epoch += 1
+    phase_one = [rate for phase, rate in seen if not phase]
+    assert phase_one and all(rate == pytest.approx(lr * 0.2) for rate in phase_one)
+    assert {rate for phase, rate in seen if phase} == {lr} and seen[-1][0]
+    # the default trains Phase I at the trainer's lr; with the option a resume stays exact
+    assert SGDL().lr_scale() == 1.0 and Lr(memorization_lr_scale=0.2).lr_scale() == 0.2
+    assert_resume_exact(lambda: SGDL(history_len=1, max_memorization_epochs=2, clean_batch_size=16,
+                                     memorization_lr_scale=0.2), tmp_path, epochs=4)
