@@ -393,11 +393,11 @@ class SGDL(Method):
             loss = losses.mean()
         return loss + l2_term(model, batch, ctx, out), {"sgdl": loss.detach()}
 
-    # ------------------------------------------------------------------ diagnostics
-    @torch.no_grad()
     def lr_scale(self) -> float:
         return 1.0 if bool(self.phase) else self.config.memorization_lr_scale
 
+    # ------------------------------------------------------------------ diagnostics
+    @torch.no_grad()
     def weights(self, model, users, pos_items, neg_items):
         if not bool(self.phase):
             return torch.ones(users.shape, device=users.device)
