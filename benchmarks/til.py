@@ -46,7 +46,7 @@ from graphdenoise.metrics.ranking import RankingEvaluator
 from graphdenoise.methods import METHODS
 from graphdenoise.models import MODELS
 from graphdenoise.train import Trainer, TrainerConfig
-from graphdenoise.utils import seed_everything
+from graphdenoise.utils import flush_denormals, seed_everything
 
 VARIANTS = {
     "til-ui": ("til-ui", {}),
@@ -240,6 +240,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("GRAPHDENOISE_DATA"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--flush-denormal", action="store_true",
+                        help="flush float denormals to zero (the authors-code weight head decays into them)")
     parser.add_argument("--overhead", action="store_true")
     parser.add_argument("--overhead-dataset", default="gowalla")
     parser.add_argument("--models", default="mf,lightgcn")
@@ -273,6 +275,8 @@ def main():
     parser.add_argument("--verbose", action="store_true", help="one line per cell run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.flush_denormal:
+        flush_denormals()
     if not (args.overhead or args.quality):
         parser.error("choose --overhead and/or --quality")
     if args.overhead:
