@@ -13,10 +13,17 @@ training and validation items masked, top-50. Printed:
   ratio to the floor (the issue's goal: <= 2); and the same evaluation through the autograd form of
   ``score_matrix`` (the previous implementation: item blocks, fresh tensors) for comparison.
 
+``--train-steps N`` times instead N BPR training steps (forward, backward, Adam; batch ``--batch-size``
+triplets drawn from the training edges with uniform negatives) of :meth:`NeuMF.triplet`, whose first
+tower layer runs once per distinct node of the batch, against the per-pair tower
+(:meth:`Recommender.triplet`: every pair's ``[p || q]`` through the whole tower), interleaved, same
+batches; printed: seconds per step of each, their ratio, and the tower's first-layer rows of each.
+
 Usage::
 
     python benchmarks/neumf_eval.py --data-dir ../shared/datasets [--threads 1] [--device cpu]
     python benchmarks/neumf_eval.py --users 100          # smoke run on the first 100 test users
+    python benchmarks/neumf_eval.py --dataset ml-100k-natural --train-steps 40 --batch-size 2048
 """
 from __future__ import annotations
 
@@ -54,6 +61,39 @@ def gemm_throughput(device, rows=4096, inner=256, cols=128, repeat=20) -> float:
     return 2 * rows * inner * cols * repeat / (time.perf_counter() - start) / 1e9
 
 
+def train_step_ratio(model, data, steps: int, batch_size: int, repeat: int, device) -> None:
+    """Seconds per BPR step of ``model.triplet`` against the per-pair ``Recommender.triplet``, interleaved."""
+    from graphdenoise.datasets.graph import train_edges
+    from graphdenoise.methods.losses import bpr_terms
+    from graphdenoise.models.base import Recommender
+
+    edges = train_edges(data).to(device)
+    g = torch.Generator().manual_seed(0)
+    batches = []
+    for _ in range(steps):
+        pick = torch.randint(0, edges.size(1), (batch_size,), generator=g).to(device)
+        batches.append((edges[0, pick], edges[1, pick], torch.randint(0, model.num_items, (batch_size,),
+                                                                      generator=g).to(device)))
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def epoch(triplet):
+        for users, pos, neg in batches:
+            out = triplet(users, pos, neg)
+            optimizer.zero_grad()
+            bpr_terms(out.pos, out.neg).mean().backward()
+            optimizer.step()
+
+    ours, per_pair = float("inf"), float("inf")
+    for _ in range(repeat):  # interleaved
+        ours = min(ours, timed(lambda: epoch(model.triplet), device))
+        per_pair = min(per_pair, timed(lambda: epoch(lambda *b: Recommender.triplet(model, *b)), device))
+    rows = sum(model.batch_nodes(*b)[0].numel() + model.batch_nodes(*b)[2].numel() for b in batches) / steps
+    print(f"BPR step, batch {batch_size}: ours {1e3 * ours / steps:.1f} ms (first layer on {rows:.0f} distinct "
+          f"nodes), per-pair tower {1e3 * per_pair / steps:.1f} ms (on {2 * batch_size} pairs): "
+          f"ratio {ours / per_pair:.2f}; load avg at the end {os.getloadavg()[0]:.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="lastfm")
@@ -63,6 +103,8 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--users", type=int, default=0, help="first N test users only (0: all)")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--train-steps", type=int, default=0, help="time N BPR training steps instead (see above)")
+    parser.add_argument("--batch-size", type=int, default=2048, help="triplets per training step (--train-steps)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from graphdenoise.datasets import load_dataset
@@ -74,6 +116,10 @@ def main():
     data = load_dataset(args.dataset, root=args.root, data_dir=args.data_dir)
     torch.manual_seed(0)
     model = NeuMF(data).to(device).eval()
+    if args.train_steps:
+        print(f"{args.dataset}: NeuMF tower {model.widths}; torch {torch.__version__}, {torch.get_num_threads()} "
+              f"threads, device {device}, load avg {os.getloadavg()[0]:.2f}")
+        return train_step_ratio(model, data, args.train_steps, args.batch_size, args.repeat, device)
     evaluator = RankingEvaluator(data, ks=(50,))
     users = torch.unique(evaluator.indices["test"].users)
     if args.users:

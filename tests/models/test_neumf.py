@@ -118,3 +118,46 @@ def test_neumf_evaluation_path_equals_score_pairs(num_layers, block_pairs):
         assert model.score_matrix(user_rep, item_rep, out=out).data_ptr() == out.data_ptr()
     assert torch.allclose(out, pairs, atol=1e-5)
     assert torch.allclose(out, model.score_matrix(user_rep, item_rep), atol=1e-5)  # the autograd path agrees
+
+
+@pytest.mark.parametrize("negatives", [1, 3])
+def test_neumf_distinct_node_first_layer_equals_the_per_pair_tower(negatives):
+    """triplet / forward / cell_scores compute the first tower layer once per distinct node: the
+    scores and every parameter's gradient equal the per-pair path (Recommender's) to float error."""
+    from graphdenoise.models.base import Recommender
+    torch.manual_seed(0)
+    model = NeuMF(random_data(), embedding_dim=4, num_layers=3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    users = torch.tensor([3, 0, 3, 7, 0, 9])
+    pos = torch.tensor([12, 1, 1, 5, 12, 0])
+    neg = torch.randint(0, 13, (6, negatives)) if negatives > 1 else torch.tensor([2, 2, 7, 1, 0, 12])
+
+    def run(fn):
+        model.zero_grad()
+        out = fn()
+        (out.pos.pow(2).sum() + out.neg.sin().sum() + out.user.sum() + out.neg_item.pow(2).sum()).backward()
+        return out, [p.grad.clone() for p in model.parameters()]
+
+    fast, fast_grads = run(lambda: model.triplet(users, pos, neg))
+    slow, slow_grads = run(lambda: Recommender.triplet(model, users, pos, neg))
+    for a, b in zip((fast.pos, fast.neg, fast.user, fast.pos_item, fast.neg_item),
+                    (slow.pos, slow.neg, slow.user, slow.pos_item, slow.neg_item)):
+        assert a.shape == b.shape and torch.allclose(a, b, atol=1e-6)
+    for a, b in zip(fast_grads, slow_grads):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert torch.allclose(model(users, pos), Recommender.forward(model, users, pos), atol=1e-6)
+    rows, items = torch.tensor([0, 0, 1, 2, 2]), torch.tensor([4, 1, 4, 12, 0])
+    assert torch.allclose(model.cell_scores(users[:3], rows, items),
+                          Recommender.cell_scores(model, users[:3], rows, items), atol=1e-6)
+    # the returned rows are the batch's, but the scores are not computed from these tensors
+    fresh = model.triplet(users, pos, neg)
+    with pytest.raises(RuntimeError, match="not have been used"):
+        torch.autograd.grad(fresh.pos.sum(), fresh.user)
+    # with dropout in training mode each pair is masked on its own: the per-pair path
+    model.config.dropout, calls = 0.5, []
+    model._indexed_scores = lambda *a, **k: calls.append(1)
+    model.train()
+    model.triplet(users, pos, neg)
+    assert not calls
