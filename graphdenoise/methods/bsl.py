@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Tuple
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +58,7 @@ from torch import Tensor
 from ..sampling import UniformNegatives
 from .base import METHODS, Method, MethodConfig, SamplingSpec, l2_term
 from ..config import check_fields
+from ..utils import take_rows
 from .reweighting import WeightStats
 
 
@@ -116,19 +118,38 @@ class BSL(Method):
         return SamplingSpec(negatives=lambda index: UniformNegatives(index, reject_positives=cfg.reject_positives),
                             num_negatives=cfg.softmax_negatives)
 
-    def scores(self, model, batch):
-        """Triplet scores of ``batch`` (on normalised representations with ``cosine``) and the raw ones."""
-        out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
-        if not self.config.cosine:
-            return out, out
-        u, i, j = (F.normalize(x, dim=-1) for x in (out.user, out.pos_item, out.neg_item))
-        return model.score_rows(u, i, j), out
+    def scores(self, model, batch) -> Tuple[Tensor, Tensor]:
+        r"""Scores of the batch's positives ``[B]`` and negatives ``[B, M]`` (with ``cosine``: of the
+        L2-normalised representations), each representation normalised once. When the backbone scores
+        by an inner product (``full_rank_cost == 1``: MF, GMF, LightGCN) and a ``[B, items]`` score
+        matrix is no larger than the ``[B, M, d]`` negative rows (ML-100K, ``M = 128``: 1,682 x 2,048
+        scores instead of 128 x 64 x 2,048 row entries), the negatives are gathered from
+        :meth:`~graphdenoise.models.base.Recommender.score_matrix` against every item; otherwise the
+        batch's distinct items are represented and their gathered rows scored (NeuMF, large catalogues)."""
+        num = batch.users.numel()
+        neg_items = batch.neg_items.view(num, -1)
+        dense = (getattr(model, "full_rank_cost", None) == 1
+                 and model.num_items <= neg_items.size(1) * model.representation_dim)
+        if dense:
+            users, user_pos = torch.unique(batch.users, return_inverse=True)
+            user_rep, item_rep = model.representations(users, None)
+            pos_idx = batch.pos_items
+        else:
+            users, user_pos, items, item_pos = model.batch_nodes(batch.users, batch.pos_items, batch.neg_items)
+            user_rep, item_rep = model.representations(users, items)
+            pos_idx, neg_items = item_pos[:num], item_pos[num:].view(num, -1)
+        if self.config.cosine:
+            user_rep, item_rep = F.normalize(user_rep, dim=-1), F.normalize(item_rep, dim=-1)
+        u = take_rows(user_rep, user_pos)
+        pos = model.score_pairs(u, take_rows(item_rep, pos_idx))
+        if dense:
+            return pos, model.score_matrix(u, item_rep).gather(1, neg_items)
+        return pos, model.score_pairs(u.unsqueeze(1), take_rows(item_rep, neg_items))
 
     def loss(self, model, batch, ctx):
         cfg = self.config
-        scored, out = self.scores(model, batch)
-        pos = scored.pos / cfg.temperature                                # [B]
-        neg = scored.neg.reshape(pos.numel(), -1) / cfg.temperature      # [B, M]
+        pos, neg = self.scores(model, batch)
+        pos, neg = pos / cfg.temperature, neg / cfg.temperature          # [B], [B, M]
         negative = torch.logsumexp(neg, dim=1)
         if cfg.mode == "multi":
             positive = grouped_log_mean_exp(pos, batch.users)
@@ -137,7 +158,7 @@ class BSL(Method):
         else:
             positive = pos
         bsl = (cfg.temperature_2 * negative - positive).mean()
-        return bsl + l2_term(model, batch, ctx, out), {"bsl": bsl.detach()}
+        return bsl + l2_term(model, batch, ctx), {"bsl": bsl.detach()}
 
     def epoch_stats(self):
         return self.pos_weight.read("pos_weight")

@@ -1,4 +1,5 @@
 """BSL (Wu et al., ICDE 2024): the loss against the authors' formula, its limits and training."""
+import functools
 import math
 
 import pytest
@@ -47,6 +48,34 @@ def test_loss_matches_the_authors_formula(mode, t2):
     cos_pos, cos_neg = (u * i).sum(-1), (u.unsqueeze(1) * j).sum(-1)
     want = authors_loss(cos_pos, cos_neg, batch.users, 0.2, t2, mode)
     assert loss.item() == pytest.approx(want.item(), rel=1e-9)
+
+
+@pytest.mark.parametrize("model", ["mf", "gmf", "lightgcn", "neumf"])
+@pytest.mark.parametrize("negatives", [1, 64])
+def test_scores_equal_the_normalised_triplet_rows(model, negatives):
+    """``BSL.scores`` (each distinct node normalised once; the negatives from score_matrix over the
+    batch's items for inner-product backbones when that is smaller than the gathered rows) equals
+    scoring the normalised rows of the batch's triplet, values and gradients."""
+    # d = 8: one negative's 8-wide rows are smaller than the 60-item matrix, so both paths run
+    trainer = make_trainer(BSL(softmax_negatives=negatives), functools.partial(MODELS.get(model), embedding_dim=8),
+                           l2=0.0)
+    trainer.model.double()
+    batch, _ = next(iter(trainer.batches()))
+    model = trainer.model
+
+    def grads(pos, neg):
+        model.zero_grad()
+        (pos.sin().sum() + neg.pow(2).sum()).backward()
+        return [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    pos, neg = trainer.method.scores(model, batch)
+    fast = grads(pos, neg)
+    out = model.triplet(batch.users, batch.pos_items, batch.neg_items)
+    want = model.score_rows(*(F.normalize(x, dim=-1) for x in (out.user, out.pos_item, out.neg_item)))
+    assert neg.shape == (batch.users.numel(), negatives)
+    assert torch.allclose(pos, want.pos, atol=1e-12) and torch.allclose(neg, want.neg.view(neg.shape), atol=1e-12)
+    for a, b in zip(fast, grads(want.pos, want.neg.view(neg.shape))):
+        assert torch.allclose(a, b, atol=1e-10)
 
 
 def test_temperature_2_of_one_is_the_softmax_loss():
