@@ -39,14 +39,18 @@ Defaults (``code/parse.py:11-57``): ``history_len 10``, ``meta_lr 5e-4``, ``sche
 Reference: ``ZJU-DAILY/SGDL`` @ 718ced9, ``code/main.py:21-98``, ``code/training.py:51-101,252-400,
 490-534``, ``code/scheduler.py``, ``code/dataloader.py:67-110``, ``code/model.py:201-269``. Deviations:
 
-1. **Gradient-similarity features at the representation level.** The code's feature is, per clean
-   sample and per parameter tensor, the cosine of its per-sample gradients at :math:`\theta` and
+1. **Gradient-similarity features at the representation level** (default). The code's feature is, per
+   clean sample and per parameter tensor, the cosine of its per-sample gradients at :math:`\theta` and
    :math:`\hat\theta` (a Python loop of :math:`2|C|` backward passes per step, ``training.py:300-334``).
-   Here the per-sample gradients are taken with respect to the sample's user and item
+   By default the per-sample gradients are taken with respect to the sample's user and item
    REPRESENTATIONS (one vectorised backward; user rows, and the positive and negative item rows
    together), giving the same two features as the code's two LightGCN tables. For MF the
    representations are the table rows, so the features are exact; for LightGCN, NeuMF and other
    backbones they are an approximation (per-sample gradients through propagation do not batch).
+   ``gradient_features='tables'`` computes the code's two per-table features exactly on backbones
+   whose representations are linear in their tables (MF, LightGCN), through the Gram matrix of the
+   representation map on the clean batch's nodes (:func:`table_gradient_cosines`), still without a
+   per-sample loop.
 2. Phase I trains with the trainer's learning rate by default; the code divides it by 5 in Phase I
    (``main.py:21,46``): ``memorization_lr_scale=0.2`` does the same (through :meth:`lr_scale`). The
    trainer's Adam persists across the phases and epochs (the code creates one for Phase I and
@@ -71,7 +75,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..datasets.graph import num_users_items, train_edges
-from ..models.base import rows_at
+from ..models.base import representations_at, rows_at
 from ..utils import take_rows
 from .base import METHODS, Method, MethodConfig, SamplingSpec, l2_term
 from ..config import check_fields
@@ -165,14 +169,76 @@ def rank_within_user(scores: Tensor, users: Tensor) -> Tensor:
     return rank
 
 
-def representation_gradients(model, user: Tensor, pos: Tensor, neg: Tensor) -> Tuple[Tensor, Tensor]:
+def representation_gradients(model, user: Tensor, pos: Tensor, neg: Tensor, split: bool = False):
     r"""Per-sample gradients of :math:`\ell_{\mathrm{BPR}}` w.r.t. the sample's user row and its item rows
-    (positive and negative concatenated): ``([C, d_u], [C, 2 d_i])``, one vectorised backward."""
+    (positive and negative concatenated): ``([C, d_u], [C, 2 d_i])``, one vectorised backward
+    (``split``: the three ``[C, d]`` row gradients ``(user, positive, negative)``)."""
     rows = [t.detach().requires_grad_(True) for t in (user, pos, neg)]
     with torch.enable_grad():
         out = model.score_rows(*rows)
         g_user, g_pos, g_neg = torch.autograd.grad(bpr_terms(out.pos, out.neg).sum(), rows)
+    if split:
+        return g_user, g_pos, g_neg
     return g_user, torch.cat([g_pos, g_neg], -1)
+
+
+def _table_slices(model) -> Tuple[Tuple[str, int, int], ...]:
+    """``(parameter name, first row, end row)`` of the user and of the item table (LightGCN stacks both
+    in one parameter)."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    out = []
+    for table in model.embedding_tables():
+        base = table if table._base is None else table._base
+        if id(base) not in names:
+            raise ValueError(f"{type(model).__name__}'s embedding tables are not row slices of its parameters")
+        first = (table.storage_offset() - base.storage_offset()) // max(table.stride(0), 1)
+        out.append((names[id(base)], first, first + table.size(0)))
+    return tuple(out)
+
+
+def table_gradient_cosines(model, clean: Tuple[Tensor, Tensor, Tensor], now, later, eps: float = 1e-8) -> Tensor:
+    r"""``[C, 2]``: per clean sample, the cosine of its per-sample gradients at :math:`\theta` and
+    :math:`\hat\theta` w.r.t. the user table and w.r.t. the item table: the code's feature exactly
+    (``training.py:300-334``: one backward per sample and parameter tensor), for a backbone whose
+    representations are a linear map of its tables, :math:`r = M E` (MF, LightGCN).
+
+    A sample's gradient w.r.t. table :math:`T` is :math:`M_T^\top H` with :math:`H` its
+    representation-row gradients (``now`` / ``later``: ``(user, positive, negative)`` rows, ``[C, d]``
+    each), which are non-zero on its three nodes only. So every inner product is
+    :math:`\sum_{r,s} G^T_{rs}\langle h_r, h'_s\rangle` over the sample's nodes, with the Gram matrix
+    :math:`G^T = M_T M_T^\top` of the clean batch's distinct nodes (:math:`M` is the same at
+    :math:`\theta` and :math:`\hat\theta`). :math:`M`'s rows at those nodes come from ONE backward of
+    the (row-restricted) representation map evaluated at zero tables of width ``n`` (the number of
+    distinct nodes) with one-hot cotangents; no per-sample loop."""
+    users, pos, neg = clean
+    user_ids, user_slot = torch.unique(users, return_inverse=True)
+    item_ids, item_slot = torch.unique(torch.cat([pos, neg]), return_inverse=True)
+    n_u, n = user_ids.numel(), user_ids.numel() + item_ids.numel()
+    slices = _table_slices(model)
+    zeros = {name: torch.zeros(p.size(0), n, dtype=p.dtype, device=p.device, requires_grad=True)
+             for name, p in model.named_parameters() if name in {s[0] for s in slices}}
+    with torch.enable_grad():
+        rows = representations_at(model, zeros, user_ids, item_ids)
+        eye = torch.eye(n, dtype=rows[0].dtype, device=rows[0].device)
+        # M^T times one-hot cotangents: column c of each gradient is node c's dependence on that table
+        grads = dict(zip(zeros, torch.autograd.grad(rows[:2], list(zeros.values()), (eye[:n_u], eye[n_u:]),
+                                                    allow_unused=True)))
+    num = users.numel()
+    slots = torch.stack([user_slot, n_u + item_slot[:num], n_u + item_slot[num:]], 1)  # [C, 3]
+    h_now, h_later = torch.stack(now, 1), torch.stack(later, 1)                        # [C, 3, d]
+    cross, own_now, own_later = (h_now @ h_later.transpose(1, 2), h_now @ h_now.transpose(1, 2),
+                                 h_later @ h_later.transpose(1, 2))
+    cosines = []
+    for name, first, end in slices:
+        part = grads[name]
+        part = torch.zeros(end - first, n, dtype=h_now.dtype, device=h_now.device) if part is None else part[first:end]
+        part = part[part.abs().sum(1) > 0]  # the rows any of the nodes depend on
+        gram = part.t() @ part                                                          # [n, n]
+        pair = gram[slots.unsqueeze(2), slots.unsqueeze(1)]                            # [C, 3, 3]
+        dot = (pair * cross).sum((1, 2))
+        norms = [(pair * own).sum((1, 2)).clamp(min=0).sqrt().clamp(min=eps) for own in (own_now, own_later)]
+        cosines.append(dot / (norms[0] * norms[1]))
+    return torch.stack(cosines, 1)
 
 
 @dataclass
@@ -199,6 +265,11 @@ class SGDLConfig(MethodConfig):
     """Added to the mixture's variances."""
     max_memorization_epochs: Optional[int] = None
     """Force the switch to Phase II after this many epochs (None: only at the memorization point)."""
+    gradient_features: str = "representations"
+    """The scheduler's gradient-similarity features: ``'representations'`` (default) the cosines of each
+    sample's gradients w.r.t. its user row and its item rows (exact on MF, an approximation on graph
+    backbones, deviation 1); ``'tables'`` the code's per-table cosines exactly, through the Gram matrix
+    of the linear representation map (:func:`table_gradient_cosines`; MF and LightGCN)."""
     memorization_lr_scale: float = 1.0
     """Factor on the recommender's learning rate in Phase I: 1 trains it at the trainer's lr (the paper
     states one lr); ``0.2`` is the authors' code, whose Phase-I Adam runs at ``lr / 5``
@@ -207,7 +278,8 @@ class SGDLConfig(MethodConfig):
     def __post_init__(self):
         check_fields(self, history_len=">= 1", clean_batch_size=">= 1", meta_lr="> 0", schedule_lr="> 0",
                      ltw_hidden=">= 1", tau="> 0", gmm_max_iter=">= 1", gmm_tol="> 0", gmm_reg_covar=">= 0",
-                     max_memorization_epochs=">= 1", memorization_lr_scale="> 0")
+                     max_memorization_epochs=">= 1", memorization_lr_scale="> 0",
+                     gradient_features=("representations", "tables"))
 
 
 @METHODS.register("sgdl")
@@ -242,6 +314,10 @@ class SGDL(Method):
         return SamplingSpec(num_negatives=1)
 
     def setup(self, model, data, ctx):
+        if self.config.gradient_features == "tables" and not model.linear_representations:
+            raise ValueError(f"SGDL gradient_features='tables' needs a backbone whose representations are linear "
+                             f"in its embedding tables (mf, lightgcn); {type(model).__name__} is not: use "
+                             f"gradient_features='representations'")
         self.edges = train_edges(data)
         self.num_users = num_users_items(data)[0]
         self.negatives = ctx.negatives
@@ -348,9 +424,13 @@ class SGDL(Method):
         step = {n: params[n].detach() - lr * g if g is not None else params[n].detach() for n, g in zip(names, grads)}
         with torch.no_grad():
             ahead = rows_at(model, step, *clean)
-        now = representation_gradients(model, out.user, out.pos_item, out.neg_item)
-        later = representation_gradients(model, *ahead)
-        cosines = torch.stack([F.cosine_similarity(a, b, dim=-1, eps=1e-8) for a, b in zip(now, later)], 1)
+        tables = self.config.gradient_features == "tables"
+        now = representation_gradients(model, out.user, out.pos_item, out.neg_item, split=tables)
+        later = representation_gradients(model, *ahead, split=tables)
+        if tables:
+            cosines = table_gradient_cosines(model, clean, now, later)
+        else:
+            cosines = torch.stack([F.cosine_similarity(a, b, dim=-1, eps=1e-8) for a, b in zip(now, later)], 1)
         return losses.detach(), cosines.detach()
 
     def assumed_update(self, model, params: dict, batch, lr: float) -> dict:

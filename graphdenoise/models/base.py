@@ -277,6 +277,24 @@ def rows_at(model: Recommender, params: dict, users: Tensor, pos_items: Tensor, 
     return torch.func.functional_call(_Rows(model), wrapped, (users, pos_items, neg_items), strict=False)
 
 
+def representations_at(model: Recommender, params: dict, users: Tensor, items: Tensor):
+    """:meth:`Recommender.representations` of ``users`` and ``items`` at parameters ``params`` (as
+    :func:`rows_at`)."""
+    wrapped = {f"model.{name}": value for name, value in params.items()}
+    return torch.func.functional_call(_Representations(model), wrapped, (users, items), strict=False)
+
+
+class _Representations(nn.Module):
+    """Calls ``model.representations`` for :func:`torch.func.functional_call`."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, users, items):
+        return self.model.representations(users, items)
+
+
 class _Rows(nn.Module):
     """Calls ``model.triplet`` so that :func:`torch.func.functional_call` can evaluate it at other parameters."""
 

@@ -6,7 +6,8 @@ from _baseline_data import fit_one_epoch, make_trainer
 from _resume import assert_resume_exact
 from graphdenoise.methods import METHODS, SGDL, StepContext
 from graphdenoise.methods.sgdl import (fit_two_gaussians, hard_gumbel_softmax, per_user_minmax,
-                                       rank_within_user, representation_gradients)
+                                       rank_within_user, representation_gradients, table_gradient_cosines)
+from graphdenoise.models.base import rows_at
 from graphdenoise.models import MODELS
 
 
@@ -92,6 +93,60 @@ def phase_two(model_cls=None):
     method.memorization_point(trainer.model, 1)
     assert bool(method.phase) and method.clean.any()
     return method, trainer
+
+
+@pytest.mark.parametrize("model_name,layers", [("mf", None), ("lightgcn", 1), ("lightgcn", 2)])
+def test_table_features_are_the_codes_per_sample_per_table_cosines(model_name, layers):
+    """``gradient_features='tables'``: the cosine of each clean sample's gradient w.r.t. the user table
+    and the item table at θ and at another θ̂, against the code's loop of one backward per sample
+    (training.py:300-334) on the full parameters."""
+    options = {} if layers is None else {"num_layers": layers}
+    trainer = make_trainer(SGDL(), lambda data: MODELS.get(model_name)(data, **options))
+    model = trainer.model.double()
+    batch = next(iter(trainer.sampler))
+    clean = (batch.users[:6], batch.pos_items[:6], batch.neg_items[:6])
+    clean[0][1] = clean[0][0]  # a user twice: its rows' Gram entries are shared
+    params = {n: p for n, p in model.named_parameters()}
+    g = torch.Generator().manual_seed(1)
+    ahead = {n: p.detach() + 0.3 * torch.randn(p.shape, generator=g, dtype=p.dtype) for n, p in params.items()}
+
+    def per_sample(values):
+        leaves = {n: v.detach().requires_grad_() for n, v in values.items()}
+        u, i, j = rows_at(model, leaves, *clean)
+        terms = F.softplus((u * j).sum(-1) - (u * i).sum(-1))
+        out = []
+        for k in range(terms.numel()):
+            grads = torch.autograd.grad(terms[k], list(leaves.values()), retain_graph=True)
+            flat = dict(zip(leaves, grads))
+            if model_name == "mf":
+                out.append([flat["user_embedding.weight"].flatten(), flat["item_embedding.weight"].flatten()])
+            else:
+                out.append([flat["embedding"][:model.num_users].flatten(), flat["embedding"][model.num_users:].flatten()])
+        return out, (u, i, j)
+
+    want_now, rows_now = per_sample({n: p.detach() for n, p in params.items()})
+    want_later, rows_later = per_sample(ahead)
+    want = torch.tensor([[F.cosine_similarity(a[t], b[t], dim=0, eps=1e-8).item() for t in range(2)]
+                         for a, b in zip(want_now, want_later)], dtype=torch.float64)
+    now = representation_gradients(model, *rows_now, split=True)
+    later = representation_gradients(model, *rows_later, split=True)
+    got = table_gradient_cosines(model, clean, now, later)
+    assert got.shape == (6, 2)
+    assert torch.allclose(got, want, atol=1e-10)
+    if model_name == "mf":  # on MF the representation-level features are already these
+        approx = representation_gradients(model, *rows_now), representation_gradients(model, *rows_later)
+        rep = torch.stack([F.cosine_similarity(a, b, dim=-1) for a, b in zip(*approx)], 1)
+        assert torch.allclose(rep, want, atol=1e-10)
+
+
+def test_table_features_train_and_refuse_a_nonlinear_backbone():
+    result = fit_one_epoch("lightgcn", "sgdl", epochs=3, history_len=1, max_memorization_epochs=1, clean_batch_size=16,
+                           gradient_features="tables")
+    assert result.history[-1]["phase"] == 1.0
+    with pytest.raises(ValueError, match="gradient_features='tables' needs a backbone"):
+        fit_one_epoch("neumf", "sgdl", gradient_features="tables")
+    with pytest.raises(ValueError):
+        SGDL(gradient_features="parameters")
 
 
 def test_meta_loss_trains_the_weighting_net_and_the_scheduler_only():
