@@ -80,6 +80,11 @@ def rank_values(user_loss: Tensor, counts: Tensor, low: float, high: float) -> T
     return rank_levels(mean, low, high)
 
 
+_LAST = torch.finfo(torch.float32).max
+"""The row loss of a user without training items: ranks last, and finite (the trainer's guard checks the
+method's buffers for non-finite values)."""
+
+
 def rank_levels(mean: Tensor, low: float, high: float) -> Tensor:
     r"""Per user, ``linspace(low, high, |U|)`` at the user's rank by ``mean`` ascending (ties in user order)."""
     order = torch.sort(mean, stable=True).indices
@@ -169,7 +174,7 @@ class UDT(StudyRows, Method):
         self.counts = torch.bincount(self.edge_users, minlength=num_users)
         self.register_buffer("user_factor", torch.ones(num_users, device=device))
         if self.batches == "users":  # the latest mean loss of each user's row (no row: ranks last)
-            self.register_buffer("row_loss", torch.where(self.counts > 0, 0.0, float("inf")).to(device))
+            self.register_buffer("row_loss", torch.where(self.counts > 0, 0.0, _LAST).to(device))
             self.register_buffer("user_temperature", torch.ones(num_users, device=device))
             return
         self.register_buffer("user_loss", torch.zeros(num_users, device=device))
@@ -237,7 +242,9 @@ class UDT(StudyRows, Method):
         terms = bce_terms(logits, labels)
         num_rows, detached = batch.users.numel(), terms.detach()
         cells = torch.bincount(rows, minlength=num_rows).to(terms.dtype)  # each row's masked cell count
-        self.row_loss[batch.users] = terms.new_zeros(num_rows).index_add_(0, rows, detached) / cells
+        # a user without training items has no cells: it keeps ranking last, not 0 / 0 (ModCloth: 6,378 users)
+        sums = terms.new_zeros(num_rows).index_add_(0, rows, detached)
+        self.row_loss[batch.users] = torch.where(cells > 0, sums / cells.clamp(min=1), _LAST)
         if ctx.epoch < self.config.warmup_epochs:
             loss = terms.mean()
         else:
