@@ -158,7 +158,7 @@ class NeuMF(Recommender):
         first tower layer :math:`W_{1p} p + W_{1q} q + b_1` computed once per ROW of ``user_rep`` and
         ``item_rep`` (a batch's distinct nodes) rather than once per pair: the tower's widest product
         runs on about ``U + I`` rows instead of ``2B`` (training on ML-100K natural, batch 2048:
-        about 2,400 rows instead of 4,096)."""
+        about 2,040 distinct nodes instead of 4,096 pairs)."""
         user_part, item_part = self._node_parts(user_rep, item_rep) if parts is None else parts
         user_idx, item_idx = torch.broadcast_tensors(user_idx, item_idx)
         first = take_rows(user_part, user_idx) + take_rows(item_part, item_idx)
