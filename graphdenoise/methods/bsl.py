@@ -125,7 +125,9 @@ class BSL(Method):
         matrix is no larger than the ``[B, M, d]`` negative rows (ML-100K, ``M = 128``: 1,682 x 2,048
         scores instead of 128 x 64 x 2,048 row entries), the negatives are gathered from
         :meth:`~graphdenoise.models.base.Recommender.score_matrix` against every item; otherwise the
-        batch's distinct items are represented and their gathered rows scored (NeuMF, large catalogues)."""
+        batch's distinct items are represented and scored at the pairs through
+        :meth:`~graphdenoise.models.base.Recommender.score_indexed` (NeuMF: its first tower layer once per
+        distinct node; large catalogues)."""
         num = batch.users.numel()
         neg_items = batch.neg_items.view(num, -1)
         dense = (getattr(model, "full_rank_cost", None) == 1
@@ -140,11 +142,10 @@ class BSL(Method):
             pos_idx, neg_items = item_pos[:num], item_pos[num:].view(num, -1)
         if self.config.cosine:
             user_rep, item_rep = F.normalize(user_rep, dim=-1), F.normalize(item_rep, dim=-1)
-        u = take_rows(user_rep, user_pos)
-        pos = model.score_pairs(u, take_rows(item_rep, pos_idx))
+        pos = model.score_indexed(user_rep, item_rep, user_pos, pos_idx)
         if dense:
-            return pos, model.score_matrix(u, item_rep).gather(1, neg_items)
-        return pos, model.score_pairs(u.unsqueeze(1), take_rows(item_rep, neg_items))
+            return pos, model.score_matrix(take_rows(user_rep, user_pos), item_rep).gather(1, neg_items)
+        return pos, model.score_indexed(user_rep, item_rep, user_pos.view(-1, 1), neg_items)
 
     def loss(self, model, batch, ctx):
         cfg = self.config

@@ -159,7 +159,15 @@ class Recommender(nn.Module):
         unique_users, user_pos = torch.unique(users, return_inverse=True)
         unique_items, item_pos = torch.unique(items, return_inverse=True)
         user_rep, item_rep = self.representations(unique_users, unique_items)
-        return self.score_pairs(take_rows(user_rep, user_pos), take_rows(item_rep, item_pos))
+        return self.score_indexed(user_rep, item_rep, user_pos, item_pos)
+
+    def score_indexed(self, user_rep: Tensor, item_rep: Tensor, user_idx: Tensor, item_idx: Tensor) -> Tensor:
+        r"""Scores of the pairs ``(user_rep[user_idx], item_rep[item_idx])`` (indices broadcastable): the
+        representations of a batch's distinct nodes, scored at the pairs that use them. By default
+        :meth:`score_pairs` of the gathered rows; a backbone may do per-node work once per row here
+        (NeuMF's first tower layer)."""
+        user_idx, item_idx = torch.broadcast_tensors(user_idx, item_idx)
+        return self.score_pairs(take_rows(user_rep, user_idx), take_rows(item_rep, item_idx))
 
     def triplet(self, users: Tensor, pos_items: Tensor, neg_items: Tensor) -> TripletScores:
         r"""Scores of ``(u, i)`` and ``(u, j)``, propagating each distinct node of the batch once.
@@ -205,7 +213,7 @@ class Recommender(nn.Module):
         its cells, as the authors' one forward pass over the batch's matrix)."""
         unique_items, item_pos = torch.unique(items, return_inverse=True)
         user_rep, item_rep = self.representations(users, unique_items)
-        return self.score_pairs(take_rows(user_rep, rows), take_rows(item_rep, item_pos))
+        return self.score_indexed(user_rep, item_rep, rows, item_pos)
 
     def score_rows(self, u: Tensor, i: Tensor, j: Tensor) -> TripletScores:
         r"""Triplet scores from aligned representation rows: users and positives ``[B, d]``, negatives

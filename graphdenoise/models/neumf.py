@@ -152,37 +152,24 @@ class NeuMF(Recommender):
         user_gmf, item_gmf = torch.broadcast_tensors(user_gmf, item_gmf)
         return self.predict(torch.cat([user_gmf * item_gmf, self.tower[2:](first)], dim=-1)).squeeze(-1)
 
-    def _indexed_scores(self, user_rep: Tensor, item_rep: Tensor, user_idx: Tensor, item_idx: Tensor,
-                        parts: Optional[Tuple[Tensor, Tensor]] = None) -> Tensor:
+    def score_indexed(self, user_rep: Tensor, item_rep: Tensor, user_idx: Tensor, item_idx: Tensor,
+                      parts: Optional[Tuple[Tensor, Tensor]] = None) -> Tensor:
         r"""Scores of the pairs ``(user_rep[user_idx], item_rep[item_idx])`` (indices broadcastable), the
         first tower layer :math:`W_{1p} p + W_{1q} q + b_1` computed once per ROW of ``user_rep`` and
         ``item_rep`` (a batch's distinct nodes) rather than once per pair: the tower's widest product
         runs on about ``U + I`` rows instead of ``2B`` (training on ML-100K natural, batch 2048:
-        about 2,040 distinct nodes instead of 4,096 pairs)."""
+        about 2,040 distinct nodes instead of 4,096 pairs). :meth:`forward` and :meth:`cell_scores` use
+        it; with dropout in training mode (a mask per pair) the pairs go through the whole tower."""
+        if self._per_pair():
+            return super().score_indexed(user_rep, item_rep, user_idx, item_idx)
         user_part, item_part = self._node_parts(user_rep, item_rep) if parts is None else parts
         user_idx, item_idx = torch.broadcast_tensors(user_idx, item_idx)
         first = take_rows(user_part, user_idx) + take_rows(item_part, item_idx)
         return self._scores_from_parts(take_rows(user_rep, user_idx), take_rows(item_rep, item_idx), first)
 
-    def forward(self, users: Tensor, items: Tensor) -> Tensor:
-        """Scores of the pairs ``(users[k], items[k])``, each distinct node's first-layer term once."""
-        if self._per_pair():
-            return super().forward(users, items)
-        unique_users, user_pos = torch.unique(users, return_inverse=True)
-        unique_items, item_pos = torch.unique(items, return_inverse=True)
-        user_rep, item_rep = self.representations(unique_users, unique_items)
-        return self._indexed_scores(user_rep, item_rep, user_pos, item_pos)
-
-    def cell_scores(self, users: Tensor, rows: Tensor, items: Tensor) -> Tensor:
-        if self._per_pair():
-            return super().cell_scores(users, rows, items)
-        unique_items, item_pos = torch.unique(items, return_inverse=True)
-        user_rep, item_rep = self.representations(users, unique_items)
-        return self._indexed_scores(user_rep, item_rep, rows, item_pos)
-
     def triplet(self, users: Tensor, pos_items: Tensor, neg_items: Tensor) -> TripletScores:
         r"""As :meth:`Recommender.triplet`, with the first tower layer once per distinct node of the
-        batch (:meth:`_indexed_scores`; the per-pair path with dropout in training mode). The returned
+        batch (:meth:`score_indexed`; the per-pair path with dropout in training mode). The returned
         representation rows are the batch's rows (differentiable w.r.t. the parameters), but the scores
         are computed from the distinct nodes' rows, not from these tensors: to differentiate scores
         w.r.t. representation rows, call :meth:`score_rows` on them (as SGDL does)."""
@@ -194,8 +181,8 @@ class NeuMF(Recommender):
         num_pos = pos_items.numel()
         pos_idx, neg_idx = item_pos[:num_pos], item_pos[num_pos:].view(neg_items.shape)
         neg_users = user_pos.view(-1, 1) if neg_items.dim() == 2 else user_pos
-        pos = self._indexed_scores(user_rep, item_rep, user_pos, pos_idx, parts)
-        neg = self._indexed_scores(user_rep, item_rep, neg_users, neg_idx, parts)
+        pos = self.score_indexed(user_rep, item_rep, user_pos, pos_idx, parts)
+        neg = self.score_indexed(user_rep, item_rep, neg_users, neg_idx, parts)
         return TripletScores(pos, neg, take_rows(user_rep, user_pos), take_rows(item_rep, pos_idx),
                              take_rows(item_rep, neg_idx))
 

@@ -157,7 +157,7 @@ def test_neumf_distinct_node_first_layer_equals_the_per_pair_tower(negatives):
         torch.autograd.grad(fresh.pos.sum(), fresh.user)
     # with dropout in training mode each pair is masked on its own: the per-pair path
     model.config.dropout, calls = 0.5, []
-    model._indexed_scores = lambda *a, **k: calls.append(1)
+    model.score_indexed = lambda *a, **k: calls.append(1)
     model.train()
     model.triplet(users, pos, neg)
     assert not calls
