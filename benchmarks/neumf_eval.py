@@ -90,7 +90,7 @@ def train_step_ratio(model, data, steps: int, batch_size: int, repeat: int, devi
     for _ in range(repeat):  # interleaved
         ours = min(ours, timed(lambda: epoch(model.triplet), device))
         per_pair = min(per_pair, timed(lambda: epoch(lambda *b: Recommender.triplet(model, *b)), device))
-    rows = sum(model.batch_nodes(*b)[0].numel() + model.batch_nodes(*b)[2].numel() for b in batches) / steps
+    rows = sum(n[0].numel() + n[2].numel() for n in (model.batch_nodes(*b) for b in batches)) / steps
     print(f"BPR step, batch {batch_size}: ours {1e3 * ours / steps:.1f} ms (first layer on {rows:.0f} distinct "
           f"nodes), per-pair tower {1e3 * per_pair / steps:.1f} ms (on {2 * batch_size} pairs): "
           f"ratio {ours / per_pair:.2f}; load avg at the end {os.getloadavg()[0]:.2f}")

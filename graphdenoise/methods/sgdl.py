@@ -75,7 +75,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..datasets.graph import num_users_items, train_edges
-from ..models.base import representations_at, rows_at
+from ..models.base import representations_at, row_slice_of, rows_at
 from ..utils import take_rows
 from .base import METHODS, Method, MethodConfig, SamplingSpec, l2_term
 from ..config import check_fields
@@ -188,10 +188,9 @@ def _table_slices(model) -> Tuple[Tuple[str, int, int], ...]:
     names = {id(p): n for n, p in model.named_parameters()}
     out = []
     for table in model.embedding_tables():
-        base = table if table._base is None else table._base
+        base, first = row_slice_of(table)
         if id(base) not in names:
             raise ValueError(f"{type(model).__name__}'s embedding tables are not row slices of its parameters")
-        first = (table.storage_offset() - base.storage_offset()) // max(table.stride(0), 1)
         out.append((names[id(base)], first, first + table.size(0)))
     return tuple(out)
 

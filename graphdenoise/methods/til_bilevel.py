@@ -23,7 +23,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from ..sampling import TripletBatch
-from ..models.base import Recommender, _Rows, accumulate_row_gradients, rows_at
+from ..models.base import Recommender, _Rows, accumulate_row_gradients, row_slice_of, rows_at
 from ..utils import take_rows
 from .base import StepContext, l2_term
 from .losses import bpr_terms
@@ -242,9 +242,7 @@ def _batch_rows(model, batch: TripletBatch) -> Dict[int, Tensor]:
     masks: Dict[int, Tensor] = {}
     item_ids = torch.cat([batch.pos_items, batch.neg_items.reshape(-1)])
     for table, ids in zip(model.embedding_tables(), (batch.users, item_ids)):
-        # a table may be a row slice of one parameter (LightGCN stacks users and items)
-        base = table if table._base is None else table._base
-        first = (table.storage_offset() - base.storage_offset()) // max(table.stride(0), 1)
+        base, first = row_slice_of(table)  # LightGCN stacks users and items in one parameter
         mask = masks.get(id(base))
         if mask is None:
             mask = masks[id(base)] = torch.zeros(base.size(0), 1, dtype=table.dtype, device=table.device)

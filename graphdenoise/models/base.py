@@ -226,9 +226,8 @@ class Recommender(nn.Module):
         """Ego rows of ``items`` through :meth:`gather` (the trainer's row-sparse backward), also when the
         item table is a row slice of one parameter (LightGCN stacks users and items)."""
         table = self.embedding_tables()[1]
-        base = table._base
-        if base is not None and base.is_leaf and base.dim() == 2 and table.stride() == base.stride():
-            first = (table.storage_offset() - base.storage_offset()) // base.stride(0)
+        base, first = row_slice_of(table)
+        if base is not table and base.is_leaf and base.dim() == 2 and table.stride() == base.stride():
             return self.gather(base, items + first)
         return self.gather(table, items)
 
@@ -276,6 +275,14 @@ class Recommender(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_users} users, {self.num_items} items, embedding_dim={self.embedding_dim}"
+
+
+def row_slice_of(table: Tensor) -> Tuple[Tensor, int]:
+    """``(base, first)``: the tensor ``table`` is a row slice of (``table`` itself when it is not a view)
+    and the index of its first row there (LightGCN's user and item tables are row slices of one
+    parameter)."""
+    base = table if table._base is None else table._base
+    return base, (table.storage_offset() - base.storage_offset()) // max(table.stride(0), 1)
 
 
 def rows_at(model: Recommender, params: dict, users: Tensor, pos_items: Tensor, neg_items: Tensor):

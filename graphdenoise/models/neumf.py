@@ -149,7 +149,6 @@ class NeuMF(Recommender):
     def _scores_from_parts(self, user_rows: Tensor, item_rows: Tensor, first: Tensor) -> Tensor:
         """Scores of aligned representation rows whose first tower layer (before its ReLU) is ``first``."""
         user_gmf, item_gmf = user_rows[..., :self.embedding_dim], item_rows[..., :self.embedding_dim]
-        user_gmf, item_gmf = torch.broadcast_tensors(user_gmf, item_gmf)
         return self.predict(torch.cat([user_gmf * item_gmf, self.tower[2:](first)], dim=-1)).squeeze(-1)
 
     def score_indexed(self, user_rep: Tensor, item_rep: Tensor, user_idx: Tensor, item_idx: Tensor,
