@@ -224,6 +224,14 @@ class MethodBase(nn.Module):
         :meth:`loss`; e.g. SGDL's Phase I at a fifth of it as its authors' code trains). (default: 1)"""
         return 1.0
 
+    def may_stop(self) -> bool:
+        """Whether early stopping may end the run at this evaluation (read after each evaluation).
+        ``False`` while the method is still in a phase that comes before its own training (SGDL's
+        Phase I, the authors' TIL-MI warm-up): those evaluations still take part in model selection,
+        but the trainer's patience counts only from the first evaluation at which this is ``True``,
+        so a run is never stopped before the method has trained as itself. (default: ``True``)"""
+        return True
+
     def epoch_stats(self) -> Dict[str, float]:
         """Statistics accumulated over the epoch (e.g. weight mean/std), reset after reading."""
         return {}

@@ -62,8 +62,10 @@ Reference: ``ZJU-DAILY/SGDL`` @ 718ced9, ``code/main.py:21-98``, ``code/training
    whose losses are all equal normalises to 0 (the code divides by zero).
 5. The end-of-epoch tests run at the first step of the next epoch (same model state). An optional
    ``max_memorization_epochs`` forces the switch (the code has none).
-6. Model selection is the trainer's (the code: validation Recall@5 every ``eval_freq`` epochs of
-   Phase II only). The REINFORCE scheduler variant (``training.py:104-249``) is not implemented.
+6. Model selection is the trainer's over both phases (the code: validation Recall@5 every
+   ``eval_freq`` epochs of Phase II only, ``code/main.py:50-83``); early stopping, as there, only in
+   Phase II (:meth:`SGDL.may_stop`), so a Phase I that peaks early (ModCloth) still reaches Phase II.
+   The REINFORCE scheduler variant (``training.py:104-249``) is not implemented.
 """
 from __future__ import annotations
 
@@ -474,6 +476,12 @@ class SGDL(Method):
 
     def lr_scale(self) -> float:
         return 1.0 if bool(self.phase) else self.config.memorization_lr_scale
+
+    def may_stop(self) -> bool:
+        """Early stopping only in Phase II (the authors validate, select and stop in Phase II only,
+        ``code/main.py:50-83``): a Phase I that peaks early would otherwise end the run as plain BPR
+        before the denoising starts."""
+        return bool(self.phase)
 
     # ------------------------------------------------------------------ diagnostics
     @torch.no_grad()

@@ -273,6 +273,11 @@ class TIL(Method):
     def after_step(self, model, batch, ctx) -> None:
         self.interest.after_step(model)
 
+    def may_stop(self) -> bool:
+        """No early stop before the weights exist (the authors' TIL-MI trains plain BPR until its first
+        clustering, ``main_MF_cluster.py:281``)."""
+        return self.interest.weighting()
+
     # ------------------------------------------------------------------ bookkeeping
     def record_weights(self, weight: Tensor) -> None:
         """Accumulates the epoch's weight statistics (on the weights' device: no host sync per step)."""

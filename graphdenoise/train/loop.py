@@ -194,7 +194,8 @@ class TrainingLoop:
                 self.finite.check_state(self.training_tensors(), self.epoch, self.step)
                 metrics = self.evaluate("val")
                 record.update({f"val/{k}": v for k, v in metrics.items()})
-                current = self.selection.update(self.epoch, self.selection_value(metrics, record), self.snapshot)
+                current = self.selection.update(self.epoch, self.selection_value(metrics, record), self.snapshot,
+                                                self.method.may_stop())
                 self.report(record, current)
             self.history.append(record)
             self.progress.on_epoch_end(record)

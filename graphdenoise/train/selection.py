@@ -25,17 +25,21 @@ class ModelSelection:
         self.bad_evaluations = 0
         self.stopped_early = False
 
-    def update(self, epoch: int, current: float, snapshot: Callable[[], dict]) -> float:
+    def update(self, epoch: int, current: float, snapshot: Callable[[], dict], may_stop: bool = True) -> float:
         """Record the validation value ``current`` of ``epoch`` (higher is better: ``monitor`` of the
         validation metrics, or a negated validation loss); a deep copy of ``snapshot()`` is kept when it
-        improves. Returns ``current``."""
+        improves. ``may_stop=False`` (the method's :meth:`~graphdenoise.methods.base.MethodBase.may_stop`):
+        the evaluation counts for selection but not toward the patience, which starts afresh.
+        Returns ``current``."""
         if current > self.best_metric:
             self.best_metric, self.best_epoch, self.bad_evaluations = current, epoch, 0
             self.best_state = copy.deepcopy(snapshot())
         else:
             self.bad_evaluations += 1
-            if self.patience and self.bad_evaluations >= self.patience:
-                self.stopped_early = True
+        if not may_stop:
+            self.bad_evaluations = 0
+        elif self.patience and self.bad_evaluations >= self.patience:
+            self.stopped_early = True
         return current
 
     _FIELDS = ("best_metric", "best_epoch", "best_state", "bad_evaluations", "stopped_early")

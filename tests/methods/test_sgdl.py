@@ -198,3 +198,16 @@ def test_memorization_lr_scale_trains_phase_one_at_a_fifth_of_the_lr(tmp_path):
     assert SGDL().lr_scale() == 1.0 and Lr(memorization_lr_scale=0.2).lr_scale() == 0.2
     assert_resume_exact(lambda: SGDL(history_len=1, max_memorization_epochs=2, clean_batch_size=16,
                                      memorization_lr_scale=0.2), tmp_path, epochs=4)
+
+
+def test_early_stopping_waits_for_phase_two():
+    # a diverging lr makes the evaluations after the first worse: with patience 1 a BPR run stops at
+    # epoch 2; SGDL's Phase I (8 tests of history: at least 4 epochs, forced to end after the 4th) must
+    # not be stopped, Phase II may
+    trainer = make_trainer(SGDL(history_len=8, max_memorization_epochs=4, clean_batch_size=16), epochs=20, lr=0.5,
+                           eval_every=1, patience=1)
+    trainer.fit()
+    phases = [h["phase"] for h in trainer.history]
+    assert phases[:4] == [0.0] * 4 and phases[4:] and set(phases[4:]) == {1.0}
+    assert trainer.stopped_early and trainer.epoch >= 5
+    assert not SGDL().may_stop()

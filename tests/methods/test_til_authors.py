@@ -126,6 +126,12 @@ def test_authors_code_mi_trains_plain_bpr_before_its_clusters():
     assert "weight_mean" not in first and "bpr" in first
     assert second["weight_mean"] > 0 and "outer_bpr" in second
     assert int(result.method.interest.last_clustered) == 1  # clustered at the first TIL epoch only (every 10)
+    # early stopping may not end the run during the plain-BPR warm-up, only once the weights exist
+    method = TILMI(recipe="authors-code", pretrain_epochs=1, num_clusters=5)
+    _, model, _ = setup_authors(method)
+    assert not method.may_stop()
+    method.interest.prepare(model, epoch=1)
+    assert method.may_stop() and result.method.may_stop() and TILUI().may_stop()
 
 
 @pytest.mark.parametrize("recipe", ["paper", "authors-code"])

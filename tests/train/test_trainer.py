@@ -99,3 +99,31 @@ def test_unavailable_device_is_a_clear_error():
         resolve_device("cuda")
     with pytest.raises(ValueError, match="not a valid torch device"):
         resolve_device("gpu0")
+
+
+def test_patience_counts_only_where_the_method_may_stop():
+    from graphdenoise.train import ModelSelection
+    selection = ModelSelection("recall@20", patience=1)
+    selection.update(1, 0.5, dict)
+    selection.update(2, 0.4, dict, may_stop=False)  # worse, but the method's own training has not begun
+    assert not selection.stopped_early and selection.bad_evaluations == 0 and selection.best_epoch == 1
+    selection.update(3, 0.3, dict)
+    assert selection.stopped_early and selection.best_epoch == 1
+
+    class Late(BPR):  # a method whose own phase starts with the 8th evaluation
+        evaluations = 0
+
+        def may_stop(self):
+            self.evaluations += 1
+            return self.evaluations >= 8
+
+    data = synthetic()
+    stops = []
+    for method in (BPR(), Late()):
+        seed_everything(0)
+        trainer = Trainer(MF(data), method, data, TrainerConfig(epochs=50, batch_size=256, lr=0.5, eval_every=1,
+                                                                patience=1, show_progress=False))
+        trainer.fit()  # the diverging lr of the test above
+        assert trainer.stopped_early
+        stops.append(trainer.epoch)
+    assert stops[0] < 8 <= stops[1] < 50
