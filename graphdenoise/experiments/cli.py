@@ -62,6 +62,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="flush float denormals to zero on CPU (a denormal weight slows every product it "
                              "enters, up to 30x; see graphdenoise.utils.flush_denormals)")
     parser.add_argument("--no-retry-failed", action="store_true", help="do not re-run cells recorded as failed")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: write the report of the cells already finished in --out (e.g. while "
+                             "runners fill it), listing those not run yet")
     parser.add_argument("--quiet", action="store_true", help="no per-cell progress lines")
     parser.set_defaults(experiment_parser=parser)
     return parser
@@ -152,8 +155,9 @@ def main(args: argparse.Namespace, argv: Optional[List[str]] = None) -> int:
     check_names(specs)
     for name, spec in zip(parse_list(args.names), specs):
         result, report, _ = run(spec, args.out, data_dir=args.data_dir, device=args.device, command=command,
-                                retry_failed=not args.no_retry_failed, log=log)
-        print(f"{name}: report {report}; {result.ran} run, {result.skipped} reused, {result.failed} failed",
-              flush=True)
+                                retry_failed=not args.no_retry_failed, log=log, report_only=args.report_only)
+        missing = len(result.missing())
+        print(f"{name}: report {report}; {result.ran} run, {result.skipped} reused, {result.failed} failed"
+              + (f", {missing} not run yet" if missing else ""), flush=True)
         status = status or (1 if result.failed else 0)
     return status

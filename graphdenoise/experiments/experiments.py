@@ -115,15 +115,16 @@ def make_spec(name: str, budget="small", datasets: Optional[Sequence] = None,
 
 def run(spec: ExperimentSpec, out, *, data_dir: Optional[str] = None, device: Optional[str] = None,
         root: Optional[str] = None, command: Optional[str] = None, retry_failed: bool = True,
-        log=print) -> Tuple[ExperimentRun, Path, List[Path]]:
-    r"""Run (or resume) ``spec`` into ``out`` and write its report and figures.
+        log=print, report_only: bool = False) -> Tuple[ExperimentRun, Path, List[Path]]:
+    r"""Run (or resume) ``spec`` into ``out`` and write its report and figures (``report_only``: from
+    the cells already finished there, running nothing; see :func:`run_experiment`).
 
     Returns the :class:`ExperimentRun`, the path of the markdown report and the figure paths.
     """
     require("matplotlib", f"the {spec.name!r} experiment's figures")
     out = Path(out)
     result = run_experiment(spec, out, data_dir=data_dir, device=device, root=root, retry_failed=retry_failed,
-                            log=log)
+                            log=log, report_only=report_only)
     body, paths = get_experiment(spec.name).report(result, out)
     text = _header(result, command, paths, out) + body + "\n\n## Details\n\n" + details_table(result) + \
         "\n\n## Failures\n\n" + failures_section(result) + "\n"

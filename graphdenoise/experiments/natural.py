@@ -84,7 +84,8 @@ def summary_rows(run: ExperimentRun) -> List[Dict[str, Any]]:
             row[f"{rule}_recall@20"], row[f"{rule}_recall@20_std"] = mean_std([p["recall@20"] for p in picks])
             row[f"{rule}_epoch"] = mean_std([p["epoch"] for p in picks])[0]
             row[f"{rule}_gap"], row[f"{rule}_gap_std"] = _paired_gap(cells, control, rule)
-        row["lr_l2"] = "/".join(f"{v:g}" for v in (run.selections.get(group) or (math.nan, math.nan))[:2])
+        choice = run.selections.get(group)
+        row["lr_l2"] = "/".join(f"{v:g}" for v in choice[:2]) if choice else "–"
         rows.append(row)
     return rows
 

@@ -98,12 +98,26 @@ def details_table(run: ExperimentRun) -> str:
 
 def failures_section(run: ExperimentRun) -> str:
     failures = run.failures()
-    if not failures:
-        return "No cell failed."
-    rows = [[e.cell.config_hash(), e.cell.dataset.label, e.cell.backbone, e.cell.method, str(e.cell.seed),
-             row.get("error", "").replace("|", "/")[:200]] for e, row in failures]
-    return (f"{len(failures)} cell(s) failed (tracebacks in `tracebacks/<hash>.txt`; they are retried by the next "
-            "invocation):\n\n" + table(["hash", "dataset", "backbone", "method", "seed", "error"], rows))
+    text = "No cell failed."
+    if failures:
+        rows = [[e.cell.config_hash(), e.cell.dataset.label, e.cell.backbone, e.cell.method, str(e.cell.seed),
+                 row.get("error", "").replace("|", "/")[:200]] for e, row in failures]
+        text = (f"{len(failures)} cell(s) failed (tracebacks in `tracebacks/<hash>.txt`; they are retried by the "
+                "next invocation):\n\n" + table(["hash", "dataset", "backbone", "method", "seed", "error"], rows))
+    return text + ("\n\n" + missing_section(run) if run.missing() else "")
+
+
+def missing_section(run: ExperimentRun) -> str:
+    """The configurations with cells not run yet (a report of the finished cells only), and what is missing."""
+    missing: Dict[Group, List[str]] = {}
+    for entry in run.missing():
+        missing.setdefault(entry.group, []).append(f"{entry.role} seed {entry.cell.seed} lr {entry.cell.lr:g}")
+    rows = [[g.dataset.label, g.backbone, g.noise.label if g.noise else "clean", g.label,
+             run.selection_source.get(g, ""), str(len(cells)), "; ".join(cells)] for g, cells in missing.items()]
+    return (f"{sum(len(c) for c in missing.values())} cell(s) not run yet (a report of the finished cells only: "
+            "a configuration whose lr / L2 grid is not finished has no reported seeds; the same command without "
+            "`--report-only` runs them):\n\n"
+            + table(["dataset", "backbone", "data", "method", "lr / L2 from", "cells", "which"], rows))
 
 
 def run_time_summary(run: ExperimentRun) -> str:
@@ -111,7 +125,9 @@ def run_time_summary(run: ExperimentRun) -> str:
     ok = [r for r in cells.values() if r.get("status") == "ok"]
     total = sum(float(r.get("wall_seconds") or 0) for r in ok)
     codes = sorted({str(r.get("code")) for r in ok if r.get("code")})
-    return (f"{len(cells)} distinct cells ({len(ok)} ok); their training and evaluation took "
+    missing = len(run.missing())
+    return (f"{len(cells)} distinct cells ({len(ok)} ok" + (f", {missing} not run yet: a report of the finished "
+            "cells only" if missing else "") + "); their training and evaluation took "
             f"{total / 60:.1f} min of wall-clock time in total (sum over cells, as recorded when each ran); "
             f"this invocation ran {run.ran}, reused {run.skipped} and took {run.seconds / 60:.1f} min."
             + (f" Code (git) of the cells: {', '.join(codes)}." if codes else ""))

@@ -30,6 +30,10 @@ import torch
 from .spec import Cell, DatasetSpec, ExperimentSpec, Group, NoiseSpec, Options, noise_label
 from .store import EXPERIMENT_COLUMNS, ResultStore, base_row, write_csv
 
+NOT_RUN = "not run"
+"""The status of a cell a report-only run found without a row (never written to the store)."""
+_UNFINISHED = object()  # a block's control whose grid a report-only run found unfinished
+
 Selection = Tuple[float, float, Options]
 
 
@@ -225,6 +229,8 @@ class ExperimentRun:
     pruned: int = 0
     """Tuning trials stopped early by the pruner (neither run to the end nor failed)."""
     seconds: float = 0.0
+    run_missing: bool = True
+    """False for a report of the finished cells only (``report_only``): nothing was run."""
 
     def row(self, cell: Cell) -> Dict[str, Any]:
         return self.store.get(cell) or {}
@@ -242,6 +248,16 @@ class ExperimentRun:
             if entry.group not in seen:
                 seen.append(entry.group)
         return seen
+
+    def missing(self) -> List[Entry]:
+        """Entries (one per distinct cell) with no row yet: not run, or being run by another runner."""
+        out, seen = [], set()
+        for entry in self.entries:
+            key = entry.cell.config_hash()
+            if key not in seen and not self.row(entry.cell):
+                seen.add(key)
+                out.append(entry)
+        return out
 
     def failures(self) -> List[Tuple[Entry, Dict[str, Any]]]:
         out, seen = [], set()
@@ -263,7 +279,7 @@ def group_key(group: Group) -> str:
 def run_experiment(spec: ExperimentSpec, out, *, data_dir: Optional[str] = None, device: Optional[str] = None,
                    root: Optional[str] = None, retry_failed: bool = True,
                    log: Optional[Callable[[str], None]] = print,
-                   cell_callbacks: Optional[CellCallbacks] = None) -> ExperimentRun:
+                   cell_callbacks: Optional[CellCallbacks] = None, report_only: bool = False) -> ExperimentRun:
     r"""Run (or resume) every cell of ``spec`` into the folder ``out``; returns an :class:`ExperimentRun`.
 
     The protocol: each tuned group (plain BPR, or every method with ``budget.tune_all``) chooses its
@@ -285,11 +301,19 @@ def run_experiment(spec: ExperimentSpec, out, *, data_dir: Optional[str] = None,
             callbacks for each cell run here (e.g. a probe recording the test metrics at every
             evaluation for an optimistic-protocol column; they never select anything). Not part of
             a cell's identity: cells reused from ``out`` keep what their run recorded. (default: :obj:`None`)
+        report_only (bool): Run nothing: the finished cells of ``out`` only (e.g. while runners are still
+            filling it). A group whose grid is not finished has no lr / L2 and so no reported seeds yet;
+            :meth:`ExperimentRun.missing` lists the cells without a row. (default: :obj:`False`)
     """
+    if report_only and spec.budget.trials:
+        raise ValueError("report_only needs a grid budget: Optuna trials are chosen by the study as they run "
+                         "(report with the same command once they have finished)")
+    if report_only and not Path(out).is_dir():
+        raise ValueError(f"report_only: the output folder {str(out)!r} does not exist (no cells to report)")
     if spec.budget.trials:
         from ..tune import require_optuna
         require_optuna()  # before any cell runs
-    run = ExperimentRun(spec, ResultStore(out))
+    run = ExperimentRun(spec, ResultStore(out), run_missing=not report_only)
     executor = CellExecutor(run, DataCache(data_dir, root), device, retry_failed, log or (lambda _: None),
                             _count_planned(spec.groups(), spec.budget), cell_callbacks)
     start = time.perf_counter()
@@ -301,13 +325,18 @@ def run_experiment(spec: ExperimentSpec, out, *, data_dir: Optional[str] = None,
             choice, source = select(group, spec, executor, roles)
         else:
             choice, source = control_choice.get(group.block), "tuned control"
-            if choice is None:
+            if choice is _UNFINISHED:
+                choice, source = None, "control's grid not finished"
+            elif choice is None:
                 choice, source = (spec.budget.lrs[0], spec.budget.l2s[0], ()), "control failed: first grid point"
             else:
                 choice = (choice[0], choice[1], ())
         if group.control and group.block not in control_choice:
-            control_choice[group.block] = None if "failed" in source else choice
+            control_choice[group.block] = _UNFINISHED if choice is None else None if "failed" in source else choice
         run.selections[group], run.selection_source[group] = choice, source
+        if choice is None:  # report_only: no lr / L2 yet, so no reported seeds
+            run.entries.extend(Entry(group, role, cell) for cell, role in roles.items())
+            continue
         finals = [group.cell(spec.budget, seed, choice[0], choice[1], choice[2], spec.split_seed)
                   for seed in spec.budget.seeds]
         executor.execute_all([cell for cell in finals if cell not in roles])
@@ -329,6 +358,10 @@ class CellExecutor:
         self.run, self.store, self.cache, self.device = run, run.store, cache, device
         self.cell_callbacks = cell_callbacks
         self.retry_failed, self.log, self.planned, self.counter = retry_failed, log, planned, 0
+
+    def not_run(self, cell: Cell) -> Dict[str, Any]:
+        """The stand-in row of a cell a report-only run leaves (never stored)."""
+        return dict(base_row(cell), status=NOT_RUN)
 
     def finished(self, cell: Cell) -> Optional[Dict[str, Any]]:
         """The cell's row if no run is needed (ok, or failed and not to be retried by this runner)."""
@@ -366,6 +399,8 @@ class CellExecutor:
             if row is not None:
                 self.run.skipped += 1
                 return row
+            if not self.run.run_missing:
+                return self.not_run(cell)
             if self.store.claim(cell):
                 break
             if claim_only:
@@ -422,8 +457,11 @@ def _select_on_grid(group: Group, spec: ExperimentSpec, executor: CellExecutor, 
               for point in budget.grid_for(group.method, True)}
     for cells in points.values():
         roles.update({cell: "grid" for cell in cells})
-    executor.execute_all([cell for cells in points.values() for cell in cells])
-    scores = {point: [_validation(executor.store.get(cell)) for cell in cells] for point, cells in points.items()}
+    grid = [cell for cells in points.values() for cell in cells]
+    rows = dict(zip(grid, executor.execute_all(grid)))
+    if any(row.get("status") == NOT_RUN for row in rows.values()):
+        return None, "grid not finished"
+    scores = {point: [_validation(rows[cell]) for cell in cells] for point, cells in points.items()}
     choice = select_on_validation(scores)
     if choice is None:
         return next(iter(scores)), "grid failed: first grid point"
@@ -481,7 +519,7 @@ def _count_planned(groups: List[Group], budget) -> int:
 def _write_experiment_csv(run: ExperimentRun) -> None:
     rows = []
     for entry in run.entries:
-        row = dict(run.row(entry.cell) or base_row(entry.cell))
+        row = dict(run.row(entry.cell) or dict(base_row(entry.cell), status=NOT_RUN))
         row.update({"experiment": run.spec.name, "group": group_key(entry.group), "role": entry.role})
         rows.append(row)
     write_csv(run.store.out / f"{run.spec.name}.csv", rows, EXPERIMENT_COLUMNS)

@@ -9,7 +9,7 @@ import pytest
 
 from graphdenoise.cli import main as cli_main
 from graphdenoise.experiments import (BUDGETS, Budget, Cell, DatasetSpec, NoiseSpec, PAPER_TABLE1, get_budget,
-                                      make_spec, read_csv, run, select_on_validation)
+                                      make_spec, read_csv, run, run_experiment, select_on_validation)
 from graphdenoise.experiments import figures
 from graphdenoise.experiments.report import mark_best
 
@@ -70,6 +70,37 @@ def test_table1_2x2x2_end_to_end_then_resume(tmp_path, capsys):
     assert table1_cli(out) == 0
     assert "0 run, 8 reused, 0 failed" in capsys.readouterr().out
     assert "this invocation ran 0, reused 8" in (out / "table1.md").read_text()
+
+
+def test_report_only_runs_nothing_and_lists_the_cells_not_run(tmp_path, capsys):
+    out = tmp_path / "results"
+    assert table1_cli(out) == 0
+    rows_before = sorted(p.name for p in (out / "rows").iterdir())
+    capsys.readouterr()
+    # BOD was never run here: reported as not run (the tiny budget's BOD reuses BPR's finished grid choice)
+    assert cli_main(["experiment", "table1", "--datasets", "synthetic", "--backbones", "mf,lightgcn", "--methods",
+                     "til-ui,bod", "--budget", "tiny", "--epochs", "1", "--out", str(out), "--quiet", "--report-only"]
+                    + [f"--dataset-option={k}={v}" for k, v in SMALL_SYNTHETIC.items()]) == 0
+    assert "0 run, 8 reused, 0 failed, 4 not run yet" in capsys.readouterr().out
+    assert sorted(p.name for p in (out / "rows").iterdir()) == rows_before and not list((out / "claims").iterdir())
+    text = (out / "table1.md").read_text()
+    assert "12 distinct cells (8 ok, 4 not run yet" in text and "4 cell(s) not run yet" in text
+    assert "| mf | clean | bod | tuned control | 2 | final seed 0 lr 0.01; final seed 1 lr 0.01 |" in text
+    assert {r["status"] for r in read_rows(out / "table1.csv") if r["method"] == "bod"} == {"not run"}
+
+    # a block whose control has not finished its grid has no lr / L2 and no reported seeds yet
+    spec = make_spec("table1", TINY, datasets=[DatasetSpec("synthetic", {**SMALL_SYNTHETIC, "num_users": 100})],
+                     backbones=["mf"], methods=["til-ui"])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_experiment(spec, empty, log=None, report_only=True)
+    assert result.ran == 0 and result.selections and all(v is None for v in result.selections.values())
+    assert {e.role for e in result.missing()} == {"grid"} and not list(empty.glob("rows/*"))
+    assert set(result.selection_source.values()) == {"grid not finished", "control's grid not finished"}
+    with pytest.raises(ValueError, match="does not exist"):
+        run_experiment(spec, tmp_path / "nowhere", log=None, report_only=True)
+    with pytest.raises(ValueError, match="grid budget"):
+        run_experiment(replace(spec, budget=replace(TINY, trials=2)), empty, log=None, report_only=True)
 
 
 def test_failed_cell_is_recorded_and_the_rest_go_on(tmp_path):
