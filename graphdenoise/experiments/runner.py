@@ -34,6 +34,12 @@ NOT_RUN = "not run"
 """The status of a cell a report-only run found without a row (never written to the store)."""
 _UNFINISHED = object()  # a block's control whose grid a report-only run found unfinished
 
+
+def not_run_row(cell: Cell) -> Dict[str, Any]:
+    """The stand-in row of a cell without one (a report-only run's; never stored)."""
+    return dict(base_row(cell), status=NOT_RUN)
+
+
 Selection = Tuple[float, float, Options]
 
 
@@ -359,10 +365,6 @@ class CellExecutor:
         self.cell_callbacks = cell_callbacks
         self.retry_failed, self.log, self.planned, self.counter = retry_failed, log, planned, 0
 
-    def not_run(self, cell: Cell) -> Dict[str, Any]:
-        """The stand-in row of a cell a report-only run leaves (never stored)."""
-        return dict(base_row(cell), status=NOT_RUN)
-
     def finished(self, cell: Cell) -> Optional[Dict[str, Any]]:
         """The cell's row if no run is needed (ok, or failed and not to be retried by this runner)."""
         row = self.store.get(cell)
@@ -400,7 +402,7 @@ class CellExecutor:
                 self.run.skipped += 1
                 return row
             if not self.run.run_missing:
-                return self.not_run(cell)
+                return not_run_row(cell)
             if self.store.claim(cell):
                 break
             if claim_only:
@@ -519,7 +521,7 @@ def _count_planned(groups: List[Group], budget) -> int:
 def _write_experiment_csv(run: ExperimentRun) -> None:
     rows = []
     for entry in run.entries:
-        row = dict(run.row(entry.cell) or dict(base_row(entry.cell), status=NOT_RUN))
+        row = dict(run.row(entry.cell) or not_run_row(entry.cell))
         row.update({"experiment": run.spec.name, "group": group_key(entry.group), "role": entry.role})
         rows.append(row)
     write_csv(run.store.out / f"{run.spec.name}.csv", rows, EXPERIMENT_COLUMNS)

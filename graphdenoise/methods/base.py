@@ -232,6 +232,12 @@ class MethodBase(nn.Module):
         so a run is never stopped before the method has trained as itself. (default: ``True``)"""
         return True
 
+    def may_select(self) -> bool:
+        """Whether this evaluation may be selected as the reported state (read after each evaluation;
+        e.g. ``False`` in SGDL's Phase I with ``phase_two_selection``, its authors' rule). A run with no
+        selectable evaluation reports its last state. (default: ``True``)"""
+        return True
+
     def epoch_stats(self) -> Dict[str, float]:
         """Statistics accumulated over the epoch (e.g. weight mean/std), reset after reading."""
         return {}

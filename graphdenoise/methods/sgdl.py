@@ -63,8 +63,9 @@ Reference: ``ZJU-DAILY/SGDL`` @ 718ced9, ``code/main.py:21-98``, ``code/training
 5. The end-of-epoch tests run at the first step of the next epoch (same model state). An optional
    ``max_memorization_epochs`` forces the switch (the code has none).
 6. Model selection is the trainer's over both phases (the code: validation Recall@5 every
-   ``eval_freq`` epochs of Phase II only, ``code/main.py:50-83``); early stopping, as there, only in
-   Phase II (:meth:`SGDL.may_stop`), so a Phase I that peaks early (ModCloth) still reaches Phase II.
+   ``eval_freq`` epochs of Phase II only, ``code/main.py:50-83``; ``phase_two_selection=True`` selects
+   among Phase-II evaluations only); early stopping, as there, only in Phase II (:meth:`SGDL.may_stop`),
+   so a Phase I that peaks early still reaches Phase II.
    The REINFORCE scheduler variant (``training.py:104-249``) is not implemented.
 """
 from __future__ import annotations
@@ -275,6 +276,10 @@ class SGDLConfig(MethodConfig):
     """Factor on the recommender's learning rate in Phase I: 1 trains it at the trainer's lr (the paper
     states one lr); ``0.2`` is the authors' code, whose Phase-I Adam runs at ``lr / 5``
     (``code/main.py:21``; Phase II at ``lr``, ``:46``)."""
+    phase_two_selection: bool = False
+    """Select the reported state among Phase-II evaluations only, as the authors' code validates
+    (``code/main.py:50-83``); by default the trainer selects over both phases (Phase II may lose to
+    Phase I). Early stopping waits for Phase II either way (:meth:`SGDL.may_stop`)."""
 
     def __post_init__(self):
         check_fields(self, history_len=">= 1", clean_batch_size=">= 1", meta_lr="> 0", schedule_lr="> 0",
@@ -292,7 +297,8 @@ class SGDL(Method):
             (default: 128), ``meta_lr`` (default: 5e-4), ``schedule_lr`` (default: 5e-3),
             ``ltw_hidden`` (default: 100), ``tau`` (default: 1.0), ``gmm_max_iter`` (default: 100),
             ``gmm_tol`` (default: 1e-2), ``gmm_reg_covar`` (default: 5e-4),
-            ``max_memorization_epochs`` (default: :obj:`None`), ``memorization_lr_scale`` (default: 1.0).
+            ``max_memorization_epochs`` (default: :obj:`None`), ``memorization_lr_scale`` (default: 1.0),
+            ``phase_two_selection`` (default: :obj:`False`), ``gradient_features`` (default: ``"representations"``).
 
     Shapes:
         - :meth:`weights`: ``[B]``, :math:`\mathcal W_\phi(\ell)` (ones in Phase I).
@@ -482,6 +488,9 @@ class SGDL(Method):
         ``code/main.py:50-83``): a Phase I that peaks early would otherwise end the run as plain BPR
         before the denoising starts."""
         return bool(self.phase)
+
+    def may_select(self) -> bool:
+        return bool(self.phase) or not self.config.phase_two_selection
 
     # ------------------------------------------------------------------ diagnostics
     @torch.no_grad()

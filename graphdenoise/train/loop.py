@@ -195,7 +195,7 @@ class TrainingLoop:
                 metrics = self.evaluate("val")
                 record.update({f"val/{k}": v for k, v in metrics.items()})
                 current = self.selection.update(self.epoch, self.selection_value(metrics, record), self.snapshot,
-                                                self.method.may_stop())
+                                                self.method.may_stop(), self.method.may_select())
                 self.report(record, current)
             self.history.append(record)
             self.progress.on_epoch_end(record)

@@ -25,13 +25,15 @@ class ModelSelection:
         self.bad_evaluations = 0
         self.stopped_early = False
 
-    def update(self, epoch: int, current: float, snapshot: Callable[[], dict], may_stop: bool = True) -> float:
+    def update(self, epoch: int, current: float, snapshot: Callable[[], dict], may_stop: bool = True,
+               may_select: bool = True) -> float:
         """Record the validation value ``current`` of ``epoch`` (higher is better: ``monitor`` of the
         validation metrics, or a negated validation loss); a deep copy of ``snapshot()`` is kept when it
         improves. ``may_stop=False`` (the method's :meth:`~graphdenoise.methods.base.MethodBase.may_stop`):
-        the evaluation counts for selection but not toward the patience, which starts afresh.
+        the evaluation does not count toward the patience, which starts afresh; ``may_select=False``
+        (:meth:`~graphdenoise.methods.base.MethodBase.may_select`): it cannot become the best state.
         Returns ``current``."""
-        if current > self.best_metric:
+        if may_select and current > self.best_metric:
             self.best_metric, self.best_epoch, self.bad_evaluations = current, epoch, 0
             self.best_state = copy.deepcopy(snapshot())
         else:

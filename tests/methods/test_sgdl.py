@@ -211,3 +211,10 @@ def test_early_stopping_waits_for_phase_two():
     assert phases[:4] == [0.0] * 4 and phases[4:] and set(phases[4:]) == {1.0}
     assert trainer.stopped_early and trainer.epoch >= 5
     assert not SGDL().may_stop()
+    first_phase_two = phases.index(1.0) + 1
+    assert trainer.best_epoch < first_phase_two  # the diverging run's best is in Phase I
+    # the authors' rule: only Phase-II evaluations can be selected
+    trainer = make_trainer(SGDL(history_len=8, max_memorization_epochs=4, clean_batch_size=16, phase_two_selection=True),
+                           epochs=20, lr=0.5, eval_every=1, patience=1)
+    trainer.fit()
+    assert trainer.best_epoch >= first_phase_two and trainer.history[trainer.best_epoch - 1]["phase"] == 1.0

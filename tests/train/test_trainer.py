@@ -109,6 +109,10 @@ def test_patience_counts_only_where_the_method_may_stop():
     assert not selection.stopped_early and selection.bad_evaluations == 0 and selection.best_epoch == 1
     selection.update(3, 0.3, dict)
     assert selection.stopped_early and selection.best_epoch == 1
+    selection = ModelSelection("recall@20", patience=0)
+    selection.update(1, 0.9, dict, may_stop=False, may_select=False)  # better, but not selectable
+    selection.update(2, 0.5, dict)
+    assert selection.best_epoch == 2 and selection.best_metric == 0.5
 
     class Late(BPR):  # a method whose own phase starts with the 8th evaluation
         evaluations = 0
