@@ -146,9 +146,8 @@ class NeuMF(Recommender):
         """The first tower layer's user and item terms of representation rows (see :meth:`score_matrix`)."""
         return self._first_layer_parts(user_rep[..., self.embedding_dim:], item_rep[..., self.embedding_dim:])
 
-    def _scores_from_parts(self, user_rows: Tensor, item_rows: Tensor, first: Tensor) -> Tensor:
-        """Scores of aligned representation rows whose first tower layer (before its ReLU) is ``first``."""
-        user_gmf, item_gmf = user_rows[..., :self.embedding_dim], item_rows[..., :self.embedding_dim]
+    def _scores_from_parts(self, user_gmf: Tensor, item_gmf: Tensor, first: Tensor) -> Tensor:
+        """Scores of aligned GMF rows of pairs whose first tower layer (before its ReLU) is ``first``."""
         return self.predict(torch.cat([user_gmf * item_gmf, self.tower[2:](first)], dim=-1)).squeeze(-1)
 
     def score_indexed(self, user_rep: Tensor, item_rep: Tensor, user_idx: Tensor, item_idx: Tensor,
@@ -164,7 +163,11 @@ class NeuMF(Recommender):
         user_part, item_part = self._node_parts(user_rep, item_rep) if parts is None else parts
         user_idx, item_idx = torch.broadcast_tensors(user_idx, item_idx)
         first = take_rows(user_part, user_idx) + take_rows(item_part, item_idx)
-        return self._scores_from_parts(take_rows(user_rep, user_idx), take_rows(item_rep, item_idx), first)
+        # only the GMF columns of each pair's rows are read: the MLP columns entered through ``first``
+        # (gathering whole rows moved 5x the bytes each way: 320 columns for 64 at the default sizes)
+        gmf = self.embedding_dim
+        return self._scores_from_parts(take_rows(user_rep[..., :gmf], user_idx), take_rows(item_rep[..., :gmf], item_idx),
+                                       first)
 
     def triplet(self, users: Tensor, pos_items: Tensor, neg_items: Tensor) -> TripletScores:
         r"""As :meth:`Recommender.triplet`, with the first tower layer once per distinct node of the
