@@ -201,9 +201,8 @@ def test_memorization_lr_scale_trains_phase_one_at_a_fifth_of_the_lr(tmp_path):
 
 
 def test_early_stopping_waits_for_phase_two():
-    # a diverging lr makes the evaluations after the first worse: with patience 1 a BPR run stops at
-    # epoch 2; SGDL's Phase I (8 tests of history: at least 4 epochs, forced to end after the 4th) must
-    # not be stopped, Phase II may
+    # a diverging lr (0.5) makes later evaluations worse, and patience is 1: SGDL's Phase I (8 tests of
+    # history: at least 4 epochs, forced to end after the 4th) must not be stopped, Phase II may
     trainer = make_trainer(SGDL(history_len=8, max_memorization_epochs=4, clean_batch_size=16), epochs=20, lr=0.5,
                            eval_every=1, patience=1)
     trainer.fit()
