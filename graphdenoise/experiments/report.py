@@ -75,6 +75,11 @@ def machine_info() -> Dict[str, str]:
     return info
 
 
+def group_columns(group: Group) -> List[str]:
+    """The descriptive columns of a configuration: dataset, backbone, data (noise) and method."""
+    return [group.dataset.label, group.backbone, group.noise.label if group.noise else "clean", group.label]
+
+
 def details_table(run: ExperimentRun) -> str:
     """Per configuration: chosen lr / L2 and how, epochs, validation Recall@20, speed and memory."""
     rows = []
@@ -83,8 +88,7 @@ def details_table(run: ExperimentRun) -> str:
         finals = run.final_rows(group)
         n_total = len(run.final_cells(group))
         val = mean_std([r.get("val_recall@20") for r in finals])
-        rows.append([group.dataset.label, group.backbone, group.noise.label if group.noise else "clean", group.label,
-                     f"{choice[0]:g}" if choice else "–", f"{choice[1]:g}" if choice else "–",
+        rows.append([*group_columns(group), f"{choice[0]:g}" if choice else "–", f"{choice[1]:g}" if choice else "–",
                      run.selection_source.get(group, ""),
                      f"{len(finals)}/{n_total}", fmt(*mean_std([r.get("epochs_run") for r in finals]), scale=1, digits=1),
                      fmt(*mean_std([r.get("best_epoch") for r in finals]), scale=1, digits=1), fmt(*val),
@@ -104,16 +108,20 @@ def failures_section(run: ExperimentRun) -> str:
                  row.get("error", "").replace("|", "/")[:200]] for e, row in failures]
         text = (f"{len(failures)} cell(s) failed (tracebacks in `tracebacks/<hash>.txt`; they are retried by the "
                 "next invocation):\n\n" + table(["hash", "dataset", "backbone", "method", "seed", "error"], rows))
-    return text + ("\n\n" + missing_section(run) if run.missing() else "")
+    missing = missing_section(run)
+    return text + ("\n\n" + missing if missing else "")
 
 
 def missing_section(run: ExperimentRun) -> str:
-    """The configurations with cells not run yet (a report of the finished cells only), and what is missing."""
+    """The configurations with cells not run yet (a report of the finished cells only), and what is
+    missing; empty when every cell has a row."""
     missing: Dict[Group, List[str]] = {}
     for entry in run.missing():
         missing.setdefault(entry.group, []).append(f"{entry.role} seed {entry.cell.seed} lr {entry.cell.lr:g}")
-    rows = [[g.dataset.label, g.backbone, g.noise.label if g.noise else "clean", g.label,
-             run.selection_source.get(g, ""), str(len(cells)), "; ".join(cells)] for g, cells in missing.items()]
+    rows = [[*group_columns(g), run.selection_source.get(g, ""), str(len(cells)), "; ".join(cells)]
+            for g, cells in missing.items()]
+    if not rows:
+        return ""
     return (f"{sum(len(c) for c in missing.values())} cell(s) not run yet (a report of the finished cells only: "
             "a configuration whose lr / L2 grid is not finished has no reported seeds; the same command without "
             "`--report-only` runs them):\n\n"
@@ -121,11 +129,11 @@ def missing_section(run: ExperimentRun) -> str:
 
 
 def run_time_summary(run: ExperimentRun) -> str:
-    cells = {e.cell.config_hash(): run.row(e.cell) for e in run.entries}
-    ok = [r for r in cells.values() if r.get("status") == "ok"]
+    cells = [row for _, row in run.distinct()]
+    ok = [r for r in cells if r.get("status") == "ok"]
     total = sum(float(r.get("wall_seconds") or 0) for r in ok)
     codes = sorted({str(r.get("code")) for r in ok if r.get("code")})
-    missing = len(run.missing())
+    missing = sum(1 for r in cells if not r)
     return (f"{len(cells)} distinct cells ({len(ok)} ok" + (f", {missing} not run yet: a report of the finished "
             "cells only" if missing else "") + "); their training and evaluation took "
             f"{total / 60:.1f} min of wall-clock time in total (sum over cells, as recorded when each ran); "

@@ -255,25 +255,22 @@ class ExperimentRun:
                 seen.append(entry.group)
         return seen
 
-    def missing(self) -> List[Entry]:
-        """Entries (one per distinct cell) with no row yet: not run, or being run by another runner."""
+    def distinct(self) -> List[Tuple[Entry, Dict[str, Any]]]:
+        """The first entry of each distinct cell, with its row (``{}`` when it has none)."""
         out, seen = [], set()
         for entry in self.entries:
             key = entry.cell.config_hash()
-            if key not in seen and not self.row(entry.cell):
+            if key not in seen:
                 seen.add(key)
-                out.append(entry)
+                out.append((entry, self.row(entry.cell)))
         return out
 
+    def missing(self) -> List[Entry]:
+        """Entries (one per distinct cell) with no row yet: not run, or being run by another runner."""
+        return [entry for entry, row in self.distinct() if not row]
+
     def failures(self) -> List[Tuple[Entry, Dict[str, Any]]]:
-        out, seen = [], set()
-        for entry in self.entries:
-            row = self.row(entry.cell)
-            key = entry.cell.config_hash()
-            if row.get("status") == "failed" and key not in seen:
-                seen.add(key)
-                out.append((entry, row))
-        return out
+        return [(entry, row) for entry, row in self.distinct() if row.get("status") == "failed"]
 
 
 def group_key(group: Group) -> str:
