@@ -32,7 +32,7 @@ from .report import (details_table, failures_section, fmt, machine_info, mark_be
                      run_time_summary, table)
 from .runner import ExperimentRun, Group, run_experiment
 from .runner import mean_std as _mean_std
-from .natural import NATURAL_METHODS, report_natural_noise
+from .natural import NATURAL_METHODS, NATURAL_ON_REQUEST, report_natural_noise
 from .spec import DatasetSpec, ExperimentSpec, NoiseSpec, freeze_options, get_budget
 
 TABLE1_METHODS_SMALL = ("bpr", "wbpr", "pris", "tce-bpr", "rce-bpr", "til-ui", "til-mi")
@@ -445,7 +445,8 @@ EXPERIMENTS: Dict[str, Experiment] = {e.name: e for e in [
     # study: 500 full-data steps), the study's 1024 on ModCloth (CDAE_USERS_PER_BATCH).
     Experiment("natural-noise", "Denoisers on natural noise (low ratings) beside a tuned control (issue 14)",
                ("ml-100k-natural", "modcloth"), ("gmf", "lightgcn", "neumf", "cdae"), NATURAL_METHODS,
-               report_natural_noise, analysis=tuple((m, "natural-noise") for m in NATURAL_METHODS),
+               report_natural_noise,
+               analysis=tuple((m, "natural-noise") for m in NATURAL_METHODS + NATURAL_ON_REQUEST),
                method_options=(("tce", (("num_gradual", 400),)), ("dcf", (("num_gradual", 400),))),
                configurations=(("erm-bce", "tce", (("drop_rate", 0.0),)),),
                backbone_options=tuple(("cdae", m, (("batch_size", CDAE_USERS_PER_BATCH),) + extra) for m, extra in

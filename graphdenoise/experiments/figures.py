@@ -19,8 +19,8 @@ BACKBONE_MARKERS = {"mf": "o", "neumf": "^", "mgccf": "s", "lightgcn": "D"}
 LABELS = {"bpr": "BPR", "wbpr": "WBPR", "aobpr": "AOBPR", "pris": "PRIS", "tce": "T-CE", "rce": "R-CE",
           "tce-bpr": "TCE-BPR", "rce-bpr": "RCE-BPR", "bod": "BOD", "til-ui": "TIL-UI", "til-mik": "TIL-MIK",
           "til-mi": "TIL-MI", "mf": "MF", "neumf": "NeuMF", "mgccf": "MGCCF", "lightgcn": "LightGCN",
-          "deca": "DeCA", "deca-p": "DeCA(p)", "dcf": "DCF", "udt": "UDT", "bsl": "BSL", "pld": "PLD", "sgdl": "SGDL",
-          "erm-bce": "ERM (BCE)", "gmf": "GMF", "cdae": "CDAE"}
+          "deca": "DeCA", "deca-p": "DeCA(p)", "dcf": "DCF", "udt": "UDT", "bsl": "BSL", "bsl-tanh": "BSL (tanh)",
+          "pld": "PLD", "sgdl": "SGDL", "erm-bce": "ERM (BCE)", "gmf": "GMF", "cdae": "CDAE"}
 
 
 def label(name: str) -> str:

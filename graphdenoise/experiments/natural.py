@@ -24,6 +24,9 @@ from .runner import mean_std as _mean_std
 from .store import write_csv
 
 NATURAL_METHODS = ("bpr", "tce", "rce", "deca", "deca-p", "dcf", "udt", "bsl", "pld", "sgdl", "til-ui", "bod")
+NATURAL_ON_REQUEST = ("bsl-tanh",)
+"""Methods the experiment analyses like its own but runs only when named (``--methods bsl-tanh``: BSL with a
+bounded score, for backbones with a learned output layer)."""
 KS = (5, 10, 20, 50)
 RULES = tuple(RULE_KEYS)
 METRICS = tuple(f"{m}@{k}" for m in ("recall", "ndcg") for k in KS)

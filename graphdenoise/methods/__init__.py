@@ -15,11 +15,11 @@ from .rce import RCE, RCEConfig
 from .tce_bpr import TCEBPR, TCEBPRConfig
 from .rce_bpr import RCEBPR, RCEBPRConfig
 from .bod import BOD, BODConfig
-from .bsl import BSL, BSLConfig
+from .bsl import BSL, BSLConfig, BSLTanh, BSLTanhConfig
 
 __all__ += ["WBPR", "WBPRConfig", "AOBPR", "AOBPRConfig", "PRIS", "PRISConfig", "TCE", "TCEConfig", "RCE",
             "RCEConfig", "TCEBPR", "TCEBPRConfig", "RCEBPR", "RCEBPRConfig", "BOD", "BODConfig", "BSL",
-            "BSLConfig"]
+            "BSLConfig", "BSLTanh", "BSLTanhConfig"]
 
 # The natural-noise denoisers of the RecSys'25 benchmark and their successors.
 from .deca import DeCA, DeCAConfig, DeCAP, DeCAPConfig

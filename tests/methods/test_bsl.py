@@ -1,13 +1,14 @@
 """BSL (Wu et al., ICDE 2024): the loss against the authors' formula, its limits and training."""
 import functools
 import math
+import warnings
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from _baseline_data import fit_one_epoch, make_trainer
-from graphdenoise.methods import BSL, METHODS, StepContext
+from graphdenoise.methods import BSL, METHODS, BSLTanh, StepContext
 from graphdenoise.methods.bsl import grouped_log_mean_exp
 from graphdenoise.models import MODELS
 
@@ -96,8 +97,63 @@ def test_positive_weights_favour_high_scoring_positives():
     assert METHODS.get("bsl") is BSL
 
 
+@pytest.mark.parametrize("model", ["gmf", "neumf"])
+def test_a_learned_output_layer_leaves_the_loss_unbounded_and_tanh_bounds_it(model):
+    """Adding ``c`` to every score (the output layer's bias does) changes BSL by exactly
+    ``(t2 - 1) c / t1``, and scaling the output layer scales the loss's limit: no lower bound. With
+    ``score_bound='tanh'`` every score lies in (-1, 1), so the loss lies within ``(1 + t2) / t1`` of zero
+    however far the bias or the scale goes."""
+    options = dict(temperature=0.2, temperature_2=1.1, softmax_negatives=5)
+    trainer = make_trainer(BSL(**options), functools.partial(MODELS.get(model), embedding_dim=8), l2=0.0)
+    trainer.model.double()
+    batch, ctx = next(iter(trainer.batches()))
+
+    def loss(method):
+        return method.loss(trainer.model, batch, ctx)[0].item()
+
+    plain, bounded = trainer.method, BSLTanh(**options)
+    before, before_bounded = loss(plain), loss(bounded)
+    with torch.no_grad():
+        trainer.model.predict.bias -= 1000.0
+    assert loss(plain) - before == pytest.approx((1.1 - 1) * -1000.0 / 0.2, rel=1e-9)
+    assert abs(loss(bounded)) <= (1 + 1.1) / 0.2 and abs(before_bounded) <= (1 + 1.1) / 0.2
+
+    # the scale, t2 = 1 alike: positives that outscore the negatives, scores times c -> loss -c / t1
+    def scaled(t2, c):
+        method = BSL(**{**options, "temperature_2": t2})
+        ones = torch.ones(batch.users.numel(), dtype=torch.float64)
+        method.scores = lambda model, batch: (c * ones, c * torch.zeros(ones.numel(), 5, dtype=torch.float64))
+        return method.loss(trainer.model, batch, ctx)[0].item()
+
+    for t2 in (1.0, 1.1):
+        assert scaled(t2, 1e3) == pytest.approx(-1e3 / 0.2) and scaled(t2, 1e6) == pytest.approx(-1e6 / 0.2)
+
+
+def test_tanh_scores_are_the_tanh_of_the_scores():
+    trainer = make_trainer(BSL(softmax_negatives=6), functools.partial(MODELS.get("neumf"), embedding_dim=8))
+    batch, _ = next(iter(trainer.batches()))
+    pos, neg = trainer.method.scores(trainer.model, batch)
+    tanh_pos, tanh_neg = BSL(softmax_negatives=6, score_bound="tanh").scores(trainer.model, batch)
+    assert torch.equal(tanh_pos, pos.tanh()) and torch.equal(tanh_neg, neg.tanh())
+    assert METHODS.get("bsl-tanh") is BSLTanh and BSLTanh().config.score_bound == "tanh"
+
+
+@pytest.mark.parametrize("model, warns", [("mf", False), ("lightgcn", False), ("gmf", True), ("neumf", True)])
+def test_setup_warns_where_the_loss_has_no_lower_bound(model, warns):
+    def caught(method, cls=MODELS.get(model)):
+        with warnings.catch_warnings(record=True) as records:
+            warnings.simplefilter("always")
+            make_trainer(method, functools.partial(cls, embedding_dim=8))
+        return [str(r.message) for r in records if "no lower bound" in str(r.message)]
+
+    assert bool(caught(BSL())) == warns
+    assert caught(BSL(cosine=False))  # raw scores: unbounded on every backbone
+    assert bool(caught(BSL(temperature_2=1.0))) == warns  # scaling: unbounded with any temperature_2
+    assert not caught(BSLTanh())
+
+
 def test_options_are_validated_and_conflicts_named():
-    for bad in ({"mode": "single"}, {"temperature": 0.0}, {"softmax_negatives": 0}):
+    for bad in ({"mode": "single"}, {"temperature": 0.0}, {"softmax_negatives": 0}, {"score_bound": "clip"}):
         with pytest.raises(ValueError):
             BSL(**bad)
     with pytest.raises(ValueError, match="num_negatives=3 conflicts"):
