@@ -319,6 +319,9 @@ def run_experiment(spec: ExperimentSpec, out, *, data_dir: Optional[str] = None,
     run = ExperimentRun(spec, ResultStore(out), run_missing=not report_only)
     executor = CellExecutor(run, DataCache(data_dir, root), device, retry_failed, log or (lambda _: None),
                             _count_planned(spec.groups(), spec.budget), cell_callbacks)
+    if not report_only and not spec.budget.trials:  # Optuna's trials are chosen as they run
+        executor.spare = [cell for group in spec.groups() if group.tuned
+                          for cells in _grid(group, spec).values() for cell in cells]
     start = time.perf_counter()
     control_choice: Dict[Tuple, Optional[Selection]] = {}  # each block's tuned control
     for group in spec.groups():
@@ -361,6 +364,10 @@ class CellExecutor:
         self.run, self.store, self.cache, self.device = run, run.store, cache, device
         self.cell_callbacks = cell_callbacks
         self.retry_failed, self.log, self.planned, self.counter = retry_failed, log, planned, 0
+        self.spare: List[Cell] = []
+        """Grid cells of the experiment's tuned groups: run one while every cell this runner waits for is
+        held by others (:meth:`run_spare`)."""
+        self.ran_here: set = set()
 
     def finished(self, cell: Cell) -> Optional[Dict[str, Any]]:
         """The cell's row if no run is needed (ok, or failed and not to be retried by this runner)."""
@@ -383,10 +390,21 @@ class CellExecutor:
                     deferred.append(cell)
                 else:
                     rows[cell] = row
-            if deferred and len(deferred) == len(pending):
-                time.sleep(wait)  # every remaining cell is being run by another runner
+            if deferred and len(deferred) == len(pending) and not self.run_spare():
+                time.sleep(wait)  # every remaining cell is being run by another runner, no spare work
             pending = deferred
         return [rows[cell] for cell in cells]
+
+    def run_spare(self) -> bool:
+        """Runs one cell of :attr:`spare` that is neither finished nor held; False when none is left.
+        A runner waiting at a group's barrier (its grid or its seeds held by other runners) thus tunes a
+        later group instead of idling: grid cells depend on nothing, and their rows are reused when the
+        runner reaches their group."""
+        while self.spare:
+            cell = self.spare.pop(0)
+            if self.finished(cell) is None and self.execute(cell, claim_only=True) is not None:
+                return True
+        return False
 
     def execute(self, cell: Cell, callbacks: Sequence[Callable] = (), passthrough: Tuple[type, ...] = (),
                 claim_only: bool = False) -> Optional[Dict[str, Any]]:
@@ -396,7 +414,7 @@ class CellExecutor:
         while True:
             row = self.finished(cell)
             if row is not None:
-                self.run.skipped += 1
+                self.run.skipped += cell not in self.ran_here  # a spare cell run here is not "reused"
                 return row
             if not self.run.run_missing:
                 return not_run_row(cell)
@@ -412,6 +430,7 @@ class CellExecutor:
 
     def _run(self, cell: Cell, callbacks, passthrough) -> Dict[str, Any]:
         self.counter += 1
+        self.ran_here.add(cell)
         key = cell.config_hash()
         self.log(f"[{self.counter}/{self.planned}] {cell.dataset.label} {cell.backbone} {cell.method} seed={cell.seed} "
                  f"lr={cell.lr:g} l2={cell.l2:g} {noise_label(cell.noise)}"
@@ -449,11 +468,16 @@ def _validation(row: Dict[str, Any]) -> float:
     return row.get("val_recall@20") if row.get("status") == "ok" else float("nan")
 
 
+def _grid(group: Group, spec: ExperimentSpec) -> Dict[Tuple, List[Cell]]:
+    """The cells of ``group``'s grid search: each grid point's cells at the budget's tuning seeds."""
+    budget = spec.budget
+    return {point: [group.cell(budget, seed, *point, split_seed=spec.split_seed) for seed in budget.tuning_seeds]
+            for point in budget.grid_for(group.method, True)}
+
+
 def _select_on_grid(group: Group, spec: ExperimentSpec, executor: CellExecutor, roles: Dict[Cell, str]):
     """The budget's grid point with the best mean validation Recall@20 over the tuning seeds."""
-    budget = spec.budget
-    points = {point: [group.cell(budget, seed, *point, split_seed=spec.split_seed) for seed in budget.tuning_seeds]
-              for point in budget.grid_for(group.method, True)}
+    points = _grid(group, spec)
     for cells in points.values():
         roles.update({cell: "grid" for cell in cells})
     grid = [cell for cells in points.values() for cell in cells]

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from graphdenoise.experiments import BUDGETS, DatasetSpec, ExperimentSpec, read_csv, run_experiment
+from graphdenoise.experiments.runner import _grid
 from graphdenoise.experiments.store import ResultStore
 
 SMALL = {"num_users": 100, "num_items": 60, "num_clusters": 3, "mean_positives": 10}
@@ -73,3 +74,40 @@ def test_tuned_control_by_optuna_trials_with_the_same_budget_per_method(tmp_path
     assert {"drop_rate", "num_gradual"} == set(dict(extra)) and 1e-4 <= lr <= 1e-1
     again = run_experiment(spec, tmp_path / "out", root=str(tmp_path / "data"), log=None)
     assert again.ran == 0 and again.selections == result.selections  # the study and the cells resume
+
+
+def test_a_runner_held_at_a_barrier_tunes_a_later_group_meanwhile(tmp_path):
+    """BPR's grid cell at lr 1e-3 is held by another (live) runner: this runner runs BPR's other grid point,
+    then, instead of idling until the holder finishes, T-CE's grid (``tune_all``: T-CE searches its own),
+    and reuses those rows when it reaches T-CE; nothing is counted twice."""
+    import threading
+    import time
+
+    out, root = tmp_path / "out", str(tmp_path / "data")
+    spec = _spec(tune_all=True)
+    bpr, tce = spec.groups()
+    (held,), = [cells for point, cells in _grid(bpr, spec).items() if point[0] == 1e-3]
+    tce_grid = {cell.config_hash() for cells in _grid(tce, spec).values() for cell in cells}
+    assert len(tce_grid) == 2
+    other = ResultStore(out)
+    assert other.claim(held)  # this process is alive: the claim is not stale
+    lines, result = [], {}
+    worker = threading.Thread(target=lambda: result.setdefault("run", run_experiment(
+        spec, out, root=root, device="cpu", log=lines.append)))
+    worker.start()
+    deadline = time.time() + 120
+    while not tce_grid <= {row["config_hash"] for row in _rows(out)} and time.time() < deadline:
+        time.sleep(0.2)
+    assert tce_grid <= {row["config_hash"] for row in _rows(out)}  # T-CE tuned while BPR's cell was held
+    assert held.config_hash() not in {row["config_hash"] for row in _rows(out)}
+    other.release(held)  # the "other runner" gives up: this one runs the held cell itself
+    worker.join(120)
+    run = result["run"]
+    assert run.failed == 0 and run.skipped == 0 and run.ran == len({row["config_hash"] for row in _rows(out)}) == 8
+    started = [line.split(" seed=")[0].split()[-1] for line in lines if line.startswith("[")]
+    assert started[:4] == ["bpr", "tce", "tce", "bpr"]  # BPR's free grid point, T-CE's grid, then the held cell
+
+
+def _rows(out):
+    path = out / "rows"
+    return [json.loads(p.read_text()) for p in path.glob("*.json")] if path.is_dir() else []
