@@ -11,8 +11,8 @@ from typing import Dict, Tuple
 
 DATASETS: Tuple[str, ...] = ("amazon-cd", "gowalla", "lastfm", "ml-100k", "ml-100k-natural", "modcloth", "synthetic")
 MODELS: Tuple[str, ...] = ("cdae", "gmf", "lightgcn", "mf", "mgccf", "neumf")
-METHODS: Tuple[str, ...] = ("aobpr", "bod", "bpr", "bsl", "dcf", "deca", "deca-p", "pld", "pris", "rce", "rce-bpr",
-                            "sgdl", "tce", "tce-bpr", "til-mi", "til-mik", "til-ui", "udt", "wbpr")
+METHODS: Tuple[str, ...] = ("aobpr", "bod", "bpr", "bsl", "bsl-tanh", "dcf", "deca", "deca-p", "pld", "pris", "rce",
+                            "rce-bpr", "sgdl", "tce", "tce-bpr", "til-mi", "til-mik", "til-ui", "udt", "wbpr")
 SEQUENCE_MODELS: Tuple[str, ...] = ("din", "sasrec", "widedeep")
 SEQUENCE_METHODS: Tuple[str, ...] = ("atjt", "atjt-dnr", "atjt-wat", "bce")
 EXPERIMENTS: Tuple[str, ...] = ("table1", "robustness", "case-study", "clusters", "time", "ablation", "noise-roc",
