@@ -32,6 +32,11 @@ TCMALLOC = ("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4", "/usr/lib/aarc
             "/usr/lib/libtcmalloc_minimal.so.4", "/usr/lib64/libtcmalloc_minimal.so.4")
 
 
+def find_tcmalloc():
+    """The first of :data:`TCMALLOC` that exists, or None."""
+    return next((path for path in TCMALLOC if os.path.exists(path)), None)
+
+
 def child(args) -> None:
     """Time ``args.steps`` steps in this process; print one JSON line."""
     import torch
@@ -74,9 +79,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
-    library = args.tcmalloc or next((p for p in TCMALLOC if os.path.exists(p)), None)
+    library = args.tcmalloc or find_tcmalloc()
     if library is None or not os.path.exists(library):
-        raise SystemExit("allocator.py: no tcmalloc found (Debian: apt install libtcmalloc-minimal4; or --tcmalloc PATH)")
+        raise SystemExit("allocator.py: no tcmalloc found (Debian: apt install libtcmalloc-minimal4; or "
+                         "--tcmalloc PATH)")
     command = [sys.executable, __file__, "--child", "--dataset", args.dataset, "--model", args.model,
                "--method", args.method, "--steps", str(args.steps), "--warmup", str(args.warmup)]
     if args.data_dir:

@@ -45,9 +45,9 @@ score changes it by :math:`(\tau_2 - 1)\,c/\tau_1`; multiplying every score by :
 negative (the negative side has no positive in its log-sum-exp, unlike a cross-entropy, so :math:`\tau_2 = 1`
 is unbounded too). A model that can shift or scale all its scores lowers the loss without end, whatever it
 ranks. The cosine of MF and LightGCN lies in :math:`[-1, 1]`; a backbone with a learned output layer has no
-such bound (GMF's :math:`h^\top(p \odot q) + b`, NeuMF's tower): on NeuMF (ml-100k-natural, lr 1e-3) the loss fell to :math:`-6 \times 10^6` by epoch 10 while
-validation Recall@20 fell from 9.1% (epoch 3) to 4.8% (epoch 9); on GMF the drift is slow (Adam moves
-:math:`b` and :math:`h` by about the learning rate a step). :meth:`BSL.setup` warns on such a backbone;
+such bound (GMF's :math:`h^\top(p \odot q) + b`, NeuMF's tower): on NeuMF (ml-100k-natural, lr 1e-3) the loss
+fell to :math:`-6 \times 10^6` by epoch 10 while validation Recall@20 fell from 9.1% (epoch 3) to 4.8% (epoch
+9); on GMF the drift is slow (Adam moves :math:`b` and :math:`h` by about the learning rate a step). :meth:`BSL.setup` warns on such a backbone;
 ``score_bound='tanh'`` (our option, not the authors': their backbones score by the cosine) scores
 :math:`\tanh f`, the cosine's range.
 

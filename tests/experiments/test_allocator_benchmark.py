@@ -1,12 +1,10 @@
 """``benchmarks/allocator.py``: one step under glibc's malloc and under tcmalloc, in their own processes."""
-import os
-
 import pytest
 
 from tests.helpers import load_benchmark
 
 bench = load_benchmark("allocator")
-TCMALLOC = next((p for p in bench.TCMALLOC if os.path.exists(p)), None)
+TCMALLOC = bench.find_tcmalloc()
 
 
 def test_a_missing_tcmalloc_is_named():
@@ -20,6 +18,6 @@ def test_both_allocators_give_the_same_losses(capsys):
     bench.main(["--dataset", "synthetic", "--model", "mf", "--method", "bsl", "--steps", "2", "--warmup", "0",
                 "--rounds", "1"])
     out = capsys.readouterr().out
-    rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| glibc") or line.startswith("| tcm")]
+    rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith(("| glibc", "| tcmalloc"))]
     assert [r[0].strip() for r in rows] == ["glibc", "tcmalloc"] and all(float(r[1]) > 0 for r in rows)
     assert "losses equal across allocators: True" in out
