@@ -275,7 +275,7 @@ def add_parser(subparsers):
 
 def main(args) -> int:
     """Run ``graphdenoise tune``; prints the trials, the best options and the ``fit`` command using them."""
-    import optuna
+    optuna = require_optuna()  # before any work, with the extra to install where it is missing
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     result = tune(args.dataset, args.model, args.method, trials=args.trials, storage=args.storage,
                   study_name=args.study_name, seed=args.seed, epochs=args.epochs, monitor=args.monitor,

@@ -105,3 +105,9 @@ def test_missing_optuna_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)
     with pytest.raises(ImportError, match=r"pip install 'graphdenoise\[tune\]'"):
         require_optuna()
+
+
+def test_the_tune_command_names_the_extra_when_optuna_is_missing(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    assert cli_main(["tune", "--dataset", "synthetic", "--model", "mf", "--method", "bpr", "--trials", "1"]) == 2
+    assert "pip install 'graphdenoise[tune]'" in capsys.readouterr().err
