@@ -81,6 +81,10 @@ class SamplingSpec:
     code; only on a backbone whose :attr:`~graphdenoise.models.base.Recommender.user_row_batches`
     is True, and the trainer's ``batch_size`` then counts users) or ``'auto'`` (users on such a
     backbone, triplets elsewhere)."""
+    draw_negatives: bool = True
+    """False: the trainer's triplet batches carry no negatives (``neg_items`` is ``[B, 0]``) for a method
+    that draws its own triplets (PLD's uniform users), so that no draw is paid twice; the proposal is
+    still built and handed to the method (:attr:`SetupContext.negatives`)."""
     user_negatives: str = "pooled"
     """Negative cells of a user batch: ``'pooled'`` (DeCA) or ``'per_user'`` (the study, UDT); see
     :mod:`graphdenoise.sampling.users`."""
@@ -103,9 +107,10 @@ class SamplingSpec:
         if not rows:
             raise ValueError(f"{method} with batches='users' needs a backbone trained on users' rows (cdae); "
                              f"{type(model).__name__} trains on triplets: use batches='triplets' or 'auto'")
-        if self.negatives is not None or self.holdout_fraction:
+        if self.negatives is not None or self.holdout_fraction or not self.draw_negatives:
             raise ValueError(f"{method}: user batches draw their own negative cells ({self.user_negatives!r}) and "
-                             "hold nothing out; a negative proposal or holdout_fraction needs batches='triplets'")
+                             "hold nothing out; a negative proposal, holdout_fraction or draw_negatives=False needs "
+                             "batches='triplets'")
         return "users"
 
     def build_negatives(self, index: InteractionIndex) -> NegativeSampler:

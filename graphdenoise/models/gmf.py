@@ -21,8 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+import torch
 from torch import Tensor, nn
 
+from ..utils import take_rows
 from .base import MODELS, EncoderConfig
 from ..config import check_fields
 from .mf import MF
@@ -77,6 +79,12 @@ class GMF(MF):
 
     def score_pairs(self, user_rep: Tensor, item_rep: Tensor) -> Tensor:
         return self.predict(user_rep * item_rep).squeeze(-1)
+
+    @torch.no_grad()
+    def rank_scores(self, user_rep: Tensor, item_rep: Tensor, user_idx: Tensor, item_idx: Tensor) -> Tensor:
+        r""":math:`(p_u \odot h)^\top q_i + b` as one batched matrix product (see the base class)."""
+        user = take_rows(user_rep, user_idx) * self.predict.weight[0]
+        return torch.bmm(take_rows(item_rep, item_idx), user.unsqueeze(-1)).squeeze(-1).add_(self.predict.bias)
 
     def score_matrix(self, user_rep: Tensor, item_rep: Tensor, out: Optional[Tensor] = None) -> Tensor:
         r"""All scores as one product, :math:`(p_u \odot h)^\top q_i + b`, ``[B, N]``."""

@@ -73,12 +73,14 @@ class TripletSampler(RankBatching):
         holdout_fraction (float): Share of the training edges set aside from the epoch (drawn with
             the shared order generator, so every rank holds out the same edges) for
             ``random_batch(..., holdout=True)``. (default: 0)
+        draw_negatives (bool): ``False``: batches carry no negatives (``neg_items`` ``[B, 0]``, for a
+            method that draws its own). (default: True)
     """
 
     def __init__(self, data: HeteroData, batch_size: int = 5000, negative_sampler: Optional[NegativeSampler] = None,
                  num_negatives: int = 1, seed: int = 0, edge_ids: Optional[Tensor] = None,
                  index: Optional[InteractionIndex] = None, rank: int = 0, world_size: int = 1,
-                 holdout_fraction: float = 0.0):
+                 holdout_fraction: float = 0.0, draw_negatives: bool = True):
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if num_negatives <= 0:
@@ -91,6 +93,7 @@ class TripletSampler(RankBatching):
         self.negative_sampler = negative_sampler or UniformNegatives(self.index)
         self.batch_size = batch_size
         self.num_negatives = num_negatives
+        self.draw_negatives = draw_negatives
         self.edge_ids = edge_ids if edge_ids is not None else torch.arange(self.edge_index.size(1))
         if not 0 <= rank < world_size:
             raise ValueError(f"rank must lie in [0, world_size={world_size}), got {rank}")
@@ -116,6 +119,8 @@ class TripletSampler(RankBatching):
     def batch(self, edge_ids: Tensor) -> TripletBatch:
         """The triplets of the given training edges, with fresh negatives."""
         users, pos = self.edge_index[0, edge_ids], self.edge_index[1, edge_ids]
+        if not self.draw_negatives:
+            return TripletBatch(users, pos, users.new_empty(users.numel(), 0), edge_ids, None)
         neg, log_q = self.negative_sampler.sample(users, self.generator, self.num_negatives)
         return TripletBatch(users, pos, neg, edge_ids, log_q)
 

@@ -154,7 +154,7 @@ class Trainer(TrainingLoop):
         return TripletSampler(data, batch_size=cfg.batch_size, index=index, negative_sampler=spec.build_negatives(index),
                               num_negatives=spec.resolve_num_negatives(cfg.num_negatives, name),
                               seed=cfg.seed, rank=self.world.rank, world_size=self.world.world_size,
-                              holdout_fraction=spec.holdout_fraction)
+                              holdout_fraction=spec.holdout_fraction, draw_negatives=spec.draw_negatives)
 
     # ------------------------------------------------------------------ the task
     def batches(self) -> Iterator:

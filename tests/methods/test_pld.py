@@ -21,6 +21,11 @@ def test_draw_offsets_without_replacement_and_uniform():
     assert ((full >= 0) & (full < 7)).all() and ((short >= 0) & (short < 3)).all()
     freq = torch.bincount(full.view(-1), minlength=7).double() / 20000
     assert torch.allclose(freq, torch.full((7,), 5 / 7, dtype=torch.double), atol=0.02)
+    # every 5-subset of 7 items equally likely (Floyd's algorithm): 21 subsets, about 952 draws each
+    masks = (torch.ones_like(full) << full).sum(1)
+    subsets = torch.unique(masks, return_counts=True)[1]
+    assert subsets.numel() == math.comb(7, 5)
+    assert ((subsets - 20000 / 21).abs() < 0.15 * 20000 / 21).all()
     for bad in ({"num_candidates": 0}, {"temperature": 0.0}, {"users": "all"}, {"objective": "mse"}):
         with pytest.raises(ValueError):
             PLD(**bad)
@@ -31,6 +36,17 @@ def test_resample_follows_the_personal_loss_distribution():
     losses = torch.tensor([[0.0, math.log(3.0)]]).repeat(20000, 1)
     pick = resample(losses, 1.0, g)  # softmax(-l) = [3/4, 1/4]
     assert (pick == 0).double().mean().item() == pytest.approx(0.75, abs=0.015)
+    with pytest.raises(FloatingPointError, match="not finite"):
+        resample(torch.tensor([[0.0, float("nan")]]), 1.0, g)
+
+
+def test_uniform_users_take_no_negatives_from_the_trainer():
+    trainer = make_trainer(PLD(begin_epoch=1))
+    state = trainer.sampler.generator.get_state()
+    batch = next(iter(trainer.sampler))
+    assert batch.neg_items.shape == (len(batch), 0)  # the trainer drew none: PLD draws its own
+    assert torch.equal(trainer.sampler.generator.get_state(), state)
+    assert next(iter(make_trainer(PLD(users="batch")).sampler)).neg_items.shape == (len(batch),)
 
 
 @pytest.mark.parametrize("model_cls", [None, LightGCN])
@@ -55,7 +71,8 @@ def test_loss_by_hand(model_cls):
         cand = (u.unsqueeze(1) * item_rep[pool]).sum(-1)
         neg = (u * item_rep[batch.neg_items]).sum(-1)
     prob = torch.softmax(-F.softplus(neg.unsqueeze(1) - cand).double() / 0.5, dim=1)
-    pick = torch.multinomial(prob, 1, generator=method.generator).view(-1)
+    u = torch.rand(pool.size(0), 1, generator=method.generator, dtype=torch.float64)
+    pick = torch.searchsorted(prob.cumsum(1), u, right=True).view(-1)  # inverse CDF at one uniform
     chosen = cand[torch.arange(pool.size(0)), pick]
     assert loss.item() == pytest.approx(F.softplus(neg - chosen).mean().item(), rel=1e-5)
 
