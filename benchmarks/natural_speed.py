@@ -50,6 +50,7 @@ from graphdenoise.experiments.spec import Cell  # noqa: E402
 from graphdenoise.methods import METHODS  # noqa: E402
 from graphdenoise.models import MODELS  # noqa: E402
 from graphdenoise.train import Trainer, TrainerConfig  # noqa: E402
+from graphdenoise.utils import flush_denormals  # noqa: E402
 
 def experiment_cells(model: str, names: List[str], args) -> Dict[str, Cell]:
     """Each name's cell as the natural-noise experiment runs it on ``model`` (its method, options and
@@ -120,13 +121,18 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--base", default="bpr", help="the control the ratios divide by (e.g. erm-bce on cdae)")
     parser.add_argument("--clock", choices=("wall", "thread"), default="wall")
+    parser.add_argument("--flush-denormal", action="store_true",
+                        help="flush float denormals to zero (graphdenoise.utils.flush_denormals), as the experiment's "
+                             "option: pointwise training on NeuMF reaches denormal weights, which slow every product")
     parser.add_argument("--profile", default=None, metavar="METHOD", help="cProfile this method's epochs")
     parser.add_argument("--profile-lines", type=int, default=40)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.flush_denormal:
+        flush_denormals()
     data = load_dataset(args.dataset, data_dir=args.data_dir)
     print(f"{args.dataset}, epochs {args.at_epoch}+ of {args.budget}, {args.rounds} rounds, {args.threads} "
-          f"thread(s), load average {os.getloadavg()[0]:.2f} at start; each method as the natural-noise experiment "
+          f"thread(s){', denormals flushed' if args.flush_denormal else ''}, load average {os.getloadavg()[0]:.2f} at start; each method as the natural-noise experiment "
           f"runs it (options, batch)")
     print(f"| backbone | method | batch | s / epoch (median, {args.clock}) | x {args.base} |\n|---|---|---|---|---|")
     for model in args.models:
@@ -137,7 +143,9 @@ def main(argv=None) -> None:
         base = statistics.median(times[args.base])
         for name in names:
             median = statistics.median(times[name])
-            print(f"| {model} | {name} | {cells[name].batch_size} | {median:.4f} | {median / base:.2f} |", flush=True)
+            phase = getattr(trainers[name].method, "phase", None)  # SGDL: its phase after the timed epochs
+            shown = name if phase is None else f"{name} (phase {'II' if bool(phase) else 'I'})"
+            print(f"| {model} | {shown} | {cells[name].batch_size} | {median:.4f} | {median / base:.2f} |", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f} at end")
 
 

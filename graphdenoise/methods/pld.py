@@ -36,6 +36,11 @@ Deviations:
    optimiser its Adam; the authors use AdamW and ``weight_decay`` times their models' squared-norm term.
 3. Model selection is the trainer's (validation every ``eval_every``); the authors validate every 20
    epochs from epoch 40 on (``trainer.py:55-90``).
+4. The same distributions, drawn by other means (for speed, not results): the pool by Floyd's algorithm
+   (:func:`draw_offsets`; theirs ``np.random.choice``), the candidate by inverting each row's
+   distribution at one uniform (:func:`resample`; theirs ``torch.multinomial``), the pool scored from
+   one representation of the batch's nodes (they propagate twice). Runs before graphdenoise cc2d811
+   drew them otherwise and do not replay bit for bit.
 """
 from __future__ import annotations
 
@@ -91,8 +96,8 @@ def candidate_losses(pos: Tensor, neg: Tensor, objective: str) -> Tensor:
 def resample(losses: Tensor, temperature: float, generator: torch.Generator) -> Tensor:
     r"""One index per row of ``losses`` ``[B, k]``, drawn from :math:`\operatorname{softmax}(-\ell/\tau)`
     (``trainer.py:257-259``) by inverting each row's cumulative distribution at one uniform draw
-    (``torch.multinomial`` draws ``k`` exponentials per row: 8x the time of this whole function at
-    ``B = 2048``, ``k = 5``)."""
+    (``torch.multinomial`` draws ``k`` exponentials per row: with it the draw took 0.46 ms at
+    ``B = 2048``, ``k = 5``, one thread; 0.15 ms this way)."""
     logits = -losses.detach().double() / temperature
     cdf = (logits - logits.amax(1, keepdim=True)).exp_().cumsum_(1)  # unnormalised
     if not bool(torch.isfinite(cdf[:, -1]).all()):

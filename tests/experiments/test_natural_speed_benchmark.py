@@ -9,10 +9,11 @@ from tests.helpers import load_benchmark
 @pytest.mark.slow  # about 7 s in a fresh process (the experiment module's imports)
 def test_ratios_beside_bpr(capsys):
     load_benchmark("natural_speed").main(["--dataset", "synthetic", "--models", "gmf", "--methods", "dcf", "pld",
-                                          "--at-epoch", "1", "--rounds", "1", "--budget", "3"])
+                                          "sgdl", "--at-epoch", "1", "--rounds", "1", "--budget", "3"])
     rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines() if line.startswith("| gmf")]
-    assert [r[1].strip() for r in rows] == ["bpr", "dcf", "pld"]
-    assert [int(r[2]) for r in rows] == [2048] * 3  # the experiment's batch
+    assert [r[1].strip() for r in rows][:3] == ["bpr", "dcf", "pld"]
+    assert rows[3][1].strip() in ("sgdl (phase I)", "sgdl (phase II)")  # the phase it was timed in
+    assert [int(r[2]) for r in rows] == [2048] * 4  # the experiment's batch
     assert float(rows[0][4]) == 1.0 and all(float(r[3]) > 0 and float(r[4]) > 0 for r in rows)
 
 

@@ -66,6 +66,19 @@ def test_triplet_scores_match_forward_and_gradients_reach_embeddings(name):
         assert param.grad is not None and param.grad.abs().sum() > 0, name
 
 
+@pytest.mark.parametrize("name", MODELS.names())
+def test_rank_scores_equal_pair_scores_without_gradients(name):
+    torch.manual_seed(0)
+    model = MODELS.get(name)(tiny_graph())
+    model.eval()
+    user_rep, item_rep = model.representations()
+    users, items = torch.tensor([0, 1, 1, 4]), torch.tensor([[2, 3, 8], [3, 3, 0], [5, 6, 7], [8, 1, 2]])
+    ranked = model.rank_scores(user_rep, item_rep, users, items)
+    assert ranked.shape == (4, 3) and not ranked.requires_grad
+    expected = model(users.unsqueeze(1).expand_as(items).reshape(-1), items.reshape(-1)).view(4, 3)
+    assert torch.allclose(ranked, expected, atol=1e-5)
+
+
 def test_repr_names_the_configuration():
     data = tiny_graph()
     assert "7 users, 9 items, embedding_dim=64, num_layers=2" in repr(LightGCN(data, num_layers=2))
