@@ -31,7 +31,8 @@ Deviations:
    >= 10), with the negative from the trainer's proposal (uniform, rejected against training items,
    as theirs); the number of batches per epoch is the trainer's, which equals theirs
    (``len(dataset) / batch_size``). ``users='batch'`` uses the trainer's triplets instead (users
-   weighted by degree, the batch's positive as the warm-up positive).
+   weighted by degree, the batch's positive as the warm-up positive). Under data parallelism each rank
+   draws its own users for its share of the batch (rank 0 draws what a single process would).
 2. The L2 term is the trainer's :math:`\lambda\frac{1}{2B}\sum(\|p_u\|^2+\|q_i\|^2+\|q_j\|^2)` and the
    optimiser its Adam; the authors use AdamW and ``weight_decay`` times their models' squared-norm term.
 3. Model selection is the trainer's (validation every ``eval_every``); the authors validate every 20
@@ -156,7 +157,9 @@ class PLD(Method):
         self.index = InteractionIndex(train_edges(data), num_users, num_items)
         self.active_users = (self.index.counts > 0).nonzero().view(-1)
         self.negatives = ctx.negatives
-        self.generator = torch.Generator().manual_seed(ctx.seed + 104729)
+        # its own users per rank (rank 0 keeps the single-process stream): under data parallelism every
+        # rank trains on a different draw, as the trainer's shards differ
+        self.generator = torch.Generator().manual_seed(ctx.seed + 104729 + 1_000_003 * ctx.world.rank)
 
     def extra_state(self) -> dict:
         return {"generator": self.generator.get_state()}

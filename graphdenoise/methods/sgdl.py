@@ -328,6 +328,7 @@ class SGDL(Method):
         self.edges = train_edges(data)
         self.num_users = num_users_items(data)[0]
         self.negatives = ctx.negatives
+        # the same stream on every rank: the memorization test, and so the switch to Phase II, must agree
         self.generator = torch.Generator().manual_seed(ctx.seed + 15485863)
         device = next(model.parameters()).device
         self.ltw = LearningToWeight(self.config.ltw_hidden).to(device)  # built here: after the run's seeding

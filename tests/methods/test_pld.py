@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 from _baseline_data import fit_one_epoch, make_trainer
 from _resume import assert_resume_exact
-from graphdenoise.methods import METHODS, PLD, StepContext
+from graphdenoise.distributed import World
+from graphdenoise.methods import METHODS, PLD, SetupContext, StepContext
 from graphdenoise.methods.pld import draw_offsets, resample
 from graphdenoise.models import MODELS, LightGCN
 
@@ -75,6 +76,19 @@ def test_loss_by_hand(model_cls):
     pick = torch.searchsorted(prob.cumsum(1), u, right=True).view(-1)  # inverse CDF at one uniform
     chosen = cand[torch.arange(pool.size(0)), pick]
     assert loss.item() == pytest.approx(F.softplus(neg - chosen).mean().item(), rel=1e-5)
+
+
+def test_each_rank_draws_its_own_users():
+    trainer = make_trainer(PLD())
+    batch = next(iter(trainer.sampler))
+    users = []
+    for rank in (0, 1):
+        method = PLD()
+        method.setup(trainer.model, trainer.data, SetupContext(seed=0, negatives=trainer.sampler.negative_sampler,
+                                                                world=World(rank=rank, world_size=2)))
+        users.append(method.uniform_users(batch).users)
+    assert not torch.equal(users[0], users[1])  # data parallelism: different users on each rank
+    assert torch.equal(users[0], trainer.method.uniform_users(batch).users)  # rank 0: the single-process draw
 
 
 def test_weights_are_per_user_relative_probabilities():
