@@ -68,7 +68,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..models.base import Recommender
 from ..sampling import UniformNegatives
 from .base import METHODS, Method, MethodConfig, SamplingSpec, l2_term
 from ..config import check_fields
@@ -104,8 +103,9 @@ class BSLConfig(MethodConfig):
 
 def bounded_scores(model, cosine: bool) -> bool:
     """Whether ``model``'s score of L2-normalised representations is bounded: the plain inner product
-    of :class:`~graphdenoise.models.base.Recommender` (MF, LightGCN) is, a learned output layer is not."""
-    return cosine and type(model).score_pairs is Recommender.score_pairs
+    (:attr:`~graphdenoise.models.base.Recommender.inner_product_scores`: MF, LightGCN) is, a learned output
+    layer is not."""
+    return cosine and model.inner_product_scores
 
 
 def grouped_log_mean_exp(values: Tensor, groups: Tensor) -> Tensor:

@@ -427,8 +427,7 @@ def _linear_with_gradients(model) -> bool:
 
 def _inner_product(model) -> bool:
     """Whether ``model`` scores a triplet by plain inner products of its representation rows."""
-    cls = type(model)
-    return cls.score_rows is Recommender.score_rows and cls.score_pairs is Recommender.score_pairs
+    return type(model).score_rows is Recommender.score_rows and model.inner_product_scores
 
 
 def _outer_gradient(model, looked) -> Tuple[Tensor, ...]:
