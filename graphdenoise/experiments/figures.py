@@ -9,6 +9,8 @@ import math
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..optional import require
+
 MeanStd = Tuple[float, float]
 DPI = 100
 
@@ -32,7 +34,8 @@ def color(name: str, index: int = 0) -> str:
 
 
 def _pyplot():
-    import matplotlib
+    # matplotlib is the 'plots' extra: a core install gets the pip line, not a bare ImportError
+    matplotlib = require("matplotlib", "graphdenoise's figures")
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
     return plt
