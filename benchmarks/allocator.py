@@ -9,8 +9,8 @@ the same arithmetic, bit for bit (torch aligns its buffers itself), without the 
 Each allocator runs in its own process (an allocator is chosen when a process starts), ``--rounds``
 times, interleaved (glibc, tcmalloc, glibc, ...), so that load changes hit both alike; a process builds
 the method's trainer as the natural-noise experiment runs it (its options and batch, lr 5e-3, no L2),
-trains ``--warmup`` steps untimed, then times ``--steps`` optimiser steps (sampling, loss, backward,
-Adam) on this thread's CPU clock, and checks that its losses equal the other allocator's. Prints each
+trains ``--warmup`` steps untimed, then times ``--steps`` of the trainer's optimisation steps (loss,
+backward, Adam, the method's hooks) on this thread's CPU clock, and checks that its losses equal the other allocator's. Prints each
 allocator's median seconds a step and the ratio, with the load average.
 
 Usage (the data folder holds ``natural-noise/``; Debian: ``apt install libtcmalloc-minimal4``)::
@@ -54,10 +54,7 @@ def child(args) -> None:
         if step == args.warmup + args.steps:
             break
         start = time.thread_time()
-        trainer.optimizer.zero_grad(set_to_none=False)
-        loss, _ = trainer.method.loss(trainer.model, batch, ctx)
-        loss.backward()
-        trainer.optimizer.step()
+        loss, _ = trainer.optimisation_step(batch, ctx)  # the trainer's own step: hooks, row-sparse backward
         if step >= args.warmup:
             times.append(time.thread_time() - start)
             losses.append(loss.item())
